@@ -1,0 +1,1 @@
+"""delivery room of Workflow Integrator."""

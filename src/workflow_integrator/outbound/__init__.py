@@ -1,0 +1,1 @@
+"""outbound room of Workflow Integrator."""

@@ -1,0 +1,1 @@
+"""securechange room of Workflow Integrator."""

@@ -1,0 +1,60 @@
+"""WI's settings: one object, every knob an environment variable (``WI_...``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings read from ``WI_*`` environment variables (and an optional ``.env``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WI_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder for the SQLite database, the secret key file and plugins.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file `wi.db` in the data folder. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `wi serve` listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port `wi serve` listens on.")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Secret-encryption key(s), base64url, comma separated, newest first. "
+        "Default: the key file in the data folder, created on first start (mode 0600).",
+    )
+    secret_key_file: Path | None = Field(
+        default=None, description="Key file path; default: <data_dir>/secret.key"
+    )
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body the API accepts."
+    )
+    workers: bool = Field(default=True, description="Run delivery workers inside `wi serve`.")
+    plugin_dir: Path | None = Field(
+        default=None, description="Folder holding custom_functions.py; default <data_dir>/plugins"
+    )
+    log_level: str = Field(default="info")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'wi.db').resolve()}"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        """Where the generated secret key lives when ``WI_SECRET_KEY`` is not set."""
+        return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def resolved_plugin_dir(self) -> Path:
+        """Folder of the ``custom_functions.py`` placeholder plugin."""
+        return self.plugin_dir or self.data_dir / "plugins"

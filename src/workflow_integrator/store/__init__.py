@@ -1,0 +1,1 @@
+"""store room of Workflow Integrator."""

@@ -1,0 +1,1 @@
+"""templating room of Workflow Integrator."""

@@ -1,0 +1,1 @@
+"""web room of Workflow Integrator."""
