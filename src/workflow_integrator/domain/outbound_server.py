@@ -41,7 +41,6 @@ VerifyMode = Literal["disable", "enable", "certificate"]
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]
 ServerState = Literal["ok", "needs_credentials"]
 
-_NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/]")
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
@@ -319,8 +318,14 @@ class OutboundServer(_Strict):
     def _name(cls, value: str) -> str:
         if value != value.strip():
             raise ValueError("the name must not start or end with blanks")
-        if _NAME_FORBIDDEN.search(value):
-            raise ValueError("the name must not contain '/' or control characters")
+        if "/" in value:
+            raise ValueError("the name must not contain '/' (the name is the server's id in URLs)")
+        if not value.isprintable():
+            # isprintable() also catches C1 controls, line separators and zero-width marks.
+            raise ValueError(
+                "the name must hold printable characters only "
+                "(no control characters, line breaks or invisible marks)"
+            )
         return value
 
     @field_validator("host")
