@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
@@ -45,7 +46,8 @@ async def create_server(
     """Create an outbound server (409 if the name exists, 422 per bad field)."""
     body = await json_object(request)
     view = await run_in_threadpool(services.servers.create, body)
-    response.headers["Location"] = f"{router.prefix}/{view.name}"
+    # Quoted: a name may hold blanks or non-Latin-1 letters, which a header cannot carry.
+    response.headers["Location"] = f"{router.prefix}/{quote(view.name, safe='')}"
     return view
 
 
