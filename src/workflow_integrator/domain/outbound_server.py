@@ -320,6 +320,9 @@ class OutboundServer(_Strict):
             raise ValueError("the name must not start or end with blanks")
         if "/" in value:
             raise ValueError("the name must not contain '/' (the name is the server's id in URLs)")
+        if value in (".", ".."):
+            # URL clients collapse /servers/. and /servers/.., so such a server is unreachable.
+            raise ValueError("the name cannot be '.' or '..' (the name is the server's id in URLs)")
         if not value.isprintable():
             # isprintable() also catches C1 controls, line separators and zero-width marks.
             raise ValueError(
