@@ -1,0 +1,99 @@
+"""Property-based tests: what WI parses, it prints back so that it parses the same again."""
+
+from __future__ import annotations
+
+import re
+import string
+
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+
+from workflow_integrator.domain.headers import format_headers, parse_headers
+from workflow_integrator.domain.hosts import HostTarget, parse_host
+from workflow_integrator.domain.outbound_server import OutboundServer
+
+TOKEN_CHARS = "!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits
+# What a later header looks like to the parser: a comma, then ``Name:``.
+LOOKS_LIKE_NEXT_HEADER = re.compile(r",\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*:")
+
+header_names = st.text(alphabet=TOKEN_CHARS, min_size=1, max_size=20)
+header_values = (
+    st.text(
+        alphabet=st.characters(
+            # Printable text incl. blanks, commas, colons and non-ASCII; no controls.
+            blacklist_categories=("Cc", "Cs"),
+            blacklist_characters="\x7f",
+        ),
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(lambda value: not LOOKS_LIKE_NEXT_HEADER.search(value))
+)
+header_lists = st.lists(st.tuples(header_names, header_values), max_size=6)
+
+
+@given(header_lists)
+@example([("Accept", "text/html, application/json"), ("X-Source", "SecureChange")])
+@example([("X-List", "a, b, c,"), ("X-Empty", ""), ("X-Url", "https://a.example.com:8443/x")])
+def test_formatted_headers_parse_back_to_the_same_list(headers: list[tuple[str, str]]) -> None:
+    text = format_headers(headers)
+    assert parse_headers(text) == headers
+    assert format_headers(parse_headers(text)) == text
+
+
+@given(st.text(alphabet=TOKEN_CHARS + " ,:;=/", max_size=60))
+def test_any_accepted_header_text_is_stable(text: str) -> None:
+    try:
+        parsed = parse_headers(text)
+    except ValueError:
+        return  # rejected input has its own tests; here only accepted text matters
+    assert parse_headers(format_headers(parsed)) == parsed
+
+
+dns_labels = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\Z")
+hostnames = st.lists(dns_labels, min_size=1, max_size=4).map(".".join).filter(
+    lambda name: not name.rsplit(".", 1)[-1].isdigit()
+)
+addresses = st.one_of(
+    hostnames,
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+)
+path_segments = st.text(
+    alphabet=string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@", min_size=1, max_size=12
+)
+base_paths = st.lists(path_segments, max_size=3).map(
+    lambda segments: "".join("/" + s for s in segments)
+)
+targets = st.builds(
+    HostTarget,
+    hostname=addresses,
+    port=st.one_of(st.none(), st.integers(min_value=1, max_value=65535)),
+    base_path=base_paths,
+)
+
+
+@given(targets)
+@example(HostTarget("fd00::5", 8443, ""))
+@example(HostTarget("10.0.0.5", None, "/api/now"))
+def test_host_display_parses_back_to_the_same_target(target: HostTarget) -> None:
+    assert parse_host(target.display()) == target
+
+
+@given(targets, st.sampled_from(["http", "https"]))
+def test_pasted_url_gives_the_same_target_and_protocol(target: HostTarget, scheme: str) -> None:
+    assume(target.base_path != "/")
+    server = OutboundServer.model_validate(
+        {"name": "pasted", "host": f"{scheme}://{target.display()}"}
+    )
+    assert server.protocol == scheme
+    assert server.target == target
+    assert server.base_url == f"{scheme}://{target.display()}"
+
+
+@settings(max_examples=50)
+@given(targets)
+def test_stored_host_is_stable(target: HostTarget) -> None:
+    first = OutboundServer.model_validate({"name": "s", "host": target.display()})
+    again = OutboundServer.model_validate({"name": "s", "host": first.host})
+    assert again.host == first.host == target.display()
