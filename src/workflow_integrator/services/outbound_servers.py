@@ -560,7 +560,8 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
             )
             if applies:
                 kept = _plain(_get(stored.model_dump(), path))
-        if kept is not None:
+        # _MISSING: the stored method has no such field (a Basic server has no token).
+        if kept is not None and kept is not _MISSING:
             _set(body, path, kept)
         elif value == SECRET_MASK:
             _set(body, path, None)
