@@ -215,7 +215,12 @@ class OutboundServerService:
             row = self._row(session, name)
             stored = self._load(row)
             self._check_name_unchanged(patch, name)
-            merged = _merge_patch(document(stored), patch)
+            base = document(stored)
+            auth_patch = patch.get("auth")
+            if isinstance(auth_patch, dict) and _switches_auth(auth_patch, stored):
+                # A new method or grant starts from its own fields; the old ones do not fit it.
+                base["auth"] = {"method": stored.auth.method}
+            merged = _merge_patch(base, patch)
             server = self._validate(merged, stored=stored)
             self._apply(session, row, stored, server)
             return self._view(row)
@@ -539,6 +544,16 @@ def _same_auth_kind(body: dict[str, Any], stored: OutboundServer) -> bool:
     if auth.get("method") != stored.auth.method:
         return False
     return stored.auth.method != "oauth2" or auth.get("grant_type", "password") == getattr(
+        stored.auth, "grant_type", None
+    )
+
+
+def _switches_auth(auth_patch: dict[str, Any], stored: OutboundServer) -> bool:
+    method = auth_patch.get("method", stored.auth.method)
+    if method != stored.auth.method:
+        return True
+    grant = auth_patch.get("grant_type")
+    return method == "oauth2" and grant is not None and grant != getattr(
         stored.auth, "grant_type", None
     )
 
