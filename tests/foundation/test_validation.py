@@ -233,7 +233,7 @@ def test_headers_default_to_json_content_type(api: httpx2.Client) -> None:
         "",
     ],
 )
-def test_good_headers_are_kept_as_typed(api: httpx2.Client, shared_wi: LiveWI, headers: str) -> None:
+def test_good_headers_are_kept_as_typed(api: httpx2.Client, headers: str) -> None:
     response = create(api, {"headers": headers})
     assert response.status_code == 201, response.text
     assert response.json()["headers"] == headers
@@ -660,7 +660,9 @@ def test_client_certificate_and_key_go_together(api: httpx2.Client) -> None:
 
 def test_bad_client_key_is_rejected_without_echo(api: httpx2.Client) -> None:
     pair = self_signed("wi-client")
-    secret_text = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"
+    secret_text = (
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n"
+    )
     response = create(api, {"client_certificate": pair.cert_pem, "client_key": secret_text})
     assert_rejected(response, ["client_key"], "not an unencrypted PEM private key")
     assert "c2VjcmV0LWtleS1ieXRlcw" not in response.text
