@@ -44,16 +44,42 @@ class SecretBox:
     Ciphertext text: ``wi1:<key id>:<base64url(nonce || ciphertext+tag)>``.
     """
 
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(self, keys: list[str], *, key_file: Path | None = None) -> None:
+        self._use(keys)
+        # With a key file, `wi secrets rotate-key` may replace the keys under a running
+        # WI: following the file keeps it reading new ciphertexts and writing readable ones.
+        self._key_file = key_file
+        self._file_stamp = self._stamp()
+
+    def _use(self, keys: list[str]) -> None:
         if not keys:
             raise SecretKeyError("at least one secret key is needed")
         decoded = [_decode_key(k) for k in keys]
         self._newest = decoded[0]
         self._by_id = {_key_id(k): AESGCM(k) for k in decoded}
 
+    def _stamp(self) -> tuple[int, int] | None:
+        if self._key_file is None:
+            return None
+        try:
+            info = self._key_file.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_ino
+
+    def _follow_key_file(self) -> None:
+        stamp = self._stamp()
+        if stamp is None or stamp == self._file_stamp or self._key_file is None:
+            return
+        keys = [line.strip() for line in self._key_file.read_text().splitlines() if line.strip()]
+        if keys:
+            self._use(keys)
+        self._file_stamp = stamp
+
     @property
     def key_id(self) -> str:
         """Id of the key new ciphertexts are made with."""
+        self._follow_key_file()
         return _key_id(self._newest)
 
     def encrypt(self, plain: str) -> str:
@@ -69,6 +95,7 @@ class SecretBox:
             prefix, key_id, body = token.split(":", 2)
         except ValueError:
             raise SecretKeyError("stored secret is not WI ciphertext") from None
+        self._follow_key_file()
         aead = self._by_id.get(key_id)
         if prefix != _PREFIX or aead is None:
             raise SecretKeyError(
