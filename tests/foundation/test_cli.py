@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 import yaml
 
 from tests.conftest import make_settings
 from tests.foundation.pem import self_signed
-from tests.foundation.wi_cli import run_wi
+from tests.foundation.wi_cli import run_many, run_wi
 from tests.servers.live_wi import serve_wi
-from workflow_integrator.app import build_services
+from workflow_integrator.app import Services, build_services
 from workflow_integrator.domain.outbound_server import OutboundServer
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine
@@ -40,11 +40,26 @@ def config(data: Path, name: str) -> OutboundServer:
         services.close()
 
 
+@contextmanager
+def services_on(data: Path) -> Iterator[Services]:
+    """WI's services on ``data``, in this process (to set up and to inspect)."""
+    services = build_services(make_settings(data))
+    try:
+        yield services
+    finally:
+        services.close()
+
+
 def names(data: Path) -> list[str]:
     """The servers in ``data``."""
-    result = run_wi(data, "servers", "list", "--json")
-    assert result.returncode == 0, result.stderr
-    return [s["name"] for s in json.loads(result.stdout)]
+    with services_on(data) as services:
+        return services.servers.names()
+
+
+def exported(data: Path) -> list[dict[str, Any]]:
+    """Every server of ``data`` as an export shows it."""
+    with services_on(data) as services:
+        return services.servers.export()
 
 
 def secret(value: Any) -> str:
@@ -75,23 +90,27 @@ def test_add_with_options_then_list_and_show(data: Path) -> None:
     assert stored.proxy is not None and secret(stored.proxy.password) == SECRETS[3]
     assert stored.timeout_seconds == 12
 
-    table = run_wi(data, "servers", "list")
+    table, listed, shown, shown_json = run_many(
+        data,
+        ["servers", "list"],
+        ["servers", "list", "--json"],
+        ["servers", "show", "servicenow"],
+        ["servers", "show", "servicenow", "--json"],
+    )
     assert table.returncode == 0, table.stderr
     row = next(line for line in table.stdout.splitlines() if "servicenow" in line)
     for cell in ("itsm.example.com:8443/api", "HTTPS", "basic", "disable", "ok", "yes"):
         assert cell in row, (cell, row)
 
-    listed = run_wi(data, "servers", "list", "--json")
     doc = next(s for s in json.loads(listed.stdout) if s["name"] == "servicenow")
     assert doc["auth"] == {"method": "basic", "username": "wi-service", "password": "********"}
     assert doc["proxy"] == "http://svc:********@10.20.0.9:3128"
 
-    shown = run_wi(data, "servers", "show", "servicenow")
     assert shown.returncode == 0, shown.stderr
     for text in ("https://itsm.example.com:8443/api", "X-Source: SecureChange",
                  "auth.password", "********", "http://svc:********@10.20.0.9:3128"):
         assert text in shown.stdout, text
-    as_json = json.loads(run_wi(data, "servers", "show", "servicenow", "--json").stdout)
+    as_json = json.loads(shown_json.stdout)
     assert as_json["timeout_seconds"] == 12
     assert all(s not in shown.stdout + json.dumps(as_json) for s in SECRETS)
 
@@ -119,9 +138,14 @@ def test_add_from_yaml_and_json_files(data: Path, tmp_path: Path) -> None:
         )
     )
     json_file = tmp_path / "remedy.json"
-    json_file.write_text(json.dumps({"name": "remedy", "host": "[fd00::5]:8443", "protocol": "http"}))
-    for path in (yaml_file, json_file):
-        result = run_wi(data, "servers", "add", "--file", str(path), "--json")
+    json_file.write_text(
+        json.dumps({"name": "remedy", "host": "[fd00::5]:8443", "protocol": "http"})
+    )
+    for result in run_many(
+        data,
+        ["servers", "add", "--file", str(yaml_file), "--json"],
+        ["servers", "add", "--file", str(json_file), "--json"],
+    ):
         assert result.returncode == 0, result.stderr
         assert all(s not in result.stdout for s in SECRETS)
     jira = config(data, "jira")
@@ -136,9 +160,12 @@ def test_add_from_yaml_and_json_files(data: Path, tmp_path: Path) -> None:
 
 
 def test_edit_with_options_file_and_rename(data: Path, tmp_path: Path) -> None:
-    assert run_wi(data, "servers", "add", "--name", "edit-me", "--host", "10.0.0.7",
-                  "--auth", "bearer", "--token", "first-token").returncode == 0
-    server_id = build_services(make_settings(data)).servers.id_of("edit-me")
+    with services_on(data) as services:
+        services.servers.create(
+            {"name": "edit-me", "host": "10.0.0.7",
+             "auth": {"method": "bearer", "token": "first-token"}}
+        )
+        server_id = services.servers.id_of("edit-me")
 
     edited = run_wi(data, "servers", "edit", "edit-me", "--timeout", "7", "--disabled",
                     "--verify-certificate", "enable")
@@ -158,17 +185,18 @@ def test_edit_with_options_file_and_rename(data: Path, tmp_path: Path) -> None:
     assert stored.host == "10.0.0.8:8443"
     assert stored.enabled is True and stored.timeout_seconds == 30  # --file replaces
     assert secret(stored.auth.token) == "first-token"  # the mask kept the token
-    services = build_services(make_settings(data))
-    assert services.servers.id_of("edited") == server_id
-    assert "edit-me" not in services.servers.names()
-    services.close()
+    with services_on(data) as services:
+        assert services.servers.id_of("edited") == server_id
+        assert "edit-me" not in services.servers.names()
 
 
 def test_delete(data: Path) -> None:
-    assert run_wi(data, "servers", "add", "--name", "doomed", "--host", "10.0.0.9").returncode == 0
+    with services_on(data) as services:
+        services.servers.create({"name": "doomed", "host": "10.0.0.9"})
     deleted = run_wi(data, "servers", "delete", "doomed", "--yes")
     assert deleted.returncode == 0, deleted.stderr
     assert "deleted outbound server doomed" in deleted.stdout
+    assert "doomed" not in names(data)
     again = run_wi(data, "servers", "delete", "doomed", "--yes")
     assert again.returncode == 2
     assert "no outbound server named 'doomed'" in again.stderr
@@ -190,21 +218,27 @@ def test_bad_input_is_a_clear_message_and_exit_code_2(data: Path, tmp_path: Path
         (["servers", "add", "--file", str(bad_yaml)], ["is not valid YAML"]),
         (["servers", "edit", "servicenow"], ["nothing to change"]),
     ]
-    before = names(data)
-    for args, messages in cases:
-        result = run_wi(data, *args)
+    before = exported(data)
+    for (args, messages), result in zip(
+        cases, run_many(data, *(args for args, _ in cases)), strict=True
+    ):
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         for message in messages:
             assert message in result.stderr, (message, result.stderr)
         assert "Traceback" not in result.stderr
-    assert names(data) == before
+    assert exported(data) == before
 
 
 # -- export and import ----------------------------------------------------------------------
 
 
 def test_export_masks_secrets_in_yaml_and_json(data: Path, tmp_path: Path) -> None:
-    as_yaml = run_wi(data, "servers", "export", "servicenow", "jira")
+    out = tmp_path / "export.json"
+    as_yaml, as_json = run_many(
+        data,
+        ["servers", "export", "servicenow", "jira"],
+        ["servers", "export", "--format", "json", "--output", str(out)],
+    )
     assert as_yaml.returncode == 0, as_yaml.stderr
     docs = yaml.safe_load(as_yaml.stdout)["outbound_servers"]
     assert [d["name"] for d in docs] == ["jira", "servicenow"]
@@ -212,8 +246,6 @@ def test_export_masks_secrets_in_yaml_and_json(data: Path, tmp_path: Path) -> No
     assert docs[1]["auth"]["password"] == "********"
     assert docs[1]["proxy"] == "http://svc:********@10.20.0.9:3128"
 
-    out = tmp_path / "export.json"
-    as_json = run_wi(data, "servers", "export", "--format", "json", "--output", str(out))
     assert as_json.returncode == 0, as_json.stderr
     text = out.read_text()
     assert all(s not in text for s in SECRETS)
@@ -245,7 +277,7 @@ def test_encrypted_export_restores_working_secrets_elsewhere(data: Path, tmp_pat
 
 
 def test_import_validates_everything_first(data: Path, tmp_path: Path) -> None:
-    before = run_wi(data, "servers", "export", "--format", "json").stdout
+    before = exported(data)
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         yaml.safe_dump(
@@ -262,13 +294,12 @@ def test_import_validates_everything_first(data: Path, tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "1.host: port '0' is not a number" in result.stderr
     assert "2.protocol:" in result.stderr
-    assert run_wi(data, "servers", "export", "--format", "json").stdout == before
+    assert exported(data) == before
     assert "fine-one" not in names(data)
 
 
 def test_import_dry_run_changes_nothing(data: Path, tmp_path: Path) -> None:
-    before = run_wi(data, "servers", "export", "--format", "json")
-    docs = json.loads(before.stdout)["outbound_servers"]
+    docs = exported(data)
     remedy = next(d for d in docs if d["name"] == "remedy")
     remedy["timeout_seconds"] = 99
     plan = tmp_path / "plan.json"
@@ -296,23 +327,23 @@ def test_tokens_create_list_revoke_against_a_live_wi(tmp_path: Path) -> None:
     assert token.startswith("wi_") and len(token) > 40
     assert "not shown again" in created.stdout
 
-    listed = run_wi(data, "tokens", "list", "--json")
+    listed, duplicate = run_many(
+        data, ["tokens", "list", "--json"], ["tokens", "create", "--name", "ci-bot"]
+    )
     entries = {t["name"]: t for t in json.loads(listed.stdout)}
     assert entries["ci-bot"]["role"] == "viewer"
     assert token not in listed.stdout
     assert entries["ci-bot"]["hint"] == token[:7] + "…"
-    duplicate = run_wi(data, "tokens", "create", "--name", "ci-bot")
     assert duplicate.returncode == 2
     assert "already exists" in duplicate.stderr
 
-    with serve_wi(make_settings(data)) as live:
-        with httpx2.Client(base_url=live.url, trust_env=False,
-                           headers={"Authorization": f"Bearer {token}"}) as client:
-            assert client.get("/api/v1/outbound-servers").status_code == 200
-            assert client.post("/api/v1/outbound-servers", json={}).status_code == 403
-            revoked = run_wi(data, "tokens", "revoke", "ci-bot")
-            assert revoked.returncode == 0, revoked.stderr
-            assert client.get("/api/v1/outbound-servers").status_code == 401
+    with serve_wi(make_settings(data)) as live, live.client(token) as client:
+        assert client.get("/api/v1/outbound-servers").status_code == 200
+        assert client.post("/api/v1/outbound-servers", json={}).status_code == 403
+        revoked = run_wi(data, "tokens", "revoke", "ci-bot")
+        assert revoked.returncode == 0, revoked.stderr
+        assert "revoked API token ci-bot" in revoked.stdout
+        assert client.get("/api/v1/outbound-servers").status_code == 401
     table = run_wi(data, "tokens", "list")
     assert "ci-bot" not in table.stdout
     assert "test-admin" in table.stdout
@@ -335,7 +366,3 @@ def test_db_upgrade_and_current(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{data / 'wi.db'}")
     assert migrate.current_revision(engine) == head
     engine.dispose()
-
-
-def _unused() -> Iterator[None]:  # pragma: no cover
-    yield
