@@ -261,6 +261,9 @@ def test_comma_inside_a_value_stays_in_the_value(api: httpx2.Client, shared_wi: 
                      id="control-in-second"),
         pytest.param(": value", "'' is not a valid header name", id="empty-name"),
         pytest.param("X-A: bell\x07", "control character", id="control-in-value"),
+        pytest.param("X-Site: Überlingen", "holds 'Ü', which an HTTP header cannot carry",
+                     id="non-ascii-value"),
+        pytest.param("X-Site: 東京", "holds '東'", id="cjk-value"),
     ],
 )
 def test_bad_headers_are_rejected(api: httpx2.Client, headers: str, fragment: str) -> None:
