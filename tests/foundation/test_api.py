@@ -241,6 +241,18 @@ def test_bad_rename_body_is_422(shared_api: httpx2.Client) -> None:
         assert response.status_code == 422, response.text
 
 
+@pytest.mark.parametrize("path", [URL, f"{URL}/rename-body/rename", f"{URL}/rename-body"])
+def test_deeply_nested_json_is_422(shared_api: httpx2.Client, path: str) -> None:
+    shared_api.post(URL, json=server("rename-body"))
+    method = "PATCH" if path.endswith("rename-body") else "POST"
+    response = shared_api.request(
+        method, path, content=b"[" * 50_000 + b"]" * 50_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert "nested too deeply" in response.json()["detail"][0]["msg"]
+
+
 def test_oversized_body_is_413(shared_api: httpx2.Client, shared_wi: LiveWI) -> None:
     limit = shared_wi.settings.max_body_bytes
     big = server("big", headers="X-Pad: " + "a" * (limit + 10))
@@ -311,7 +323,8 @@ def test_openapi_documents_the_outbound_server_api(shared_wi: LiveWI) -> None:
     paths = doc["paths"]
     assert set(paths[URL]) >= {"get", "post"}
     assert set(paths[URL + "/{name}"]) >= {"get", "put", "patch", "delete"}
-    assert "post" in paths[URL + "/{name}/rename"]
+    rename = paths[URL + "/{name}/rename"]["post"]["requestBody"]["content"]["application/json"]
+    assert rename["schema"] == {"$ref": "#/components/schemas/RenameBody"}
     body = paths[URL]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/OutboundServer"}
     schemas = doc["components"]["schemas"]
