@@ -219,6 +219,8 @@ def test_422_has_one_entry_per_bad_field(shared_api: httpx2.Client) -> None:
         pytest.param(b"[1, 2]", "must be a JSON object", id="array"),
         pytest.param(b'"text"', "must be a JSON object", id="string"),
         pytest.param(b"", "needs a JSON object body", id="empty"),
+        pytest.param(b'{"max_concurrency": 1' + b"0" * 5000 + b"}", "cannot be read as JSON",
+                     id="huge-integer"),
     ],
 )
 def test_bad_json_is_422_not_500(shared_api: httpx2.Client, content: bytes, fragment: str) -> None:
