@@ -140,7 +140,10 @@ class BearerAuth(_Strict):
     )
     token_script_timeout_seconds: float = Field(default=30, gt=0, le=600)
     token_script_ttl_seconds: int | None = Field(
-        default=None, gt=0, description="Run the script again after this many seconds"
+        default=None,
+        gt=0,
+        le=31_536_000,
+        description="Run the script again after this many seconds (at most a year)",
     )
 
     @field_validator("token_script")
