@@ -493,3 +493,77 @@ def test_patch_switches_grant_with_only_the_new_fields(
     assert "username" not in response.json()["auth"]
     assert secret_of(live_wi_any_db, "patch-grant", "refresh_token") == "new-refresh"
     assert secret_of(live_wi_any_db, "patch-grant", "client_secret") == "new-client-secret"
+
+
+# -- contract with the other rooms: usage checks, change hooks, state -------------------------
+
+
+def test_delete_is_refused_while_something_uses_the_server(
+    shared_wi: LiveWI, shared_api: httpx2.Client
+) -> None:
+    shared_api.post(URL, json=server("in-use"))
+    used_id = shared_wi.services.servers.id_of("in-use")
+    checks = shared_wi.services.servers.usage_checks
+
+    def check(_session: Any, server_id: int) -> list[str]:
+        return ["integration 'firewall-change'"] if server_id == used_id else []
+
+    checks.append(check)
+    try:
+        refused = shared_api.delete(f"{URL}/in-use")
+        assert refused.status_code == 409
+        assert refused.json()["used_by"] == ["integration 'firewall-change'"]
+        assert "is used by integration 'firewall-change'" in refused.json()["detail"]
+        assert shared_api.get(f"{URL}/in-use").status_code == 200
+    finally:
+        checks.remove(check)
+    assert shared_api.delete(f"{URL}/in-use").status_code == 204
+
+
+def test_change_hooks_run_when_connection_settings_change(
+    shared_wi: LiveWI, shared_api: httpx2.Client
+) -> None:
+    shared_api.post(URL, json=server("hooked", auth=OAUTH_PASSWORD))
+    server_id = shared_wi.services.servers.id_of("hooked")
+    calls: list[int] = []
+
+    def hook(_session: Any, changed_id: int) -> None:
+        calls.append(changed_id)
+
+    shared_wi.services.servers.change_hooks.append(hook)
+    try:
+        shared_api.patch(f"{URL}/hooked", json={"timeout_seconds": 3, "max_concurrency": 2})
+        shared_api.put(f"{URL}/hooked", json=server("hooked", auth={**OAUTH_PASSWORD,
+                       "password": MASK, "client_secret": MASK}, timeout_seconds=3,
+                       max_concurrency=2))
+        assert calls == []  # nothing that a transport or token cache depends on
+        shared_api.patch(f"{URL}/hooked", json={"auth": {"password": "new-login-pw"}})
+        assert calls == [server_id]
+        shared_api.patch(f"{URL}/hooked", json={"proxy": "10.20.0.9:3128"})
+        shared_api.patch(f"{URL}/hooked", json={"verify_certificate": "disable"})
+        assert calls == [server_id] * 3
+    finally:
+        shared_wi.services.servers.change_hooks.remove(hook)
+
+
+def test_new_credentials_clear_needs_credentials(
+    shared_wi: LiveWI, shared_api: httpx2.Client
+) -> None:
+    from workflow_integrator.store.servers import set_state
+
+    refresh = {"method": "oauth2", "grant_type": "refresh_token",
+               "token_url": OAUTH_PASSWORD["token_url"], "client_id": "c",
+               "client_secret": "cs", "refresh_token": "expired-refresh"}
+    shared_api.post(URL, json=server("held", auth=refresh))
+    server_id = shared_wi.services.servers.id_of("held")
+    with shared_wi.services.sessions() as session, session.begin():
+        set_state(session, server_id, "needs_credentials", "invalid_grant: token expired")
+    shown = shared_api.get(f"{URL}/held").json()
+    assert (shown["state"], shown["state_reason"]) == (
+        "needs_credentials", "invalid_grant: token expired"
+    )
+    shared_api.patch(f"{URL}/held", json={"timeout_seconds": 5})
+    assert shared_api.get(f"{URL}/held").json()["state"] == "needs_credentials"
+    shared_api.patch(f"{URL}/held", json={"auth": {"refresh_token": "fresh-refresh"}})
+    shown = shared_api.get(f"{URL}/held").json()
+    assert (shown["state"], shown["state_reason"]) == ("ok", None)

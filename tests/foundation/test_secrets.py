@@ -17,6 +17,7 @@ from tests.foundation.pem import self_signed
 from tests.foundation.wi_cli import run_wi
 from tests.servers.live_wi import LiveWI, serve_wi
 from workflow_integrator.app import build_services
+from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.settings import Settings
 from workflow_integrator.store.secretbox import SecretBox, SecretKeyError, new_key
 
@@ -121,6 +122,8 @@ def test_no_secret_in_the_database_files(stocked: LiveWI) -> None:
     data = database_bytes(stocked.settings)
     assert b"oauth-refresh" in data and b"jira.example.com" in data  # the rows are there
     assert_no_secret_in(data, "the SQLite files")
+    for token in (stocked.admin_token, stocked.viewer_token):
+        assert token.encode() not in data, "an API token is stored in clear"
     # After a checkpoint the pages move from the WAL into the main file: still nothing.
     with stocked.services.engine.connect() as connection:
         connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
@@ -301,3 +304,24 @@ def test_no_secret_in_the_server_log(stocked: LiveWI, capfd: pytest.CaptureFixtu
         api.put(f"{URL}/basic", json=SERVERS[0])
     out, err = capfd.readouterr()
     assert_no_secret_in((out + err).encode(), "the output of WI")
+
+
+def test_sealed_export_carries_every_secret_to_another_wi(stocked: LiveWI, tmp_path: Path) -> None:
+    masked = stocked.services.servers.export()
+    assert_no_secret_in(json.dumps(masked).encode(), "a masked export")
+    sealed = stocked.services.servers.export(secrets="encrypt", passphrase="pass phrase")
+    assert_no_secret_in(json.dumps(sealed).encode(), "a sealed export")
+    other = build_services(make_settings(tmp_path / "other"))
+    try:
+        report = other.servers.import_(sealed, passphrase="pass phrase")
+        assert sorted(report.created) == sorted(doc["name"] for doc in SERVERS)
+        for doc in SERVERS:
+            assert other.servers.get_config(doc["name"]) == stocked.services.servers.get_config(
+                doc["name"]
+            )
+        # A masked export cannot create servers with secrets elsewhere: it says which.
+        with pytest.raises(InvalidInput, match=r"auth\.password") as caught:
+            other.servers.import_([{**masked[0], "name": "copy"}])
+        assert_no_secret_in(str(caught.value).encode(), "an import error")
+    finally:
+        other.close()
