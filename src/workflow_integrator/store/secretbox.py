@@ -84,10 +84,11 @@ class SecretBox:
 
     def encrypt(self, plain: str) -> str:
         """Encrypt ``plain`` under the newest key."""
+        key_id = self.key_id
         nonce = os.urandom(12)
-        sealed = self._by_id[self.key_id].encrypt(nonce, plain.encode(), _PREFIX.encode())
+        sealed = self._by_id[key_id].encrypt(nonce, plain.encode(), _PREFIX.encode())
         body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"{_PREFIX}:{self.key_id}:{body}"
+        return f"{_PREFIX}:{key_id}:{body}"
 
     def decrypt(self, token: str) -> str:
         """Decrypt a ciphertext made by this or an older key."""
