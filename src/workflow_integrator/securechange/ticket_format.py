@@ -157,9 +157,8 @@ def field_from_element(element: Element) -> Field:
 def _field_value(field_type: str, element: Element) -> JsonValue:
     if field_type == FieldType.MANAGER:
         for tag in ("text", "value", "manager"):
-            found = child_text(element, tag)
-            if found is not None:
-                return found
+            if element.find(tag) is not None:
+                return _raw_text(element, tag)
         return ""
     if field_type in TEXT_TYPES:
         return _raw_text(element, _text_tag(field_type))
