@@ -1,0 +1,55 @@
+"""Parsing the "HTTP headers (comma separated)" field into ordered (name, value) pairs."""
+
+from __future__ import annotations
+
+import re
+
+# RFC 9110 token characters: a header name is one token.
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# A comma starts a new header only when what follows looks like ``Name:``.
+_NEXT_HEADER = re.compile(r",\s*(?=[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*:)")
+
+DEFAULT_HEADERS = "Content-Type: application/json"
+
+
+class HeaderError(ValueError):
+    """A header text that cannot be sent; the message names the position and the fix."""
+
+
+def parse_headers(text: str) -> list[tuple[str, str]]:
+    """Split the comma-separated header text, keeping commas that belong to a value.
+
+    ``Accept: text/html, application/json`` stays one header because
+    `` application/json`` is not followed by a colon.
+    """
+    for bad, label in (("\r", "CR"), ("\n", "line break"), ("\x00", "NUL")):
+        if bad in text:
+            raise HeaderError(f"headers must not contain a {label} character")
+    if not text.strip():
+        return []
+    headers: list[tuple[str, str]] = []
+    for position, chunk in enumerate(_NEXT_HEADER.split(text), start=1):
+        item = chunk.strip()
+        if not item:
+            raise HeaderError(f"header {position} is empty (two commas in a row?)")
+        if ":" not in item:
+            raise HeaderError(
+                f"header {position} ('{item[:40]}') has no ':'; write 'Name: value'"
+            )
+        name, value = item.split(":", 1)
+        name = name.strip()
+        if not _TOKEN.match(name):
+            raise HeaderError(
+                f"header {position}: '{name[:40]}' is not a valid header name "
+                "(letters, digits and !#$%&'*+-.^_`|~ only)"
+            )
+        value = value.strip()
+        if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
+            raise HeaderError(f"header {position} ('{name}') holds a control character")
+        headers.append((name, value))
+    return headers
+
+
+def format_headers(headers: list[tuple[str, str]]) -> str:
+    """The canonical comma-separated text of parsed headers."""
+    return ", ".join(f"{name}: {value}" for name, value in headers)

@@ -1,0 +1,478 @@
+"""The outbound server: where WI sends requests, and how it authenticates there.
+
+Field names follow the product contract (the "Server" and "Basic Authentication"
+tabs of the Outbound Server Configuration dialog).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from workflow_integrator.domain.certificates import (
+    CertificateError,
+    CertificateInfo,
+    check_private_key,
+    parse_certificates,
+)
+from workflow_integrator.domain.headers import DEFAULT_HEADERS, HeaderError, parse_headers
+from workflow_integrator.domain.hosts import HostError, HostTarget, parse_host
+
+SECRET_MASK = "********"  # noqa: S105 - a display mask, not a credential
+"""What a read shows for a secret that is set; sending it back keeps the stored value."""
+
+Protocol = Literal["https", "http"]
+VerifyMode = Literal["disable", "enable", "certificate"]
+ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]
+ServerState = Literal["ok", "needs_credentials"]
+
+_NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/]")
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, frozen=True)
+
+
+def _require(value: SecretStr | None, field: str, what: str) -> None:
+    if value is None or not value.get_secret_value():
+        raise ValueError(f"{field}: {what} is required")
+
+
+def _check_url(value: str, what: str) -> str:
+    text = value.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{what} must be a full http(s) URL, e.g. https://itsm.example.com/oauth_token.do")
+    if parts.username or parts.password:
+        raise ValueError(f"{what} must not carry credentials; use the client ID and secret fields")
+    return text
+
+
+class BasicAuth(_Strict):
+    """HTTP Basic: ``Authorization: Basic …`` on every request."""
+
+    method: Literal["basic"] = "basic"
+    username: str = Field(min_length=1, max_length=256, description="Login user name")
+    password: SecretStr | None = Field(default=None, description="Login password (secret)")
+
+    @model_validator(mode="after")
+    def _password_set(self) -> BasicAuth:
+        _require(self.password, "password", "the login password")
+        if ":" in self.username:
+            raise ValueError("username: a Basic user name cannot contain ':'")
+        return self
+
+
+class _OAuth2Common(_Strict):
+    method: Literal["oauth2"] = "oauth2"
+    token_url: str = Field(description="Access Token URL")
+    client_id: str = Field(min_length=1, max_length=512, description="Client ID")
+    client_secret: SecretStr | None = Field(default=None, description="Client Secret (secret)")
+    scope: str | None = Field(default=None, max_length=1024, description="Scope (optional)")
+    client_auth: ClientAuthMethod = Field(
+        default="client_secret_basic",
+        description="How the client authenticates at the token endpoint",
+    )
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        return _check_url(value, "the Access Token URL")
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+
+class OAuth2PasswordAuth(_OAuth2Common):
+    """OAuth 2.0 Resource Owner Password Credentials grant (RFC 6749 §4.3)."""
+
+    grant_type: Literal["password"] = "password"
+    username: str = Field(min_length=1, max_length=256, description="Login user name")
+    password: SecretStr | None = Field(default=None, description="Login password (secret)")
+
+    @model_validator(mode="after")
+    def _secrets_set(self) -> OAuth2PasswordAuth:
+        _require(self.password, "password", "the login password")
+        _require(self.client_secret, "client_secret", "the client secret")
+        return self
+
+
+class OAuth2RefreshTokenAuth(_OAuth2Common):
+    """OAuth 2.0 Refresh Token grant (RFC 6749 §6): the token replaces user and password."""
+
+    grant_type: Literal["refresh_token"] = "refresh_token"
+    refresh_token: SecretStr | None = Field(default=None, description="Refresh Token (secret)")
+
+    @model_validator(mode="after")
+    def _secrets_set(self) -> OAuth2RefreshTokenAuth:
+        _require(self.refresh_token, "refresh_token", "the refresh token")
+        _require(self.client_secret, "client_secret", "the client secret")
+        return self
+
+
+class BearerAuth(_Strict):
+    """``Authorization: Bearer <token>``: a fixed token, or one printed by a token script."""
+
+    method: Literal["bearer"] = "bearer"
+    token: SecretStr | None = Field(
+        default=None, description="Token (secret); wins over the token script"
+    )
+    token_script: str | None = Field(
+        default=None,
+        description="Full path of an executable on the WI host that prints the token",
+    )
+    token_script_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    token_script_ttl_seconds: int | None = Field(
+        default=None, gt=0, description="Run the script again after this many seconds"
+    )
+
+    @field_validator("token_script")
+    @classmethod
+    def _script_path(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        path = value.strip()
+        if not os.path.isabs(path):
+            raise ValueError(
+                "the token script must be a full path "
+                f"(e.g. /var/tmp/token_script.sh), got '{path}'"
+            )
+        return path
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BearerAuth:
+        if (self.token is None or not self.token.get_secret_value()) and not self.token_script:
+            raise ValueError("token: enter a token or a token script (or both: the token wins)")
+        return self
+
+
+class NoAuth(_Strict):
+    """No Authorization header: for servers that authenticate by header or network."""
+
+    method: Literal["none"] = "none"
+
+
+def _auth_tag(value: Any) -> str | None:
+    method = value.get("method") if isinstance(value, dict) else getattr(value, "method", None)
+    if method == "oauth2":
+        grant = value.get("grant_type") if isinstance(value, dict) else value.grant_type
+        # The dialog preselects Resource Owner Password Credentials; so does the API.
+        return {"password": "oauth2_password", "refresh_token": "oauth2_refresh_token"}.get(
+            grant or "password", "oauth2_unknown"
+        )
+    return method if method in ("basic", "bearer", "none") else None
+
+
+Auth = Annotated[
+    Annotated[BasicAuth, Tag("basic")]
+    | Annotated[OAuth2PasswordAuth, Tag("oauth2_password")]
+    | Annotated[OAuth2RefreshTokenAuth, Tag("oauth2_refresh_token")]
+    | Annotated[BearerAuth, Tag("bearer")]
+    | Annotated[NoAuth, Tag("none")],
+    Discriminator(
+        _auth_tag,
+        custom_error_type="auth_method",
+        custom_error_message=(
+            "method must be one of basic, oauth2 (with grant_type password or "
+            "refresh_token), bearer, none"
+        ),
+        custom_error_context={"discriminator": "method"},
+    ),
+]
+
+
+class ProxySetting(_Strict):
+    """A proxy URL split from its credentials, so the password can be kept secret."""
+
+    url: str = Field(description="scheme://host:port, no credentials")
+    username: str | None = None
+    password: SecretStr | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ProxySetting:
+        """Accept ``host:port`` (http assumed) or ``scheme://[user:pass@]host:port``."""
+        raw = text.strip()
+        if "://" not in raw:
+            raw = "http://" + raw
+        parts = urlsplit(raw)
+        scheme = parts.scheme.lower()
+        if scheme not in _PROXY_SCHEMES:
+            raise ValueError(
+                f"proxy scheme '{scheme}' is not supported; use http://, https:// or socks5://"
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the proxy port must be a number between 1 and 65535") from None
+        if not parts.hostname:
+            raise ValueError("enter the proxy as host:port or a URL like http://10.20.0.9:3128")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("a proxy URL has no path: write scheme://host:port")
+        target = parse_host(parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]")
+        if port is not None:
+            target = HostTarget(target.hostname, port)
+        username = unquote(parts.username) if parts.username else None
+        password = unquote(parts.password) if parts.password else None
+        return cls(
+            url=f"{scheme}://{target.netloc()}",
+            username=username,
+            password=SecretStr(password) if password else None,
+        )
+
+    def display(self) -> str:
+        """The URL as shown to users: the password masked."""
+        if not self.username:
+            return self.url
+        scheme, rest = self.url.split("://", 1)
+        secret = f":{SECRET_MASK}" if self.password else ""
+        return f"{scheme}://{quote(self.username, safe='')}{secret}@{rest}"
+
+    def full_url(self) -> str:
+        """The URL with credentials, for the transport only."""
+        if not self.username:
+            return self.url
+        scheme, rest = self.url.split("://", 1)
+        user = quote(self.username, safe="")
+        secret = f":{quote(self.password.get_secret_value(), safe='')}" if self.password else ""
+        return f"{scheme}://{user}{secret}@{rest}"
+
+
+class OutboundServer(_Strict):
+    """A validated outbound server configuration."""
+
+    name: str = Field(min_length=1, max_length=100, description="Outbound name (unique id)")
+    host: str = Field(
+        description="Outbound Host: IP address or DNS name, optional :port and base path, "
+        "or a pasted URL"
+    )
+    protocol: Protocol = Field(default="https", description="HTTP or HTTPS")
+    headers: str = Field(
+        default=DEFAULT_HEADERS,
+        max_length=8192,
+        description="HTTP headers (comma separated), e.g. 'Content-Type: application/json'",
+    )
+    verify_certificate: VerifyMode = Field(
+        default="disable",
+        description="disable (the default), enable (system trust store) or certificate "
+        "(trust only the uploaded certificate)",
+    )
+    certificate: str | None = Field(
+        default=None, max_length=262_144, description="PEM certificate(s) for mode 'certificate'"
+    )
+    proxy: ProxySetting | None = Field(
+        default=None,
+        description="Proxy server: host:port or an http(s)/socks5 URL, may hold user:password",
+    )
+    timeout_seconds: float = Field(default=30, gt=0, le=600)
+    client_certificate: str | None = Field(
+        default=None, max_length=262_144, description="PEM client certificate for mutual TLS"
+    )
+    client_key: SecretStr | None = Field(
+        default=None, description="PEM private key of the client certificate (secret)"
+    )
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+    enabled: bool = True
+    auth: Auth = Field(default_factory=NoAuth)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_pasted_url(cls, data: Any) -> Any:
+        # A pasted URL brings its scheme: it sets the protocol, or must agree with it.
+        if not isinstance(data, dict) or not isinstance(data.get("host"), str):
+            return data
+        try:
+            scheme = parse_host(data["host"]).scheme
+        except HostError:
+            return data  # the host validator reports it
+        if scheme is None:
+            return data
+        protocol = data.get("protocol")
+        if protocol is None:
+            return {**data, "protocol": scheme}
+        if isinstance(protocol, str) and protocol.lower() != scheme:
+            raise ValueError(
+                f"host: the pasted URL says {scheme}:// but protocol is {protocol}; "
+                "make them agree"
+            )
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError("the name must not start or end with blanks")
+        if _NAME_FORBIDDEN.search(value):
+            raise ValueError("the name must not contain '/' or control characters")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        try:
+            return parse_host(value).display()
+        except HostError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: str) -> str:
+        try:
+            parse_headers(value)
+        except HeaderError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("proxy", mode="before")
+    @classmethod
+    def _proxy(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return ProxySetting.parse(value) if value.strip() else None
+        return value
+
+    @field_validator("certificate", "client_certificate")
+    @classmethod
+    def _pem(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        stored = bool(info.context and info.context.get("stored"))
+        try:
+            parse_certificates(value, label=str(info.field_name), check_expiry=not stored)
+        except CertificateError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip() + "\n"
+
+    @field_validator("client_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        try:
+            check_private_key(value.get_secret_value())
+        except CertificateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> OutboundServer:
+        if self.verify_certificate == "certificate" and not self.certificate:
+            raise ValueError(
+                "certificate: upload the server's CA or self-signed certificate (PEM) "
+                "when Verify certificate is 'certificate'"
+            )
+        if self.verify_certificate != "certificate" and self.certificate:
+            raise ValueError(
+                "certificate: a certificate is only used with Verify certificate = "
+                "'certificate'; remove it or change the mode"
+            )
+        if bool(self.client_certificate) != bool(self.client_key):
+            raise ValueError(
+                "client_key: client_certificate and client_key go together for mutual TLS; "
+                "give both or neither"
+            )
+        if self.auth.method != "none" and any(
+            name.lower() == "authorization" for name, _ in self.header_list
+        ):
+            raise ValueError(
+                f"headers: 'Authorization' is set by the {self.auth.method} authentication; "
+                "remove it from the headers or choose method 'none'"
+            )
+        return self
+
+    @property
+    def target(self) -> HostTarget:
+        """The parsed host: name or address, port and base path."""
+        return parse_host(self.host)
+
+    @property
+    def header_list(self) -> list[tuple[str, str]]:
+        """The parsed headers in the order the user typed them."""
+        return parse_headers(self.headers)
+
+    @property
+    def base_url(self) -> str:
+        """``protocol://host[:port][/base/path]``, the root every request path joins."""
+        return f"{self.protocol}://{self.target.display()}"
+
+    def certificate_info(self, *, stored: bool = True) -> list[CertificateInfo]:
+        """Subject, issuer, fingerprint and expiry of the uploaded certificate(s)."""
+        if not self.certificate:
+            return []
+        return parse_certificates(self.certificate, check_expiry=not stored)
+
+    def warnings(self, now: datetime | None = None) -> list[str]:
+        """Plain-language warnings shown next to the configuration."""
+        notes: list[str] = []
+        if self.protocol == "https" and self.verify_certificate == "disable":
+            notes.append(
+                "TLS certificate verification is disabled: WI cannot tell the real server "
+                "from an impostor. Choose 'enable' or upload the server's certificate."
+            )
+        if self.protocol == "http":
+            notes.append("protocol is HTTP: requests and credentials travel unencrypted.")
+        soon = (now or datetime.now(UTC)) + timedelta(days=30)
+        for info in self.certificate_info():
+            if info.not_after < soon:
+                # An expired one is reported too: it was valid when it was saved.
+                notes.append(
+                    f"the uploaded certificate {info.subject} expires on "
+                    f"{info.not_after:%Y-%m-%d}."
+                )
+        return notes
+
+
+_AUTH_TAGS = {"basic", "oauth2_password", "oauth2_refresh_token", "bearer", "none"}
+_FIELD_PREFIX = re.compile(r"^([a-z_]+): (.+)$", re.DOTALL)
+
+
+def describe_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    """Turn pydantic errors into ``{loc, msg}`` entries that name the field and the fix.
+
+    Cross-field rules say which field they concern as a ``field: `` prefix; the union
+    tags pydantic puts into locations mean nothing to a user and are dropped.
+    """
+    described: list[dict[str, Any]] = []
+    for error in errors:
+        loc = [part for part in error.get("loc", ()) if part not in _AUTH_TAGS]
+        msg = str(error.get("msg", "invalid value"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(prefix)
+        match = _FIELD_PREFIX.match(msg)
+        if match:
+            loc.append(match.group(1))
+            msg = match.group(2)
+        described.append({"loc": loc, "msg": msg, "type": str(error.get("type", "value_error"))})
+    return described
+
+
+SECRET_PATHS: tuple[tuple[str, ...], ...] = (
+    ("auth", "password"),
+    ("auth", "client_secret"),
+    ("auth", "refresh_token"),
+    ("auth", "token"),
+    ("client_key",),
+    ("proxy", "password"),
+)
+"""Where secrets live in a server configuration (for masking, encryption, exports)."""
