@@ -59,6 +59,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import events as events_api
+    from workflow_integrator.api import securechange as securechange_api
 
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
@@ -74,5 +76,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
+    app.include_router(events_api.router)
+    app.include_router(securechange_api.router)
     openapi.install(app)
     return app
