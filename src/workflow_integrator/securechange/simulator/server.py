@@ -33,12 +33,15 @@ class SimulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         trigger: TriggerConfig | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
     ) -> None:
         self.username = username
         # Without a given password, a random one: the simulator never ships a default.
         self.password = password or secrets.token_urlsafe(12)
         self.simulator = Simulator(TicketStore(state_file), TriggerRunner(trigger))
         self.app = create_simulator_app(self.simulator, username, self.password)
+        self._tls = (ssl_certfile, ssl_keyfile) if ssl_certfile else None
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None
@@ -55,7 +58,8 @@ class SimulatorServer:
     @property
     def url(self) -> str:
         """The server root, e.g. ``http://127.0.0.1:8443``."""
-        return f"http://{self._host}:{self.port}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{self._host}:{self.port}"
 
     @property
     def api_url(self) -> str:
@@ -72,8 +76,9 @@ class SimulatorServer:
         return sock
 
     def _config(self, log_level: str) -> uvicorn.Config:
+        certfile, keyfile = self._tls or (None, None)
         return uvicorn.Config(self.app, log_level=log_level, access_log=False,
-                              lifespan="off")
+                              lifespan="off", ssl_certfile=certfile, ssl_keyfile=keyfile)
 
     def start(self) -> SimulatorServer:
         """Start serving in a daemon thread; returns once the port answers."""
