@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, select
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -94,8 +94,14 @@ def insert_once(sessions: sessionmaker[Session], new: NewEvent) -> tuple[EventRo
                 existing = _by_key(session, new.dedupe_key)
                 if existing is None:
                     raise
-        existing.received_count += 1
+        # One atomic UPDATE: concurrent retries must not lose each other's count.
+        session.execute(
+            update(EventRow)
+            .where(EventRow.id == existing.id)
+            .values(received_count=EventRow.received_count + 1)
+        )
         session.commit()
+        session.refresh(existing)
         return existing, False
 
 
