@@ -9,8 +9,8 @@ from tests.servers.live_wi import LiveWI
 DOC = b"<ticket_info><id>41</id><subject>Open 443</subject><updateDate>9</updateDate></ticket_info>"
 
 
-def test_accepts_with_202_and_the_event_id(live_wi: LiveWI) -> None:
-    with live_wi.client() as c:
+def test_accepts_with_202_and_the_event_id(live_wi_any_db: LiveWI) -> None:
+    with live_wi_any_db.client() as c:
         first = c.post("/api/v1/events/securechange", params={"event": "CREATE"}, content=DOC)
         retry = c.post("/api/v1/events/securechange", headers={"X-SCW-Event": "CREATE"},
                        content=DOC)
