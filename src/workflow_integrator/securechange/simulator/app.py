@@ -103,15 +103,12 @@ def create_simulator_app(simulator: Simulator, username: str, password: str) -> 
     async def task_fields(request: Request) -> Response:
         ticket_id, as_json = _id_and_format(request, "ticket_id")
         step_id = int(request.path_params["step_id"])
-        task_id_raw = str(request.path_params["task_id"])
-        task_id = int(task_id_raw)
+        task_id = int(request.path_params["task_id"])
         as_json = as_json or _wants_json(request) or request.url.path.endswith(".json")
         if request.method == "PUT":
             root = await _read_document(request, "fields")
             updates = _fields_of(root)
-            ticket = await run_in_threadpool(
-                simulator.update_fields, ticket_id, step_id, task_id, updates
-            )
+            await run_in_threadpool(simulator.update_fields, ticket_id, step_id, task_id, updates)
             return Response(status_code=200)
         ticket = simulator.ticket(ticket_id)
         out = Element("fields")
