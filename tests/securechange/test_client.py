@@ -26,6 +26,8 @@ async def test_reads_the_ticket_like_the_sample(sc_simulator: SimulatorHandle) -
         ticket = await sc.ticket(445)
     assert ticket == parse_ticket_document(sample("ticket.xml"))
     assert ticket.current is not None and ticket.current.name == "Technical Design"
+    async with SecureChangeClient(connection(sc_simulator), prefer_json=True) as sc:
+        assert await sc.ticket(445) == ticket
 
 
 async def test_updates_fields_and_reads_them_back(sc_simulator: SimulatorHandle) -> None:

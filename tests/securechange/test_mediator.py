@@ -211,3 +211,39 @@ def test_test_document_recognition() -> None:
     assert mediator.is_test_document(b"<ticket_info/>")
     assert mediator.is_test_document(b'<?xml version="1.0"?>\n<ticket_info >\n</ticket_info>\n')
     assert not mediator.is_test_document(b"<ticket_info><id>1</id></ticket_info>")
+
+
+def test_busy_wi_is_retried_within_the_budget() -> None:
+    # A real HTTP server that answers 503 twice, then stores the event.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, bytes]] = []
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, body))
+            busy = len(seen) <= 2
+            payload = b'{"detail": "busy"}' if busy else b'{"id": 7, "stored": true}'
+            self.send_response(503 if busy else 202)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        done = run_trigger({"WI_URL": f"http://127.0.0.1:{server.server_port}",
+                            "WI_API_TOKEN": "t", "WI_TIMEOUT": "10", "SCW_EVENT": "CANCEL"})
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr
+    assert b"CANCEL stored by WI as event 7" in done.stderr
+    assert len(seen) == 3
+    assert all(path == "/api/v1/events/securechange?event=CANCEL" and body == DOC
+               for path, body in seen)

@@ -71,8 +71,11 @@ class SecureChangeClient:
         connection: SecureChangeConnection,
         *,
         transport: httpx2.AsyncBaseTransport | None = None,
+        prefer_json: bool = False,
     ) -> None:
         self.connection = connection
+        # Tickets can come as JSON; fields and users are always read as XML.
+        self._ticket_accept = "application/json" if prefer_json else "application/xml"
         password = connection.password.get_secret_value() if connection.password else ""
         self._http = httpx2.AsyncClient(
             base_url=connection.base_url,
@@ -100,7 +103,8 @@ class SecureChangeClient:
 
     async def ticket(self, ticket_id: int) -> Ticket:
         """``GET /tickets/{id}`` as a :class:`Ticket`."""
-        response = await self._call("GET", f"/tickets/{ticket_id}", what=f"ticket {ticket_id}")
+        response = await self._call("GET", f"/tickets/{ticket_id}", what=f"ticket {ticket_id}",
+                                    accept=self._ticket_accept)
         try:
             if "json" in response.headers.get("content-type", ""):
                 return parse_ticket_document(response.content, json_body=True)
@@ -165,9 +169,11 @@ class SecureChangeClient:
 
     async def _call(
         self, method: str, path: str, *, what: str, content: str | None = None,
-        params: dict[str, str] | None = None,
+        params: dict[str, str] | None = None, accept: str = "application/xml",
     ) -> httpx2.Response:
-        headers = {"Content-Type": "application/xml"} if content is not None else None
+        headers = {"Accept": accept}
+        if content is not None:
+            headers["Content-Type"] = "application/xml"
         try:
             response = await self._http.request(method, path, content=content, params=params,
                                                 headers=headers)
