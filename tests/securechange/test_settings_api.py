@@ -112,7 +112,9 @@ def test_cli_set_show_test(live_wi: LiveWI, sc_simulator: SimulatorHandle) -> No
     assert "********" in shown.stdout and sc_simulator.password not in shown.stdout
     retimed = wi_cli(live_wi, "securechange", "set", "--timeout", "7", "--json")
     assert json.loads(retimed.stdout)["timeout_seconds"] == 7
-    ok = wi_cli(live_wi, "securechange", "test")
+    rotated = wi_cli(live_wi, "secrets", "rotate-key")
+    assert rotated.returncode == 0 and "re-encrypted 1 secret" in rotated.stdout
+    ok = wi_cli(live_wi, "securechange", "test")  # the password survived the key rotation
     assert ok.returncode == 0 and "OK" in ok.stdout
     bad = wi_cli(live_wi, "securechange", "set", "--verify", "sometimes")
     assert bad.returncode == 2 and "verify_certificate" in bad.stderr
