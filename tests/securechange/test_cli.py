@@ -13,9 +13,11 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from typer.testing import CliRunner
 
-from tests.securechange.test_settings_api import wi_cli
+from tests.securechange.test_settings_api import CliResult, wi_cli
 from tests.servers.live_wi import LiveWI, free_port
+from workflow_integrator.cli import app as cli_app
 
 WI = str(Path(sys.executable).parent / "wi")
 
@@ -74,10 +76,11 @@ def sim_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         process.wait(timeout=10)
 
 
-def sim_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**_env(), "WI_SIM_URL": url, "WI_SIM_PASSWORD": "s3cret"}
-    return subprocess.run([WI, "sim", "securechange", *args], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+def sim_cli(url: str, *args: str, password: str = "s3cret") -> CliResult:
+    """``wi sim securechange ARGS`` in-process (they are HTTP clients of the simulator)."""
+    env = {"WI_SIM_URL": url, "WI_SIM_PASSWORD": password, "WI_SIM_USER": None}
+    result = CliRunner().invoke(cli_app, ["sim", "securechange", *args], env=env)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
 def test_simulator_serve_create_move_runs(sim_process: tuple[str, Path]) -> None:
@@ -101,6 +104,5 @@ def test_simulator_serve_create_move_runs(sim_process: tuple[str, Path]) -> None
     rest = httpx2.get(f"{url}/securechangeworkflow/api/securechange/tickets/{ticket['id']}.json",
                       auth=("admin", "s3cret"), trust_env=False)
     assert rest.json()["ticket"]["subject"] == "from the CLI"
-    wrong = subprocess.run([WI, "sim", "securechange", "runs", "--url", url, "--password", "x"],
-                           env=_env(), capture_output=True, text=True, timeout=60, check=False)
+    wrong = sim_cli(url, "runs", password="x")
     assert wrong.returncode == 1 and "refused the user name or password" in wrong.stderr

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
+from dataclasses import dataclass
 
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from tests.servers.live_wi import LiveWI
 from tests.servers.simulator import SimulatorHandle
+from workflow_integrator.cli import app as cli_app
+from workflow_integrator.cli import context
 
 MASK = "********"
 
@@ -94,12 +95,29 @@ def test_viewer_reads_but_cannot_change(live_wi: LiveWI, sc_simulator: Simulator
         assert viewer.post("/api/v1/securechange/test").status_code == 403
 
 
-def wi_cli(live: LiveWI, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WI_")}
+@dataclass
+class CliResult:
+    """What a user sees from one ``wi`` command."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def wi_cli(live: LiveWI, *args: str, stdin: str | None = None) -> CliResult:
+    """Run ``wi ARGS`` in-process on the live WI's data folder (its database and key)."""
+    context.services.cache_clear()
+    env = {k: None for k in os.environ if k.startswith("WI_")}
     env["WI_DATA_DIR"] = str(live.settings.data_dir)
-    wi = Path(sys.executable).parent / "wi"
-    return subprocess.run([str(wi), *args], env=env, input=stdin, capture_output=True,
-                          text=True, timeout=60, check=False)
+    try:
+        result = CliRunner().invoke(cli_app, list(args), input=stdin, env=env)
+    finally:
+        if context.services.cache_info().currsize:
+            context.services().close()
+        context.services.cache_clear()
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
 def test_cli_set_show_test(live_wi: LiveWI, sc_simulator: SimulatorHandle) -> None:
