@@ -34,9 +34,9 @@ def test_unconfigured_then_saved_with_the_password_masked(
 
 
 def test_mask_keeps_the_stored_password_and_null_clears_it(
-    live_wi: LiveWI, sc_simulator: SimulatorHandle
+    live_wi_any_db: LiveWI, sc_simulator: SimulatorHandle
 ) -> None:
-    with live_wi.client() as c:
+    with live_wi_any_db.client() as c:
         c.put("/api/v1/securechange", json=sc_simulator.connection_settings())
         kept = c.put("/api/v1/securechange", json={
             **sc_simulator.connection_settings(), "password": MASK, "timeout_seconds": 5})
