@@ -194,3 +194,6 @@ async def test_connection(
         404: "the path does not exist; check the base path in the host and the path",
     }.get(status, "see the server's logs")
     return Diagnosis(False, f"{line}: {hint}", elapsed, stage="http", status=status)
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -1,0 +1,91 @@
+"""Requests through a real forward proxy (proxy.py): http targets, CONNECT tunnels, proxy auth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.outbound.configs import server
+from tests.servers.outbound_plugin import PROXY_PASSWORD, PROXY_USER, TLSMaterial
+from tests.servers.proxy import ProxyServer
+from tests.servers.receiver import Receiver
+from tests.servers.uvicorn_thread import free_port
+from workflow_integrator.outbound import OutboundError, TokenManager, TransportPool
+from workflow_integrator.outbound.diagnostics import test_connection
+from workflow_integrator.outbound.tokens import MemoryTokenStore
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[TransportPool]:
+    pool = TransportPool(TokenManager(MemoryTokenStore()))
+    yield pool
+    await pool.aclose()
+
+
+async def test_http_target_goes_through_the_proxy(
+    pool: TransportPool, receiver: Receiver, forward_proxy: ProxyServer
+) -> None:
+    config = server(receiver.host, proxy=forward_proxy.address)
+    response = await pool.get(1, 1, config).send("GET", "/via-proxy-http")
+    assert response.status_code == 200
+    assert receiver.last().path == "/via-proxy-http"
+    await pool.aclose()  # proxy.py logs a request when its connection closes
+    assert forward_proxy.saw(f"GET {receiver.host}/via-proxy-http")
+
+
+async def test_https_target_is_tunnelled_with_connect(
+    pool: TransportPool, tls_receiver: Receiver, forward_proxy: ProxyServer, tls_material: TLSMaterial
+) -> None:
+    config = server(
+        tls_receiver.host,
+        "https",
+        verify_certificate="certificate",
+        certificate=tls_material.ca_pem,
+        proxy=forward_proxy.url,
+    )
+    response = await pool.get(1, 1, config).send("GET", "/via-tunnel")
+    assert response.status_code == 200
+    assert tls_receiver.last().path == "/via-tunnel"
+    await pool.aclose()
+    assert forward_proxy.saw(f"CONNECT {tls_receiver.host}")
+
+
+async def test_proxy_credentials_are_accepted(
+    pool: TransportPool, receiver: Receiver, tls_receiver: Receiver, auth_proxy: ProxyServer
+) -> None:
+    proxy = f"http://{PROXY_USER}:{PROXY_PASSWORD}@{auth_proxy.address}"
+    plain = await pool.get(1, 1, server(receiver.host, proxy=proxy)).send("GET", "/authed")
+    tunnelled = await pool.get(2, 1, server(tls_receiver.host, "https", proxy=proxy)).send(
+        "GET", "/authed-tls"
+    )
+    assert plain.status_code == 200 and tunnelled.status_code == 200
+    assert receiver.last().path == "/authed"
+    assert tls_receiver.last().path == "/authed-tls"
+    # The proxy consumed its credentials: the receiver never sees them.
+    assert "proxy-authorization" not in tls_receiver.last().headers
+
+
+async def test_wrong_proxy_credentials_are_a_proxy_stage_failure(
+    pool: TransportPool, receiver: Receiver, tls_receiver: Receiver, auth_proxy: ProxyServer
+) -> None:
+    proxy = f"http://{PROXY_USER}:wrong-password@{auth_proxy.address}"
+    with pytest.raises(OutboundError) as caught:
+        await pool.get(1, 1, server(tls_receiver.host, "https", proxy=proxy)).send("GET", "/")
+    assert caught.value.stage == "proxy"
+    assert "407" in caught.value.message
+    assert "wrong-password" not in caught.value.message
+    # For an http target the proxy answers 407 itself; the diagnosis names the proxy stage.
+    diagnosis = await test_connection(pool.get(2, 1, server(receiver.host, proxy=proxy)))
+    assert diagnosis.stage == "proxy" and diagnosis.status == 407
+    assert "wrong-password" not in diagnosis.message
+    assert receiver.requests == [] and tls_receiver.requests == []
+
+
+async def test_unreachable_proxy_is_a_proxy_stage_failure(
+    pool: TransportPool, receiver: Receiver
+) -> None:
+    config = server(receiver.host, proxy=f"127.0.0.1:{free_port()}")
+    with pytest.raises(OutboundError) as caught:
+        await pool.get(1, 1, config).send("GET", "/")
+    assert caught.value.stage == "proxy"
