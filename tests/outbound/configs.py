@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflow_integrator.domain.outbound_server import OutboundServer
 from tests.servers.oauth import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
+from workflow_integrator.domain.outbound_server import OutboundServer
 
-BASIC_PASSWORD = "basic-pa55word-xyz"  # noqa: S105 - test credentials
-STATIC_TOKEN = "static-token-abcdefghijklmnop"  # noqa: S105 - test credentials
+BASIC_PASSWORD = "basic-pa55word-xyz"
+STATIC_TOKEN = "static-token-abcdefghijklmnop"
 
 
 def server(host: str, protocol: str = "http", **fields: Any) -> OutboundServer:

@@ -14,7 +14,9 @@ from tests.servers.outbound_plugin import PROXY_PASSWORD
 
 @pytest.fixture(autouse=True)
 def no_secret_in_logs(
-    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> Iterator[None]:
     """Capture all logging at DEBUG and stderr; after the test, no secret may appear there."""
     caplog.set_level(logging.DEBUG)

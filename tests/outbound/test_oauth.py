@@ -115,7 +115,9 @@ async def test_rotation_under_50_concurrent_requests(
     oauth_server.expires_in = 1
     oauth_server.delay_seconds = 0.1
     first = oauth_server.issue_refresh_token()
-    transport = pool.get(1, 1, server(receiver.host, auth=refresh_grant(oauth_server.token_url, first)))
+    transport = pool.get(
+        1, 1, server(receiver.host, auth=refresh_grant(oauth_server.token_url, first))
+    )
     await transport.send("GET", "/warm")
     assert oauth_server.requests == {"refresh_token": 1}
     await asyncio.sleep(1.1)  # the access token expired: all 50 need a new one at once
@@ -131,7 +133,9 @@ async def test_revoked_refresh_token_puts_the_server_in_needs_credentials(
 ) -> None:
     token = oauth_server.issue_refresh_token()
     oauth_server.revoke_refresh_tokens()
-    transport = pool.get(1, 1, server(receiver.host, auth=refresh_grant(oauth_server.token_url, token)))
+    transport = pool.get(
+        1, 1, server(receiver.host, auth=refresh_grant(oauth_server.token_url, token))
+    )
     with pytest.raises(NeedsCredentials) as caught:
         await transport.send("GET", "/held")
     assert caught.value.oauth_error == "invalid_grant"
@@ -141,7 +145,9 @@ async def test_revoked_refresh_token_puts_the_server_in_needs_credentials(
     # Saving a new refresh token (a new revision) clears the state and resumes.
     store.forget(1)
     fresh = oauth_server.issue_refresh_token()
-    transport = pool.get(1, 2, server(receiver.host, auth=refresh_grant(oauth_server.token_url, fresh)))
+    transport = pool.get(
+        1, 2, server(receiver.host, auth=refresh_grant(oauth_server.token_url, fresh))
+    )
     assert (await transport.send("GET", "/resumed")).status_code == 200
 
 

@@ -35,7 +35,10 @@ async def test_http_target_goes_through_the_proxy(
 
 
 async def test_https_target_is_tunnelled_with_connect(
-    pool: TransportPool, tls_receiver: Receiver, forward_proxy: ProxyServer, tls_material: TLSMaterial
+    pool: TransportPool,
+    tls_receiver: Receiver,
+    forward_proxy: ProxyServer,
+    tls_material: TLSMaterial,
 ) -> None:
     config = server(
         tls_receiver.host,

@@ -35,7 +35,10 @@ async def test_certificate_mode_accepts_the_uploaded_ca(
     pool: TransportPool, tls_receiver: Receiver, tls_material: TLSMaterial
 ) -> None:
     config = server(
-        tls_receiver.host, "https", verify_certificate="certificate", certificate=tls_material.ca_pem
+        tls_receiver.host,
+        "https",
+        verify_certificate="certificate",
+        certificate=tls_material.ca_pem,
     )
     response = await pool.get(1, 1, config).send("GET", "/hello")
     assert response.status_code == 200

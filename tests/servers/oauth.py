@@ -25,9 +25,9 @@ from starlette.routing import Route
 from tests.servers.uvicorn_thread import serve
 
 CLIENT_ID = "wi-client"
-CLIENT_SECRET = "client-secret-0123456789"  # noqa: S105 - test credentials
+CLIENT_SECRET = "client-secret-0123456789"
 USERNAME = "wi-service"
-PASSWORD = "user-password-9876543210"  # noqa: S105 - test credentials
+PASSWORD = "user-password-9876543210"
 
 
 @dataclass
@@ -194,7 +194,9 @@ def _app(server: OAuthServer) -> Starlette:
 
 
 @contextlib.contextmanager
-def run_oauth_server(*, certfile: str | None = None, keyfile: str | None = None) -> Iterator[OAuthServer]:
+def run_oauth_server(
+    *, certfile: str | None = None, keyfile: str | None = None
+) -> Iterator[OAuthServer]:
     """Run the token endpoint on 127.0.0.1 (HTTPS with the given certificate files)."""
     server = OAuthServer()
     with serve(_app(server), certfile=certfile, keyfile=keyfile) as port:

@@ -14,7 +14,7 @@ from tests.servers.proxy import ProxyServer, run_proxy
 from tests.servers.receiver import Receiver, run_receiver
 
 PROXY_USER = "proxy-user"
-PROXY_PASSWORD = "proxy-pass-5ecret"  # noqa: S105 - test credentials
+PROXY_PASSWORD = "proxy-pass-5ecret"
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,9 @@ def _app(receiver: Receiver) -> Starlette:
         rule = receiver.authorize
         if rule is not None and not rule(request.headers.get("authorization")):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
-        if request.url.path.startswith("/status/"):
-            return JSONResponse({"status": "as asked"}, status_code=int(request.url.path[8:]))
+        _head, marker, code = request.url.path.rpartition("/status/")
+        if marker and code.isdigit():  # ".../status/503" answers 503
+            return JSONResponse({"status": "as asked"}, status_code=int(code))
         return JSONResponse({"received": request.url.path})
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
