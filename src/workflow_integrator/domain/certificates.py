@@ -51,7 +51,11 @@ def _info(cert: x509.Certificate) -> CertificateInfo:
 
 
 def parse_certificates(
-    pem: str, *, label: str = "certificate", now: datetime | None = None
+    pem: str,
+    *,
+    label: str = "certificate",
+    now: datetime | None = None,
+    check_expiry: bool = True,
 ) -> list[CertificateInfo]:
     """Parse one or more PEM certificates; reject non-PEM text and expired certificates."""
     blocks = _PEM_BLOCK.findall(pem)
@@ -69,7 +73,7 @@ def parse_certificates(
         except ValueError as exc:
             raise CertificateError(f"{label} {index} cannot be read: {exc}") from None
         info = _info(cert)
-        if info.not_after < moment:
+        if check_expiry and info.not_after < moment:
             raise CertificateError(
                 f"{label} {index} ({info.subject}) expired on {info.not_after:%Y-%m-%d}; "
                 "upload a current one"

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -291,6 +292,28 @@ class OutboundServer(_Strict):
     enabled: bool = True
     auth: Auth = Field(default_factory=NoAuth)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_pasted_url(cls, data: Any) -> Any:
+        # A pasted URL brings its scheme: it sets the protocol, or must agree with it.
+        if not isinstance(data, dict) or not isinstance(data.get("host"), str):
+            return data
+        try:
+            scheme = parse_host(data["host"]).scheme
+        except HostError:
+            return data  # the host validator reports it
+        if scheme is None:
+            return data
+        protocol = data.get("protocol")
+        if protocol is None:
+            return {**data, "protocol": scheme}
+        if isinstance(protocol, str) and protocol.lower() != scheme:
+            raise ValueError(
+                f"host: the pasted URL says {scheme}:// but protocol is {protocol}; "
+                "make them agree"
+            )
+        return data
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -304,10 +327,9 @@ class OutboundServer(_Strict):
     @classmethod
     def _host(cls, value: str) -> str:
         try:
-            parse_host(value)
+            return parse_host(value).display()
         except HostError as exc:
             raise ValueError(str(exc)) from None
-        return value.strip()
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -332,11 +354,12 @@ class OutboundServer(_Strict):
 
     @field_validator("certificate", "client_certificate")
     @classmethod
-    def _pem(cls, value: str | None) -> str | None:
+    def _pem(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or not value.strip():
             return None
+        stored = bool(info.context and info.context.get("stored"))
         try:
-            parse_certificates(value)
+            parse_certificates(value, label=str(info.field_name), check_expiry=not stored)
         except CertificateError as exc:
             raise ValueError(str(exc)) from None
         return value.strip() + "\n"
@@ -354,12 +377,6 @@ class OutboundServer(_Strict):
 
     @model_validator(mode="after")
     def _cross_field(self) -> OutboundServer:
-        pasted = parse_host(self.host).scheme
-        if pasted and pasted != self.protocol:
-            raise ValueError(
-                f"host: the pasted URL says {pasted}:// but protocol is {self.protocol}; "
-                "make them agree"
-            )
         if self.verify_certificate == "certificate" and not self.certificate:
             raise ValueError(
                 "certificate: upload the server's CA or self-signed certificate (PEM) "
@@ -399,9 +416,11 @@ class OutboundServer(_Strict):
         """``protocol://host[:port][/base/path]``, the root every request path joins."""
         return f"{self.protocol}://{self.target.display()}"
 
-    def certificate_info(self) -> list[CertificateInfo]:
+    def certificate_info(self, *, stored: bool = True) -> list[CertificateInfo]:
         """Subject, issuer, fingerprint and expiry of the uploaded certificate(s)."""
-        return parse_certificates(self.certificate) if self.certificate else []
+        if not self.certificate:
+            return []
+        return parse_certificates(self.certificate, check_expiry=not stored)
 
     def warnings(self, now: datetime | None = None) -> list[str]:
         """Plain-language warnings shown next to the configuration."""
@@ -416,6 +435,7 @@ class OutboundServer(_Strict):
         soon = (now or datetime.now(UTC)) + timedelta(days=30)
         for info in self.certificate_info():
             if info.not_after < soon:
+                # An expired one is reported too: it was valid when it was saved.
                 notes.append(
                     f"the uploaded certificate {info.subject} expires on "
                     f"{info.not_after:%Y-%m-%d}."

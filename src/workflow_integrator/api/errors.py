@@ -1,0 +1,32 @@
+"""Turning service errors into HTTP answers: 404, 409, 422 with one entry per field."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from workflow_integrator.services.errors import (
+    Conflict,
+    InUse,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+)
+
+
+async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, InvalidInput):
+        detail = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors]
+        return JSONResponse({"detail": detail}, status_code=422)
+    if isinstance(exc, InUse):
+        return JSONResponse({"detail": exc.message, "used_by": exc.users}, status_code=409)
+    if isinstance(exc, NotFound):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+    if isinstance(exc, Conflict):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(ServiceError, _service_error)

@@ -1,0 +1,98 @@
+"""REST: ``/api/v1/outbound-servers`` (list, create, read, replace, update, delete, rename)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from workflow_integrator.api.body import json_object, schema_body
+from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
+from workflow_integrator.services.outbound_servers import ServerView
+
+router = APIRouter(prefix="/api/v1/outbound-servers", tags=["outbound servers"])
+
+_BODY_DOC = (
+    "An outbound server. Secrets (passwords, client secret, refresh token, token, "
+    "client key, proxy password) may be sent as `********` or left out to keep the "
+    "stored value."
+)
+
+
+class RenameBody(BaseModel):
+    """The new name of a server."""
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+@router.get("", response_model=list[ServerView])
+def list_servers(services: ServicesDep, _: ViewerDep) -> list[ServerView]:
+    """All outbound servers, secrets masked."""
+    return services.servers.list_all()
+
+
+@router.post(
+    "",
+    response_model=ServerView,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=schema_body("OutboundServer", _BODY_DOC),
+)
+async def create_server(
+    request: Request, response: Response, services: ServicesDep, _: AdminDep
+) -> ServerView:
+    """Create an outbound server (409 if the name exists, 422 per bad field)."""
+    body = await json_object(request)
+    view = await run_in_threadpool(services.servers.create, body)
+    response.headers["Location"] = f"{router.prefix}/{view.name}"
+    return view
+
+
+@router.get("/{name}", response_model=ServerView)
+def read_server(name: str, services: ServicesDep, _: ViewerDep) -> ServerView:
+    """One outbound server, secrets masked."""
+    return services.servers.get(name)
+
+
+@router.put(
+    "/{name}", response_model=ServerView, openapi_extra=schema_body("OutboundServer", _BODY_DOC)
+)
+async def replace_server(
+    name: str, request: Request, services: ServicesDep, _: AdminDep
+) -> ServerView:
+    """Replace a server's configuration; masked or omitted secrets are kept."""
+    body = await json_object(request)
+    return await run_in_threadpool(services.servers.replace, name, body)
+
+
+@router.patch(
+    "/{name}",
+    response_model=ServerView,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A JSON merge patch (RFC 7396) of the server document.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def update_server(
+    name: str, request: Request, services: ServicesDep, _: AdminDep
+) -> ServerView:
+    """Change some fields (JSON merge patch); the result is validated as a whole."""
+    patch: dict[str, Any] = await json_object(request)
+    return await run_in_threadpool(services.servers.update, name, patch)
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_server(name: str, services: ServicesDep, _: AdminDep) -> Response:
+    """Delete a server (409 naming the integrations that still use it)."""
+    services.servers.delete(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{name}/rename", response_model=ServerView)
+def rename_server(name: str, body: RenameBody, services: ServicesDep, _: AdminDep) -> ServerView:
+    """Rename a server; integrations that use it keep using it."""
+    return services.servers.rename(name, body.name)

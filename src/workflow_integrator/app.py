@@ -1,0 +1,78 @@
+"""Composition root: settings → engine → services → interfaces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflow_integrator import __version__
+from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.outbound_servers import OutboundServerService
+from workflow_integrator.settings import Settings
+from workflow_integrator.store import migrate
+from workflow_integrator.store.db import make_engine, session_factory
+from workflow_integrator.store.secretbox import SecretBox, load_keys
+
+
+@dataclass
+class Services:
+    """Everything the interfaces (API, UI, CLI) call, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    secretbox: SecretBox
+    servers: OutboundServerService
+    tokens: ApiTokenService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
+    """Open the database (applying migrations unless told not to) and wire the services."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(
+        settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+    if upgrade:
+        migrate.upgrade(engine)
+    sessions = session_factory(engine)
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    secretbox = SecretBox(load_keys(secret_key, settings.resolved_secret_key_file))
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        secretbox=secretbox,
+        servers=OutboundServerService(sessions, secretbox),
+        tokens=ApiTokenService(sessions),
+    )
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
+    from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+
+    settings = settings or (services.settings if services else Settings())
+    services = services or build_services(settings)
+    app = FastAPI(
+        title="Workflow Integrator",
+        version=__version__,
+        description="Connects SecureChange workflows to outbound servers.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    errors.install(app)
+    app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(outbound_servers.router)
+    openapi.install(app)
+    return app

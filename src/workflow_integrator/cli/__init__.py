@@ -1,0 +1,24 @@
+"""The ``wi`` command: thin Typer commands over the service layer."""
+
+from __future__ import annotations
+
+import typer
+
+from workflow_integrator.cli import db, secrets, serve, servers, tokens
+
+app = typer.Typer(
+    name="wi",
+    help="Workflow Integrator: SecureChange workflows to outbound servers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.add_typer(servers.app, name="servers")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(db.app, name="db")
+app.add_typer(secrets.app, name="secrets")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,96 @@
+"""API tokens: create (shown once), list, revoke, and authenticate a presented token."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound
+from workflow_integrator.services.principals import ROLES, Principal, Role
+from workflow_integrator.store import api_tokens as token_store
+from workflow_integrator.store.api_tokens import ApiTokenRow
+from workflow_integrator.store.base import utcnow
+
+# Writing last_used_at on every request would turn reads into writes; once a minute is plenty.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+class TokenView(BaseModel):
+    """A token as listed: never the token itself, only its first characters."""
+
+    name: str
+    role: str
+    hint: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class ApiTokenService:
+    """The API's bearer tokens."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, name: str, role: str = "admin") -> tuple[TokenView, str]:
+        """Create a token; the clear token is returned this once and never stored."""
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidInput.single(["name"], "give the token a name of 1-100 characters")
+        if role not in ROLES:
+            raise InvalidInput.single(["role"], f"role must be one of {', '.join(ROLES)}")
+        token = token_store.new_token()
+        with self._sessions() as session, session.begin():
+            if any(row.name == name for row in token_store.list_tokens(session)):
+                raise Conflict(f"an API token named '{name}' already exists")
+            row = ApiTokenRow(
+                name=name, role=role, token_hash=token_store.hash_token(token), hint=token[:7]
+            )
+            session.add(row)
+            session.flush()
+            return self._view(row), token
+
+    def list_all(self) -> list[TokenView]:
+        """All tokens by name."""
+        with self._sessions() as session:
+            return [self._view(row) for row in token_store.list_tokens(session)]
+
+    def revoke(self, name: str) -> None:
+        """Delete a token: requests carrying it get 401 from now on."""
+        with self._sessions() as session, session.begin():
+            row = next((r for r in token_store.list_tokens(session) if r.name == name), None)
+            if row is None:
+                raise NotFound(f"no API token named '{name}'")
+            session.delete(row)
+
+    def count(self) -> int:
+        """How many tokens exist (zero on a new installation)."""
+        with self._sessions() as session:
+            return len(token_store.list_tokens(session))
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal behind a presented token, or None."""
+        with self._sessions() as session:
+            row = token_store.find_by_token(session, token)
+            if row is None:
+                return None
+            now = utcnow()
+            last = row.last_used_at
+            if last is not None and last.tzinfo is None:
+                last = last.replace(tzinfo=now.tzinfo)
+            if last is None or now - last > _TOUCH_EVERY:
+                row.last_used_at = now
+                session.commit()
+            role: Role = "admin" if row.role == "admin" else "viewer"
+            return Principal(name=row.name, role=role, kind="token")
+
+    @staticmethod
+    def _view(row: ApiTokenRow) -> TokenView:
+        return TokenView(
+            name=row.name,
+            role=row.role,
+            hint=row.hint + "…",
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+        )

@@ -1,0 +1,48 @@
+"""The declarative base every WI table shares, and the registry of encrypted columns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, MetaData
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of all WI tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, for timestamps."""
+    return datetime.now(UTC)
+
+
+class Timestamps:
+    """``created_at`` / ``updated_at`` columns."""
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+ENCRYPTED_COLUMNS: list[tuple[str, str, str]] = []
+"""(table, primary-key column, column) of every column that holds SecretBox ciphertext."""
+
+
+def register_encrypted_column(table: str, column: str, primary_key: str = "id") -> None:
+    """Declare a column as SecretBox ciphertext so that key rotation re-encrypts it."""
+    entry = (table, primary_key, column)
+    if entry not in ENCRYPTED_COLUMNS:
+        ENCRYPTED_COLUMNS.append(entry)

@@ -1,0 +1,10 @@
+"""Every table of WI, imported in one place so that ``metadata`` knows them all."""
+
+from __future__ import annotations
+
+from workflow_integrator.store import api_tokens, servers
+from workflow_integrator.store.base import Base
+
+metadata = Base.metadata
+
+__all__ = ["api_tokens", "metadata", "servers"]

@@ -1,0 +1,53 @@
+"""The ``outbound_servers`` table: configuration as JSON, secrets as one ciphertext."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from workflow_integrator.store.base import Base, Timestamps, register_encrypted_column, utcnow
+
+
+class OutboundServerRow(Timestamps, Base):
+    """One outbound server. ``config`` holds every non-secret field; ``secrets`` the rest."""
+
+    __tablename__ = "outbound_servers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    secrets: Mapped[str | None] = mapped_column(Text, default=None)
+    state: Mapped[str] = mapped_column(String(32), default="ok")
+    state_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    state_changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    # Bumped on every change, so transports and caches know when to rebuild.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+
+
+register_encrypted_column("outbound_servers", "secrets")
+
+
+def find_by_name(session: Session, name: str) -> OutboundServerRow | None:
+    """The server row named ``name``, or None."""
+    return session.scalar(select(OutboundServerRow).where(OutboundServerRow.name == name))
+
+
+def list_rows(session: Session) -> list[OutboundServerRow]:
+    """All servers ordered by name."""
+    return list(session.scalars(select(OutboundServerRow).order_by(OutboundServerRow.name)))
+
+
+def set_state(session: Session, server_id: int, state: str, reason: str | None) -> None:
+    """Record a server's state (``ok`` or ``needs_credentials``) and why."""
+    row = session.get(OutboundServerRow, server_id)
+    if row is None:
+        return
+    if row.state != state or row.state_reason != reason:
+        row.state = state
+        row.state_reason = reason
+        row.state_changed_at = utcnow()
