@@ -10,6 +10,7 @@ from tests.outbound.configs import server
 from tests.servers.outbound_plugin import PROXY_PASSWORD, PROXY_USER, TLSMaterial
 from tests.servers.proxy import ProxyServer
 from tests.servers.receiver import Receiver
+from tests.servers.socks import SocksServer
 from tests.servers.uvicorn_thread import free_port
 from workflow_integrator.outbound import OutboundError, TokenManager, TransportPool
 from workflow_integrator.outbound.diagnostics import test_connection
@@ -92,3 +93,49 @@ async def test_unreachable_proxy_is_a_proxy_stage_failure(
     with pytest.raises(OutboundError) as caught:
         await pool.get(1, 1, config).send("GET", "/")
     assert caught.value.stage == "proxy"
+
+
+async def test_socks5_proxy_with_credentials(
+    pool: TransportPool, receiver: Receiver, tls_receiver: Receiver, socks_proxy: SocksServer
+) -> None:
+    proxy = f"socks5://{PROXY_USER}:{PROXY_PASSWORD}@{socks_proxy.address}"
+    plain = await pool.get(1, 1, server(receiver.host, proxy=proxy)).send("GET", "/socks")
+    secure = await pool.get(2, 1, server(tls_receiver.host, "https", proxy=proxy)).send(
+        "GET", "/socks-tls"
+    )
+    assert plain.status_code == 200 and secure.status_code == 200
+    assert receiver.last().path == "/socks" and tls_receiver.last().path == "/socks-tls"
+    assert receiver.host in socks_proxy.connects and tls_receiver.host in socks_proxy.connects
+
+
+async def test_socks5_proxy_refuses_wrong_credentials(
+    pool: TransportPool, receiver: Receiver, socks_proxy: SocksServer
+) -> None:
+    proxy = f"socks5://{PROXY_USER}:wrong-password@{socks_proxy.address}"
+    with pytest.raises(OutboundError) as caught:
+        await pool.get(1, 1, server(receiver.host, proxy=proxy)).send("GET", "/")
+    assert caught.value.stage == "proxy"
+    assert receiver.requests == []
+
+
+async def test_https_proxy(
+    pool: TransportPool,
+    receiver: Receiver,
+    tls_receiver: Receiver,
+    tls_proxy: ProxyServer,
+    tls_material: TLSMaterial,
+) -> None:
+    proxy = f"https://{tls_proxy.address}"
+    trust = {"verify_certificate": "certificate", "certificate": tls_material.ca_pem}
+    secure = await pool.get(1, 1, server(tls_receiver.host, "https", proxy=proxy, **trust)).send(
+        "GET", "/over-tls-proxy"
+    )
+    assert secure.status_code == 200
+    assert tls_receiver.last().path == "/over-tls-proxy"
+    await pool.aclose()
+    assert tls_proxy.saw(f"CONNECT {tls_receiver.host}")
+    # With the system trust store only, the proxy's own certificate is refused.
+    system = server(tls_receiver.host, "https", proxy=proxy, verify_certificate="enable")
+    with pytest.raises(OutboundError) as caught:
+        await pool.get(2, 1, system).send("GET", "/")
+    assert caught.value.stage == "tls", caught.value.message

@@ -73,3 +73,25 @@ async def test_plain_http_to_an_https_port_is_an_http_stage_failure(
     with pytest.raises(OutboundError) as caught:
         await pool.get(1, 1, server(tls_receiver.host, "http")).send("GET", "/")
     assert caught.value.stage in ("http", "connect")
+
+
+async def test_mutual_tls_presents_the_client_certificate(
+    pool: TransportPool, mtls_receiver: Receiver, tls_material: TLSMaterial
+) -> None:
+    trust = {"verify_certificate": "certificate", "certificate": tls_material.ca_pem}
+    without = server(mtls_receiver.host, "https", **trust)
+    with pytest.raises(OutboundError) as caught:
+        await pool.get(1, 1, without).send("GET", "/")
+    # TLS 1.3 reports the missing certificate after the handshake: a disconnect.
+    assert caught.value.stage in ("tls", "http")
+    assert "client certificate" in caught.value.message
+    with_cert = server(
+        mtls_receiver.host,
+        "https",
+        client_certificate=tls_material.client_cert_pem,
+        client_key=tls_material.client_key_pem,
+        **trust,
+    )
+    response = await pool.get(2, 1, with_cert).send("GET", "/mutual")
+    assert response.status_code == 200
+    assert mtls_receiver.last().path == "/mutual"

@@ -12,6 +12,7 @@ import trustme
 from tests.servers.oauth import OAuthServer, run_oauth_server
 from tests.servers.proxy import ProxyServer, run_proxy
 from tests.servers.receiver import Receiver, run_receiver
+from tests.servers.socks import SocksServer, run_socks
 
 PROXY_USER = "proxy-user"
 PROXY_PASSWORD = "proxy-pass-5ecret"
@@ -118,3 +119,34 @@ def auth_proxy() -> Iterator[ProxyServer]:
     """proxy.py that demands Basic proxy credentials (``PROXY_USER``/``PROXY_PASSWORD``)."""
     with run_proxy(username=PROXY_USER, password=PROXY_PASSWORD) as proxy:
         yield proxy
+
+
+@pytest.fixture(scope="session")
+def socks_proxy() -> Iterator[SocksServer]:
+    """A SOCKS5 proxy demanding ``PROXY_USER``/``PROXY_PASSWORD``."""
+    with run_socks(username=PROXY_USER, password=PROXY_PASSWORD) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def tls_proxy(tls_material: TLSMaterial) -> Iterator[ProxyServer]:
+    """proxy.py listening with TLS (an ``https://`` proxy), certificate from ``tls_material``."""
+    with run_proxy(certfile=tls_material.certfile, keyfile=tls_material.keyfile) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def _mtls_receiver(tls_material: TLSMaterial) -> Iterator[Receiver]:
+    with run_receiver(
+        certfile=tls_material.certfile,
+        keyfile=tls_material.keyfile,
+        client_ca=tls_material.ca_file,
+    ) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def mtls_receiver(_mtls_receiver: Receiver) -> Receiver:
+    """An HTTPS receiver that demands a client certificate signed by ``tls_material``'s CA."""
+    _mtls_receiver.clear()
+    return _mtls_receiver

@@ -71,8 +71,14 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
 
 
 @contextlib.contextmanager
-def run_proxy(*, username: str | None = None, password: str | None = None) -> Iterator[ProxyServer]:
-    """Start proxy.py on a free port (Basic proxy auth when credentials are given)."""
+def run_proxy(
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+) -> Iterator[ProxyServer]:
+    """Start proxy.py on a free port (Basic proxy auth with credentials; TLS with a cert)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="wi-proxy-") as folder:
         log = Path(folder) / "proxy.log"
@@ -83,6 +89,8 @@ def run_proxy(*, username: str | None = None, password: str | None = None) -> It
             "--log-file", str(log), "--log-level", "INFO",
             "--data-dir", folder,
         ]  # fmt: skip
+        if certfile and keyfile:
+            command += ["--cert-file", certfile, "--key-file", keyfile]
         if username is not None:
             command += ["--basic-auth", f"{username}:{password}"]
         process = subprocess.Popen(

@@ -79,11 +79,13 @@ def _app(receiver: Receiver) -> Starlette:
 
 
 @contextlib.contextmanager
-def run_receiver(*, certfile: str | None = None, keyfile: str | None = None) -> Iterator[Receiver]:
-    """Run a receiver (HTTPS with the given certificate files) on 127.0.0.1."""
+def run_receiver(
+    *, certfile: str | None = None, keyfile: str | None = None, client_ca: str | None = None
+) -> Iterator[Receiver]:
+    """Run a receiver on 127.0.0.1 (HTTPS with the certificate files; mutual TLS with client_ca)."""
     scheme = "https" if certfile else "http"
     receiver = Receiver(url="", port=0)
-    with serve(_app(receiver), certfile=certfile, keyfile=keyfile) as port:
+    with serve(_app(receiver), certfile=certfile, keyfile=keyfile, client_ca=client_ca) as port:
         receiver.port = port
         receiver.url = f"{scheme}://127.0.0.1:{port}"
         yield receiver

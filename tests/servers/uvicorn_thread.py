@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,8 +21,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, certfile: str | None = None, keyfile: str | None = None) -> Iterator[int]:
-    """Serve ``app`` (HTTPS when a certificate is given) and yield its port."""
+def serve(
+    app: Any,
+    *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
+    client_ca: str | None = None,
+) -> Iterator[int]:
+    """Serve ``app`` (HTTPS when a certificate is given; mutual TLS with ``client_ca``)."""
     port = free_port()
     config = uvicorn.Config(
         app,
@@ -30,6 +37,8 @@ def serve(app: Any, *, certfile: str | None = None, keyfile: str | None = None) 
         log_level="warning",
         ssl_certfile=certfile,
         ssl_keyfile=keyfile,
+        ssl_ca_certs=client_ca,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
         lifespan="off",
         access_log=False,
     )

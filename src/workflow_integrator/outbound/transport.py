@@ -77,6 +77,10 @@ class ServerTransport:
         return self.config.proxy.display() if self.config.proxy else None
 
     @property
+    def _tls_without_client_cert(self) -> bool:
+        return self.config.protocol == "https" and not self.config.client_certificate
+
+    @property
     def target(self) -> str:
         """``host:port`` of the server, for messages."""
         target = self.config.target
@@ -103,6 +107,12 @@ class ServerTransport:
         except httpx2.HTTPError as exc:
             stage = classify(exc, via_proxy=self.via_proxy is not None)
             message = describe(exc, target=self.target, via_proxy=self.via_proxy)
+            if isinstance(exc, httpx2.RemoteProtocolError) and self._tls_without_client_cert:
+                # TLS 1.3 servers refuse a missing client certificate after the handshake.
+                message += (
+                    "; if the server requires a client certificate (mutual TLS), set "
+                    "client_certificate and client_key"
+                )
             raise OutboundError(stage, message) from exc
         finally:
             self.in_flight -= 1
