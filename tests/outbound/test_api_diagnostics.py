@@ -156,3 +156,22 @@ def test_cli_fetch_token_and_test(
     assert failing.exit_code == 1 and "http" in failing.output
     bad = cli.invoke(cli_app, ["servers", "test", "itsm", "--method", "BREW"])
     assert bad.exit_code == 2
+
+
+def test_unsaved_fetch_token_with_the_bases_refresh_token_keeps_its_rotation(
+    live_wi: LiveWI, oauth_server: OAuthServer, receiver: Receiver
+) -> None:
+    first = oauth_server.issue_refresh_token()
+    create(live_wi, "rt", receiver.host, refresh_grant(oauth_server.token_url, first))
+    masked = refresh_grant(oauth_server.token_url, "********", client_secret="********")
+    unsaved = {"name": "rt", "host": receiver.host, "protocol": "http", "auth": masked}
+    with live_wi.client() as client:
+        tries = [
+            client.post(f"{BASE}/fetch-token", json={**unsaved, "base": "rt"}) for _ in range(2)
+        ]
+        saved = client.post(f"{BASE}/rt/fetch-token")
+    assert [t.json()["ok"] for t in tries] == [True, True]
+    assert "WI stored it" in tries[0].json()["notes"][0]
+    assert saved.json()["ok"] is True  # the saved server's refresh token chain is intact
+    assert oauth_server.refresh_reused == 0
+    assert oauth_server.requests == {"refresh_token": 3}

@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.outbound.configs import server
+from tests.outbound.configs import password_grant, server
+from tests.servers.oauth import OAuthServer
 from tests.servers.outbound_plugin import PROXY_PASSWORD, PROXY_USER, TLSMaterial
 from tests.servers.proxy import ProxyServer
 from tests.servers.receiver import Receiver
 from tests.servers.socks import SocksServer
 from tests.servers.uvicorn_thread import free_port
-from workflow_integrator.outbound import OutboundError, TokenManager, TransportPool
+from workflow_integrator.outbound import OutboundError, TokenManager, TransportPool, fetch_token
 from workflow_integrator.outbound.diagnostics import test_connection
 from workflow_integrator.outbound.tokens import MemoryTokenStore
 
@@ -139,3 +140,25 @@ async def test_https_proxy(
     with pytest.raises(OutboundError) as caught:
         await pool.get(2, 1, system).send("GET", "/")
     assert caught.value.stage == "tls", caught.value.message
+
+
+async def test_token_endpoint_is_reached_through_the_servers_proxy(
+    pool: TransportPool, receiver: Receiver, oauth_server: OAuthServer, auth_proxy: ProxyServer
+) -> None:
+    receiver.authorize = oauth_server.accepts
+    proxy = f"http://{PROXY_USER}:{PROXY_PASSWORD}@{auth_proxy.address}"
+    config = server(receiver.host, proxy=proxy, auth=password_grant(oauth_server.token_url))
+    assert (await pool.get(1, 1, config).send("GET", "/with-token")).status_code == 200
+    await pool.aclose()
+    token_host = oauth_server.url.removeprefix("http://")
+    assert auth_proxy.saw(f"POST {token_host}/oauth/token")
+    assert auth_proxy.saw(f"GET {receiver.host}/with-token")
+    # Fetch Token goes the same way; with wrong proxy credentials it fails at the proxy.
+    refused = server(
+        receiver.host,
+        proxy=f"http://{PROXY_USER}:nope@{auth_proxy.address}",
+        auth=password_grant(oauth_server.token_url),
+    )
+    diagnosis = await fetch_token(refused)
+    assert (not diagnosis.ok and diagnosis.status == 407) or diagnosis.stage == "proxy"
+    assert oauth_server.token_requests == 1

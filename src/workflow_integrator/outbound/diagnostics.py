@@ -79,12 +79,15 @@ async def fetch_token(
     *,
     server_id: ServerId | None = None,
     manager: TokenManager | None = None,
+    lineage_only: bool = False,
 ) -> Diagnosis:
     """Fetch a new token now (never from the cache) the way deliveries do, and report.
 
     For a saved server pass its id and the shared ``TokenManager``: a refresh token the
     endpoint rotates is then persisted like in a delivery. Without them (unsaved
-    settings) the fetch uses a throwaway store.
+    settings) the fetch uses a throwaway store. ``lineage_only``: unsaved settings that
+    use a saved server's refresh token; its rotation is stored for that server, the
+    access token is not.
     """
     auth = server.auth
     started = time.perf_counter()
@@ -102,7 +105,9 @@ async def fetch_token(
     via_proxy = server.proxy.display() if server.proxy else None
     try:
         before = await tokens.store.load_refresh_token(key)
-        token = await tokens.fetch_new(key, auth, client, via_proxy=via_proxy)
+        token = await tokens.fetch_new(
+            key, auth, client, via_proxy=via_proxy, keep_access_token=not lineage_only
+        )
         after = await tokens.store.load_refresh_token(key)
     except OutboundError as exc:
         return _failure(exc, started)

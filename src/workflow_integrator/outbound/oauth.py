@@ -165,4 +165,11 @@ async def request_token(
             classify(exc, via_proxy=via_proxy is not None),
             "token endpoint: " + describe(exc, target=target, via_proxy=via_proxy),
         ) from None
+    if response.status_code == 407 and via_proxy is not None:
+        raise OutboundError(
+            "proxy",
+            f"the proxy {via_proxy} asks for credentials (407) on the way to the token "
+            "endpoint; check the proxy user name and password",
+            status=407,
+        )
     return parse_token_response(response)

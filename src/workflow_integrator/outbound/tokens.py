@@ -181,12 +181,20 @@ class TokenManager:
         client: httpx2.AsyncClient,
         *,
         via_proxy: str | None = None,
+        keep_access_token: bool = True,
     ) -> AccessToken:
-        """Fetch a token now, ignoring the cache (Fetch Token), under the same locks."""
+        """Fetch a token now, ignoring the cache (Fetch Token), under the same locks.
+
+        With ``keep_access_token=False`` (settings that are not the saved ones) only a
+        rotated refresh token is stored: the old one is dead either way.
+        """
         local = self._locks.setdefault(server_id, asyncio.Lock())
         async with local, self.store.lock(server_id):
-            token = await self._fetch(server_id, config, client, via_proxy=via_proxy)
-            self._cache[server_id] = token
+            token = await self._fetch(
+                server_id, config, client, via_proxy=via_proxy, keep=keep_access_token
+            )
+            if keep_access_token:
+                self._cache[server_id] = token
             return token
 
     async def invalidate(self, server_id: ServerId, refused: str) -> None:
@@ -209,6 +217,7 @@ class TokenManager:
         client: httpx2.AsyncClient,
         *,
         via_proxy: str | None,
+        keep: bool = True,
     ) -> AccessToken:
         issued = await self.store.load_refresh_token(server_id)
         if issued is None and isinstance(config, OAuth2RefreshTokenAuth):
@@ -247,6 +256,7 @@ class TokenManager:
             scope=response.scope,
             expires_in=response.expires_in,
         )
-        await self.store.save_access_token(server_id, token)
+        if keep:
+            await self.store.save_access_token(server_id, token)
         log.info("server %s: new access token (expires_in=%s)", server_id, response.expires_in)
         return token

@@ -6,6 +6,7 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
+from workflow_integrator.domain.outbound_server import OAuth2RefreshTokenAuth
 from workflow_integrator.outbound import (
     Diagnosis,
     TokenManager,
@@ -50,6 +51,17 @@ class DiagnosticsService:
             raise InvalidInput.single(["base"], "base must be the name of a saved server")
         config = await asyncio.to_thread(self.servers.resolve_unsaved, body, base)
         _check_fetchable(config.auth.method, can_fetch_token(config))
+        if base is not None and isinstance(config.auth, OAuth2RefreshTokenAuth):
+            stored = await asyncio.to_thread(self.servers.get_config, base)
+            if stored.auth == config.auth or (
+                isinstance(stored.auth, OAuth2RefreshTokenAuth)
+                and stored.auth.refresh_token == config.auth.refresh_token
+            ):
+                # The base's refresh token: use its newest rotation and keep the next one.
+                server_id = await asyncio.to_thread(self.servers.id_of, base)
+                return await fetch_token(
+                    config, server_id=server_id, manager=self.tokens, lineage_only=True
+                )
         return await fetch_token(config)
 
     async def test(self, name: str, method: str = "GET", path: str = "/") -> Diagnosis:
