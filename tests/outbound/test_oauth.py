@@ -142,6 +142,10 @@ async def test_revoked_refresh_token_puts_the_server_in_needs_credentials(
     assert "new refresh token" in store.states[1]
     assert receiver.requests == []
     assert token not in str(caught.value)
+    # Held: further sends do not hammer the token endpoint with the dead token.
+    with pytest.raises(NeedsCredentials):
+        await transport.send("GET", "/held-again")
+    assert oauth_server.requests == {"refresh_token": 1}
     # Saving a new refresh token (a new revision) clears the state and resumes.
     store.forget(1)
     fresh = oauth_server.issue_refresh_token()

@@ -144,10 +144,13 @@ class TokenManager:
         self.store = store
         self._cache: dict[ServerId, AccessToken] = {}
         self._locks: dict[ServerId, asyncio.Lock] = {}
+        # A refused refresh token stays refused: do not ask again until the config changes.
+        self._refused: dict[ServerId, NeedsCredentials] = {}
 
     def forget(self, server_id: ServerId) -> None:
-        """Drop the in-memory token of a server whose configuration changed."""
+        """Drop the in-memory state of a server whose configuration changed."""
         self._cache.pop(server_id, None)
+        self._refused.pop(server_id, None)
 
     async def access_token(
         self,
@@ -161,7 +164,11 @@ class TokenManager:
         cached = self._cache.get(server_id)
         if cached is not None and cached.fresh():
             return cached
+        if server_id in self._refused:
+            raise self._refused[server_id]
         async with self._locks.setdefault(server_id, asyncio.Lock()):
+            if server_id in self._refused:
+                raise self._refused[server_id]
             cached = self._cache.get(server_id)
             if cached is not None and cached.fresh():
                 return cached
@@ -195,6 +202,7 @@ class TokenManager:
             )
             if keep_access_token:
                 self._cache[server_id] = token
+                self._refused.pop(server_id, None)
             return token
 
     async def invalidate(self, server_id: ServerId, refused: str) -> None:
@@ -239,9 +247,11 @@ class TokenManager:
                     )
                     await self.store.mark_needs_credentials(server_id, reason)
                     log.warning("server %s needs a new refresh token", server_id)
-                    raise NeedsCredentials(
+                    refused = NeedsCredentials(
                         reason, oauth_error=exc.oauth_error, description=exc.oauth_error_description
-                    ) from None
+                    )
+                    self._refused[server_id] = refused
+                    raise refused from None
                 # Password grant: the issued refresh token is gone, log in again.
                 await self.store.save_refresh_token(server_id, None)
         if response is None:
