@@ -129,3 +129,72 @@ async def test_single_flight_across_processes_on_postgresql(
     assert {r.status_code for r in responses} == {200}
     assert oauth_server.requests == {"refresh_token": 1}
     assert oauth_server.refresh_reused == 0
+
+
+_WORKER = """
+import asyncio, json, os, sys, time
+from workflow_integrator.app import build_services
+from workflow_integrator.outbound import TokenManager, TransportPool
+from workflow_integrator.settings import Settings
+from workflow_integrator.store.tokens import DatabaseTokenStore
+
+async def main():
+    services = build_services(Settings(_env_file=None), upgrade=False)
+    store = DatabaseTokenStore(services.engine, services.sessions, services.secretbox)
+    pool = TransportPool(TokenManager(store))
+    server_id = services.servers.id_of("rt")
+    config = services.servers.get_config("rt")
+    transport = pool.get(server_id, 1, config)
+    print("ready", flush=True)
+    while not os.path.exists(sys.argv[1]):
+        await asyncio.sleep(0.01)
+    responses = await asyncio.gather(*(transport.send("GET", "/p") for _ in range(25)))
+    await pool.aclose()
+    print(json.dumps([r.status_code for r in responses]), flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.postgres
+async def test_single_flight_across_real_worker_processes_on_postgresql(
+    pg_url: str, tmp_path: Path, oauth_server: OAuthServer, receiver: Receiver
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    settings = make_settings(tmp_path / "data", pg_url)
+    services = build_services(settings)
+    receiver.authorize = oauth_server.accepts
+    oauth_server.delay_seconds = 0.5
+    first = oauth_server.issue_refresh_token()
+    create(services, "rt", receiver.host, refresh_grant(oauth_server.token_url, first))
+    services.close()
+    go = tmp_path / "go"
+    env = {
+        "PATH": os.environ["PATH"],
+        "WI_DATABASE_URL": pg_url,
+        "WI_DATA_DIR": str(settings.data_dir),
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "ready", worker.stderr
+    go.touch()
+    results = [worker.communicate(timeout=60) for worker in workers]
+    last_lines = [(out.strip().splitlines() or ["(no output)"])[-1] for out, _ in results]
+    expected = json.dumps([200] * 25)
+    assert last_lines == [expected, expected], [err[-1500:] for _, err in results]
+    assert oauth_server.requests == {"refresh_token": 1}
+    assert oauth_server.refresh_reused == 0
