@@ -73,3 +73,11 @@ async def test_test_connection_success_and_http_statuses(
 def test_mask_token_shows_first_and_last_four_only() -> None:
     assert mask_token("abcdefghijklmnopqrstuvwxyz") == "abcd…wxyz"
     assert mask_token("short-token") == "********"
+
+
+async def test_fetch_token_uses_the_servers_timeout(oauth_server: OAuthServer) -> None:
+    oauth_server.delay_seconds = 2
+    config = server("127.0.0.1:1", timeout_seconds=0.3, auth=password_grant(oauth_server.token_url))
+    diagnosis = await fetch_token(config)
+    assert not diagnosis.ok and diagnosis.stage == "http"
+    assert "did not answer in time" in diagnosis.message
