@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 
@@ -78,3 +79,12 @@ async def test_transport_is_reused_and_rebuilt_on_a_new_revision(
     assert second is not first
     await second.send("GET", "/")
     assert receiver.last().headers["x-rev"] == "2"
+
+
+async def test_at_most_max_concurrency_requests_run_at_once(
+    pool: TransportPool, receiver: Receiver
+) -> None:
+    transport = pool.get(1, 1, server(receiver.host, max_concurrency=3))
+    responses = await asyncio.gather(*(transport.send("GET", "/sleep/100") for _ in range(12)))
+    assert {r.status_code for r in responses} == {200}
+    assert receiver.max_in_flight == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
@@ -35,6 +36,8 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     # Decides whether a request's Authorization is accepted (None: everything is).
     authorize: Callable[[str | None], bool] | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0  # most requests handled at the same moment
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -46,6 +49,7 @@ class Receiver:
         """Forget recorded requests and the authorisation rule."""
         with self._lock:
             self.requests.clear()
+            self.max_in_flight = 0
         self.authorize = None
 
     def last(self) -> Received:
@@ -66,6 +70,14 @@ def _app(receiver: Receiver) -> Starlette:
         )
         with receiver._lock:
             receiver.requests.append(seen)
+        _, sleep, millis = request.url.path.rpartition("/sleep/")
+        if sleep and millis.isdigit():  # ".../sleep/100" answers after 100 ms
+            with receiver._lock:
+                receiver.in_flight += 1
+                receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+            await asyncio.sleep(int(millis) / 1000)
+            with receiver._lock:
+                receiver.in_flight -= 1
         rule = receiver.authorize
         if rule is not None and not rule(request.headers.get("authorization")):
             return JSONResponse({"error": "unauthorized"}, status_code=401)

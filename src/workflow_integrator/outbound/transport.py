@@ -70,6 +70,11 @@ class ServerTransport:
     transport: httpx2.AsyncHTTPTransport
     in_flight: int = 0
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    _slots: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        # At most max_concurrency requests at once; the rest wait here, not in the pool.
+        self._slots = asyncio.Semaphore(self.config.max_concurrency)
 
     @property
     def via_proxy(self) -> str | None:
@@ -97,13 +102,16 @@ class ServerTransport:
         """Send one request with the server's auth, headers, TLS, proxy and timeout.
 
         A 401 on a renewable token (OAuth 2.0, token script) is retried once with a new
-        token. Transport failures raise ``OutboundError`` naming the stage.
+        token. At most ``max_concurrency`` sends run at once; others wait their turn.
+        Transport failures raise ``OutboundError`` naming the stage.
         """
         self.in_flight += 1
         self._idle.clear()
+        assert self._slots is not None
         try:
             content = body.encode("utf-8") if isinstance(body, str) else body
-            return await self.client.request(method, path, headers=headers, content=content)
+            async with self._slots:
+                return await self.client.request(method, path, headers=headers, content=content)
         except httpx2.HTTPError as exc:
             stage = classify(exc, via_proxy=self.via_proxy is not None)
             message = describe(exc, target=self.target, via_proxy=self.via_proxy)
