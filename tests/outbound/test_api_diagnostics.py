@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def test_revoked_refresh_token_shows_needs_credentials_until_a_new_one_is_saved(
 
 
 @pytest.fixture
-def cli(live_wi: LiveWI, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(live_wi: LiveWI, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("WI_DATA_DIR", str(live_wi.settings.data_dir))
     cli_context.services.cache_clear()
     yield CliRunner()
