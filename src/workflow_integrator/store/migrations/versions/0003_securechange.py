@@ -1,14 +1,14 @@
 """securechange: events received from workflows, SecureChange connection settings
 
-Revision ID: 0002_securechange
-Revises: 0001_foundation
+Revision ID: 0003_securechange
+Revises: 0002_oauth_tokens
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_securechange"
-down_revision = "0001_foundation"
+revision = "0003_securechange"
+down_revision = "0002_oauth_tokens"
 branch_labels = None
 depends_on = None
 
