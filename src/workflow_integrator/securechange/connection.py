@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
 from workflow_integrator.domain.hosts import HostError, HostTarget, parse_host
+from workflow_integrator.outbound.tls import build_ssl_context
 
 API_BASE_PATH = "/securechangeworkflow/api/securechange"
 SECRET_MASK = "********"  # noqa: S105 - a display mask, not a credential
@@ -104,12 +105,8 @@ class SecureChangeConnection(BaseModel):
         """What the HTTP client verifies the server certificate against."""
         if self.protocol == "http":
             return True
-        if self.verify_certificate == "disable":
-            return False
-        if self.verify_certificate == "certificate":
-            context = ssl.create_default_context(cadata=self.certificate)
-            return context
-        return ssl.create_default_context()
+        # The same three modes as outbound servers, built in the same one place.
+        return build_ssl_context(self.verify_certificate, self.certificate)
 
     def view(self) -> dict[str, Any]:
         """The settings as the API and CLI show them: password masked, never returned."""
