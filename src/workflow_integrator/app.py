@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
+from workflow_integrator.services import diagnostics
 from workflow_integrator.services.api_tokens import ApiTokenService
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.settings import Settings
@@ -49,7 +50,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     secretbox = SecretBox(
         load_keys(secret_key, settings.resolved_secret_key_file), key_file=key_file
     )
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -57,11 +58,16 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         servers=OutboundServerService(sessions, secretbox),
         tokens=ApiTokenService(sessions),
     )
+    diagnostics.install(services)
+    return services
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
+    from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import events as events_api
+    from workflow_integrator.api import securechange as securechange_api
 
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
@@ -77,5 +83,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
+    app.include_router(diagnostics_api.router)
+    app.include_router(events_api.router)
+    app.include_router(securechange_api.router)
     openapi.install(app)
     return app

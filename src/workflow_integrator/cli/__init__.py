@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from workflow_integrator.cli import db, secrets, serve, servers, tokens
+from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens
+from workflow_integrator.cli import events as events_cli
+from workflow_integrator.cli import securechange as securechange_cli
+from workflow_integrator.cli import sim as sim_cli
 
 app = typer.Typer(
     name="wi",
@@ -13,10 +16,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+servers.app.command("fetch-token")(diagnostics.fetch_token)
+servers.app.command("test")(diagnostics.test)
 app.add_typer(servers.app, name="servers")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(events_cli.app, name="events")
+app.add_typer(securechange_cli.app, name="securechange")
+app.add_typer(sim_cli.app, name="sim")
 
 
 def main() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from workflow_integrator.store import api_tokens, servers
+from workflow_integrator.store import api_tokens, events, securechange_settings, servers, tokens
 from workflow_integrator.store.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["api_tokens", "metadata", "servers"]
+__all__ = [
+    "api_tokens", "events", "metadata", "securechange_settings", "servers", "tokens",
+]
