@@ -201,6 +201,33 @@ Auth = Annotated[
 ]
 
 
+def _split_proxy_url(text: str) -> tuple[str, str | None, str | None]:
+    """``(scheme://host:port, user, password)`` of a proxy given as text."""
+    raw = text.strip()
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in _PROXY_SCHEMES:
+        raise ValueError(
+            f"proxy scheme '{scheme}' is not supported; use http://, https:// or socks5://"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the proxy port must be a number between 1 and 65535") from None
+    if not parts.hostname:
+        raise ValueError("enter the proxy as host:port or a URL like http://10.20.0.9:3128")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("a proxy URL has no path: write scheme://host:port")
+    target = parse_host(parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]")
+    if port is not None:
+        target = HostTarget(target.hostname, port)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return f"{scheme}://{target.netloc()}", username, password
+
+
 class ProxySetting(_Strict):
     """A proxy URL split from its credentials, so the password can be kept secret."""
 
@@ -208,33 +235,25 @@ class ProxySetting(_Strict):
     username: str | None = None
     password: SecretStr | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        # The object form must obey the same rules as the text form, and keep
+        # credentials out of the URL: the URL is stored and shown in clear.
+        url, username, password = _split_proxy_url(value)
+        if username or password:
+            raise ValueError(
+                "the proxy URL must not carry credentials here; "
+                "give them as username and password"
+            )
+        return url
+
     @classmethod
     def parse(cls, text: str) -> ProxySetting:
         """Accept ``host:port`` (http assumed) or ``scheme://[user:pass@]host:port``."""
-        raw = text.strip()
-        if "://" not in raw:
-            raw = "http://" + raw
-        parts = urlsplit(raw)
-        scheme = parts.scheme.lower()
-        if scheme not in _PROXY_SCHEMES:
-            raise ValueError(
-                f"proxy scheme '{scheme}' is not supported; use http://, https:// or socks5://"
-            )
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError("the proxy port must be a number between 1 and 65535") from None
-        if not parts.hostname:
-            raise ValueError("enter the proxy as host:port or a URL like http://10.20.0.9:3128")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError("a proxy URL has no path: write scheme://host:port")
-        target = parse_host(parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]")
-        if port is not None:
-            target = HostTarget(target.hostname, port)
-        username = unquote(parts.username) if parts.username else None
-        password = unquote(parts.password) if parts.password else None
+        url, username, password = _split_proxy_url(text)
         return cls(
-            url=f"{scheme}://{target.netloc()}",
+            url=url,
             username=username,
             password=SecretStr(password) if password else None,
         )
