@@ -402,6 +402,38 @@ def test_proxy_forms(api: httpx2.Client, shared_wi: LiveWI, proxy: str, shown: s
         assert "svc:pr0xy-pw@" in config.proxy.full_url()
 
 
+@pytest.mark.parametrize(
+    ("proxy", "loc", "fragment"),
+    [
+        pytest.param({"url": "ftp://10.20.0.9:21"}, ["proxy", "url"],
+                     "proxy scheme 'ftp' is not supported", id="object-bad-scheme"),
+        pytest.param({"url": "http://svc:pr0xy-pw@10.20.0.9:3128"}, ["proxy", "url"],
+                     "must not carry credentials", id="object-credentials-in-url"),
+        pytest.param({"url": "http://10.20.0.9:3128/x"}, ["proxy", "url"],
+                     "a proxy URL has no path", id="object-path"),
+    ],
+)
+def test_proxy_object_obeys_the_same_rules(
+    api: httpx2.Client, proxy: dict[str, str], loc: list[str], fragment: str
+) -> None:
+    response = create(api, {"proxy": proxy})
+    assert_rejected(response, loc, fragment)
+    assert "pr0xy-pw" not in response.text
+
+
+def test_proxy_object_with_credentials(api: httpx2.Client, shared_wi: LiveWI) -> None:
+    proxy = {"url": "HTTP://10.20.0.9:3128", "username": "svc", "password": "pr0xy-pw"}
+    response = create(api, {"proxy": proxy})
+    assert response.status_code == 201, response.text
+    assert response.json()["proxy"] == "http://svc:********@10.20.0.9:3128"
+    name = response.json()["name"]
+    masked = {"url": "http://10.20.0.9:3128", "username": "svc", "password": "********"}
+    assert api.patch(f"{URL}/{name}", json={"proxy": masked}).status_code == 200
+    config = shared_wi.services.servers.get_config(name)
+    assert config.proxy is not None and config.proxy.password is not None
+    assert config.proxy.password.get_secret_value() == "pr0xy-pw"
+
+
 def test_proxy_is_optional(api: httpx2.Client) -> None:
     response = create(api, {"proxy": ""})
     assert response.status_code == 201

@@ -581,6 +581,13 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
         elif value == SECRET_MASK:
             _set(body, path, None)
     proxy = body.get("proxy")
+    if isinstance(proxy, dict):
+        # The object form {url, username, password} follows the same keep rule as the text.
+        try:
+            proxy = ProxySetting.model_validate(proxy).full_url()
+        except ValidationError:
+            return body  # the model reports it with its field name
+        body["proxy"] = proxy
     if isinstance(proxy, str) and proxy.strip():
         try:
             parsed = ProxySetting.parse(proxy)
