@@ -334,6 +334,22 @@ def test_non_pem_certificate_is_rejected(api: httpx2.Client, text: str, fragment
     assert_rejected(response, ["certificate"], fragment)
 
 
+@pytest.mark.parametrize("field", ["certificate", "client_certificate"])
+def test_certificate_with_a_private_key_is_rejected_without_echo(
+    api: httpx2.Client, field: str
+) -> None:
+    pair = self_signed("bundle.example.com")
+    body: dict[str, Any] = {field: pair.cert_pem + pair.key_pem}
+    if field == "certificate":
+        body["verify_certificate"] = "certificate"
+    else:
+        body["client_key"] = pair.key_pem
+    response = create(api, body)
+    assert_rejected(response, [field], "holds a private key; upload the certificate only")
+    key_body = pair.key_pem.strip().splitlines()[1]
+    assert key_body not in response.text
+
+
 def test_expired_certificate_is_rejected(api: httpx2.Client) -> None:
     old = expired()
     response = create(api, {"verify_certificate": "certificate", "certificate": old.cert_pem})

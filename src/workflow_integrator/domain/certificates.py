@@ -58,6 +58,12 @@ def parse_certificates(
     check_expiry: bool = True,
 ) -> list[CertificateInfo]:
     """Parse one or more PEM certificates; reject non-PEM text and expired certificates."""
+    if "PRIVATE KEY-----" in pem:
+        # The certificate text is stored and shown in clear; a key in it would leak.
+        raise CertificateError(
+            f"the {label} text holds a private key; upload the certificate only "
+            "(for mutual TLS the key goes into client_key)"
+        )
     blocks = _PEM_BLOCK.findall(pem)
     if not blocks:
         raise CertificateError(
