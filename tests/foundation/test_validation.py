@@ -714,6 +714,13 @@ def test_client_certificate_and_key_go_together(api: httpx2.Client) -> None:
     assert response.json()["client_key"] == "********"
 
 
+def test_client_key_must_belong_to_the_certificate(api: httpx2.Client) -> None:
+    mine, other = self_signed("wi-client"), self_signed("someone-else")
+    response = create(api, {"client_certificate": mine.cert_pem, "client_key": other.key_pem})
+    assert_rejected(response, ["client_key"], "does not belong to the client certificate")
+    assert other.key_pem.strip().splitlines()[1] not in response.text
+
+
 def test_bad_client_key_is_rejected_without_echo(api: httpx2.Client) -> None:
     pair = self_signed("wi-client")
     secret_text = (

@@ -28,6 +28,7 @@ from workflow_integrator.domain.certificates import (
     CertificateError,
     CertificateInfo,
     check_private_key,
+    key_matches_certificate,
     parse_certificates,
 )
 from workflow_integrator.domain.headers import DEFAULT_HEADERS, HeaderError, parse_headers
@@ -421,6 +422,17 @@ class OutboundServer(_Strict):
             raise ValueError(
                 "client_key: client_certificate and client_key go together for mutual TLS; "
                 "give both or neither"
+            )
+        if (
+            self.client_certificate
+            and self.client_key
+            and not key_matches_certificate(
+                self.client_key.get_secret_value(), self.client_certificate
+            )
+        ):
+            raise ValueError(
+                "client_key: the client key does not belong to the client certificate; "
+                "upload the key that was issued with it"
             )
         if self.auth.method != "none" and any(
             name.lower() == "authorization" for name, _ in self.header_list
