@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -366,6 +367,12 @@ def export(
     ] = None,
 ) -> None:
     """Export servers. Secrets are masked unless --encrypt-secrets seals them."""
+    if encrypt_secrets and not passphrase and not sys.stdin.isatty():
+        # Nobody can answer a prompt here (a script or a pipe): say what to set instead.
+        fail(
+            "--encrypt-secrets needs a passphrase: set WI_EXPORT_PASSPHRASE "
+            "(or give --passphrase - and pipe it in)"
+        )
     if encrypt_secrets:
         passphrase = _secret(passphrase or "-", "Passphrase for the exported secrets")
     with handled():
