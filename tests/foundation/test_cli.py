@@ -217,6 +217,8 @@ def test_bad_input_is_a_clear_message_and_exit_code_2(data: Path, tmp_path: Path
         (["servers", "add", "--file", str(tmp_path / "missing.yaml")], ["cannot read"]),
         (["servers", "add", "--file", str(bad_yaml)], ["is not valid YAML"]),
         (["servers", "edit", "servicenow"], ["nothing to change"]),
+        (["servers", "export", "ghost"], ["no outbound server named ghost"]),
+        (["servers", "export", "--encrypt-secrets"], ["set WI_EXPORT_PASSPHRASE"]),
     ]
     before = exported(data)
     for (args, messages), result in zip(
@@ -327,9 +329,17 @@ def test_tokens_create_list_revoke_against_a_live_wi(tmp_path: Path) -> None:
     assert token.startswith("wi_") and len(token) > 40
     assert "not shown again" in created.stdout
 
-    listed, duplicate = run_many(
-        data, ["tokens", "list", "--json"], ["tokens", "create", "--name", "ci-bot"]
+    listed, duplicate, bad_role, unknown = run_many(
+        data,
+        ["tokens", "list", "--json"],
+        ["tokens", "create", "--name", "ci-bot"],
+        ["tokens", "create", "--name", "root", "--role", "superuser"],
+        ["tokens", "revoke", "nobody"],
     )
+    assert bad_role.returncode == 2
+    assert "role must be one of admin, viewer" in bad_role.stderr
+    assert unknown.returncode == 2
+    assert "no API token named 'nobody'" in unknown.stderr
     entries = {t["name"]: t for t in json.loads(listed.stdout)}
     assert entries["ci-bot"]["role"] == "viewer"
     assert token not in listed.stdout

@@ -22,11 +22,15 @@ def run_wi(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``wi *args`` (cwd = the data folder's parent, so no stray .env is read)."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.run(
+    # No terminal on stdin, as under CI: prompts cannot be answered there.
+    feed: dict[str, object] = {"input": stdin} if stdin is not None else {
+        "stdin": subprocess.DEVNULL
+    }
+    return subprocess.run(  # type: ignore[call-overload,no-any-return]
         [WI, *args],
         cwd=data_dir.parent,
         env=wi_env(data_dir, **env),
-        input=stdin,
+        **feed,
         capture_output=True,
         text=True,
         timeout=120,
