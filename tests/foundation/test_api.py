@@ -567,3 +567,17 @@ def test_new_credentials_clear_needs_credentials(
     shared_api.patch(f"{URL}/held", json={"auth": {"refresh_token": "fresh-refresh"}})
     shown = shared_api.get(f"{URL}/held").json()
     assert (shown["state"], shown["state_reason"]) == ("ok", None)
+
+
+def test_concurrent_creates_of_one_name_give_one_201_and_409s(live_wi_any_db: LiveWI) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(index: int) -> int:
+        with live_wi_any_db.client() as client:
+            body = server("race", host=f"h{index}.example.com")
+            return client.post(URL, json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = sorted(pool.map(create, range(8)))
+    assert codes == [201] + [409] * 7
+    assert [s.name for s in live_wi_any_db.services.servers.list_all()] == ["race"]
