@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import string
 
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from workflow_integrator.domain.headers import format_headers, parse_headers
 from workflow_integrator.domain.hosts import HostTarget, parse_host
@@ -94,3 +96,43 @@ def test_stored_host_is_stable(target: HostTarget) -> None:
     first = OutboundServer.model_validate({"name": "s", "host": target.display()})
     again = OutboundServer.model_validate({"name": "s", "host": first.host})
     assert again.host == first.host == target.display()
+
+
+FRAGMENTS = [
+    *"[]:/@?#%.-_ ,;=\t\r\n\x00",
+    "::", "//", "http://", "https://", "socks5://",
+    "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----",
+]
+# Text made of URL and PEM fragments plus arbitrary Unicode: what users paste.
+any_text = st.lists(
+    st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=5)), max_size=12
+).map("".join)
+
+
+@settings(max_examples=300)
+@given(
+    field=st.sampled_from(["name", "host", "headers", "proxy", "certificate", "client_key"]),
+    value=any_text,
+)
+def test_any_text_in_any_field_is_valid_or_a_validation_error(field: str, value: str) -> None:
+    """User input never escapes as an unexpected exception (which the API would turn into 500)."""
+    body: dict[str, object] = {"name": "fuzz", "host": "itsm.example.com", field: value}
+    if field == "certificate":
+        body["verify_certificate"] = "certificate"
+    with contextlib.suppress(ValidationError):
+        OutboundServer.model_validate(body)
+
+
+@settings(max_examples=200)
+@given(
+    url=any_text,
+    username=st.one_of(st.none(), any_text),
+    grant=st.sampled_from(["password", "refresh_token", None]),
+)
+def test_any_auth_text_is_valid_or_a_validation_error(
+    url: str, username: str | None, grant: str | None
+) -> None:
+    auth = {"method": "oauth2", "token_url": url, "client_id": "c", "client_secret": "s",
+            "username": username, "password": "p", "refresh_token": "r", "grant_type": grant}
+    with contextlib.suppress(ValidationError):
+        OutboundServer.model_validate({"name": "fuzz", "host": "h.example.com", "auth": auth})
