@@ -177,6 +177,8 @@ def _auth_tag(value: Any) -> str | None:
     method = value.get("method") if isinstance(value, dict) else getattr(value, "method", None)
     if method == "oauth2":
         grant = value.get("grant_type") if isinstance(value, dict) else value.grant_type
+        if grant is not None and not isinstance(grant, str):
+            return "oauth2_unknown"  # a list or object: reported, not looked up (unhashable)
         # The dialog preselects Resource Owner Password Credentials; so does the API.
         return {"password": "oauth2_password", "refresh_token": "oauth2_refresh_token"}.get(
             grant or "password", "oauth2_unknown"
