@@ -10,9 +10,11 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.servers.live_wi import LiveWI
 from workflow_integrator.domain.headers import format_headers, parse_headers
 from workflow_integrator.domain.hosts import HostTarget, parse_host
 from workflow_integrator.domain.outbound_server import OutboundServer
+from workflow_integrator.services.errors import Conflict, InvalidInput
 
 TOKEN_CHARS = "!#$%&'*+-.^_`|~" + string.ascii_letters + string.digits
 # What a later header looks like to the parser: a comma, then ``Name:``.
@@ -136,3 +138,56 @@ def test_any_auth_text_is_valid_or_a_validation_error(
             "username": username, "password": "p", "refresh_token": "r", "grant_type": grant}
     with contextlib.suppress(ValidationError):
         OutboundServer.model_validate({"name": "fuzz", "host": "h.example.com", "auth": auth})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(any_text, inner, max_size=3),
+    max_leaves=6,
+)
+SERVER_FIELDS = ["name", "host", "protocol", "headers", "verify_certificate", "certificate",
+                 "proxy", "timeout_seconds", "client_certificate", "client_key",
+                 "max_concurrency", "enabled"]
+AUTH_FIELDS = ["method", "grant_type", "username", "password", "token_url", "client_id",
+               "client_secret", "scope", "client_auth", "refresh_token", "token",
+               "token_script", "token_script_timeout_seconds", "token_script_ttl_seconds"]
+auth_values = st.one_of(
+    json_values,
+    st.sampled_from(["basic", "oauth2", "bearer", "none", "password", "refresh_token",
+                     "********", "https://t.example.com/token", "/bin/true"]),
+)
+auth_bodies = st.fixed_dictionaries(
+    {"method": st.one_of(st.sampled_from(["basic", "oauth2", "bearer", "none"]), json_values)},
+    optional={field: auth_values for field in AUTH_FIELDS if field != "method"},
+)
+server_bodies = st.dictionaries(
+    st.sampled_from(SERVER_FIELDS), json_values, max_size=5
+).flatmap(
+    lambda body: st.one_of(st.just(body), auth_bodies.map(lambda auth: {**body, "auth": auth}))
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=server_bodies, patch=server_bodies)
+def test_any_json_is_stored_or_refused_with_field_errors(
+    shared_wi: LiveWI, body: dict[str, object], patch: dict[str, object]
+) -> None:
+    """Create, replace and patch answer with a result or per-field errors, never a crash."""
+    servers = shared_wi.services.servers
+    base = {"name": "fuzz-base", "host": "h.example.com",
+            "auth": {"method": "basic", "username": "u", "password": "p"}}
+    if "fuzz-base" not in servers.names():
+        servers.create(base)
+    for call in (
+        lambda: servers.create({"name": "fuzz-new", **body}),
+        lambda: servers.replace("fuzz-base", {**body, "name": "fuzz-base"}),
+        lambda: servers.update("fuzz-base", patch),
+    ):
+        try:
+            call()
+        except (InvalidInput, Conflict) as exc:
+            if isinstance(exc, InvalidInput):
+                assert all(isinstance(e["msg"], str) and e["msg"] for e in exc.errors)
+    if "fuzz-new" in servers.names():
+        servers.delete("fuzz-new")
+    servers.replace("fuzz-base", base)
