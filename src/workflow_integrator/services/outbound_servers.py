@@ -28,7 +28,7 @@ from workflow_integrator.domain.outbound_server import (
 )
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound
 from workflow_integrator.store import servers as server_store
-from workflow_integrator.store.secretbox import SecretBox, open_sealed, seal
+from workflow_integrator.store.secretbox import SecretBox, WrongPassphrase, open_sealed, seal
 from workflow_integrator.store.servers import OutboundServerRow
 
 UsageCheck = Callable[[Session, int], list[str]]
@@ -396,18 +396,26 @@ class OutboundServerService:
             raise InvalidInput.single(
                 ["passphrase"], "this export holds encrypted secrets: give the passphrase"
             )
-        try:
-            for path in sealed_paths:
-                _set(doc, path, open_sealed(str(_get(doc, path)), passphrase or ""))
-            if proxy_password and isinstance(doc.get("proxy"), str):
+        if proxy_password is not None and not isinstance(proxy_password, str):
+            raise InvalidInput.single(
+                ["proxy_password"], "must be the sealed text that wi servers export wrote"
+            )
+        for path in sealed_paths:
+            _set(doc, path, _open(str(_get(doc, path)), passphrase or "", list(path)))
+        if proxy_password:
+            if not isinstance(doc.get("proxy"), str):
+                raise InvalidInput.single(
+                    ["proxy"], "proxy_password needs the proxy URL it belongs to"
+                )
+            try:
                 proxy = ProxySetting.parse(doc["proxy"])
-                doc["proxy"] = ProxySetting(
-                    url=proxy.url,
-                    username=proxy.username,
-                    password=SecretStr(open_sealed(proxy_password, passphrase or "")),
-                ).full_url()
-        except ValueError as exc:
-            raise InvalidInput.single(["passphrase"], str(exc)) from None
+            except ValueError as exc:
+                raise InvalidInput.single(["proxy"], str(exc)) from None
+            doc["proxy"] = ProxySetting(
+                url=proxy.url,
+                username=proxy.username,
+                password=SecretStr(_open(proxy_password, passphrase or "", ["proxy_password"])),
+            ).full_url()
         return doc
 
     def _validate(
@@ -522,6 +530,16 @@ class OutboundServerService:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+def _open(sealed: str, passphrase: str, loc: list[str | int]) -> str:
+    """A sealed export value in clear; a wrong passphrase or damaged text names the field."""
+    try:
+        return open_sealed(sealed, passphrase)
+    except WrongPassphrase as exc:
+        raise InvalidInput.single(["passphrase"], str(exc)) from None
+    except ValueError as exc:
+        raise InvalidInput.single(loc, str(exc)) from None
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:

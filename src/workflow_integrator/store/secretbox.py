@@ -158,17 +158,25 @@ def seal(plain: str, passphrase: str) -> str:
     return f"{_SEAL_PREFIX}:{body}"
 
 
+class WrongPassphrase(ValueError):
+    """The passphrase does not open a sealed export value."""
+
+
 def open_sealed(token: str, passphrase: str) -> str:
     """Decrypt a value made by :func:`seal`; ValueError names what went wrong."""
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
     prefix, _, body = token.partition(":")
-    if prefix != _SEAL_PREFIX or not body:
-        raise ValueError("an exported secret is damaged")
-    blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    try:
+        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        blob = b""
+    # salt (16) + nonce (12) + GCM tag (16) at least; anything shorter was cut or edited.
+    if prefix != _SEAL_PREFIX or len(blob) < 44:
+        raise ValueError("an exported secret is damaged: export it again")
     salt, nonce, sealed = blob[:16], blob[16:28], blob[28:]
     key = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(passphrase.encode())
     try:
         return AESGCM(key).decrypt(nonce, sealed, _SEAL_PREFIX.encode()).decode()
     except InvalidTag:
-        raise ValueError("the passphrase does not open the exported secrets") from None
+        raise WrongPassphrase("the passphrase does not open the exported secrets") from None
