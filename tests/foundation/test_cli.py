@@ -56,6 +56,25 @@ def names(data: Path) -> list[str]:
         return services.servers.names()
 
 
+def ensure_servers(data: Path) -> None:
+    """The servers the add tests create, made in-process when a test runs on its own."""
+    documents = [
+        {"name": "servicenow", "host": "itsm.example.com:8443/api",
+         "auth": {"method": "basic", "username": "wi-service", "password": SECRETS[0]},
+         "proxy": f"svc:{SECRETS[3]}@10.20.0.9:3128"},
+        {"name": "jira", "host": "https://jira.example.com/rest",
+         "auth": {"method": "oauth2", "grant_type": "refresh_token",
+                  "token_url": "https://jira.example.com/token", "refresh_token": SECRETS[2],
+                  "client_id": "cid", "client_secret": SECRETS[1]}},
+        {"name": "remedy", "host": "[fd00::5]:8443", "protocol": "http"},
+    ]
+    with services_on(data) as services:
+        present = services.servers.names()
+        for doc in documents:
+            if doc["name"] not in present:
+                services.servers.create(doc)
+
+
 def exported(data: Path) -> list[dict[str, Any]]:
     """Every server of ``data`` as an export shows it."""
     with services_on(data) as services:
@@ -235,6 +254,7 @@ def test_bad_input_is_a_clear_message_and_exit_code_2(data: Path, tmp_path: Path
 
 
 def test_export_masks_secrets_in_yaml_and_json(data: Path, tmp_path: Path) -> None:
+    ensure_servers(data)
     out = tmp_path / "export.json"
     as_yaml, as_json = run_many(
         data,
@@ -255,6 +275,7 @@ def test_export_masks_secrets_in_yaml_and_json(data: Path, tmp_path: Path) -> No
 
 
 def test_encrypted_export_restores_working_secrets_elsewhere(data: Path, tmp_path: Path) -> None:
+    ensure_servers(data)
     exported = tmp_path / "sealed.yaml"
     result = run_wi(data, "servers", "export", "servicenow", "jira", "--encrypt-secrets",
                     "--output", str(exported), WI_EXPORT_PASSPHRASE=PASSPHRASE)
@@ -301,6 +322,7 @@ def test_import_validates_everything_first(data: Path, tmp_path: Path) -> None:
 
 
 def test_import_dry_run_changes_nothing(data: Path, tmp_path: Path) -> None:
+    ensure_servers(data)
     docs = exported(data)
     remedy = next(d for d in docs if d["name"] == "remedy")
     remedy["timeout_seconds"] = 99

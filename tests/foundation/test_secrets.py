@@ -325,3 +325,33 @@ def test_sealed_export_carries_every_secret_to_another_wi(stocked: LiveWI, tmp_p
         assert_no_secret_in(str(caught.value).encode(), "an import error")
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(
+    ("doc", "loc", "fragment"),
+    [
+        pytest.param({"proxy": "http://svc@10.20.0.9:3128", "proxy_password": 5},
+                     "0.proxy_password", "must be the sealed text", id="proxy-password-number"),
+        pytest.param({"proxy": "http://svc@10.20.0.9:3128", "proxy_password": "wi-sealed1:AAAA"},
+                     "0.proxy_password", "an exported secret is damaged", id="proxy-cut"),
+        pytest.param({"auth": {"method": "basic", "username": "u",
+                               "password": "wi-sealed1:!!!!"}},
+                     "0.auth.password", "an exported secret is damaged", id="password-garbage"),
+        pytest.param({"proxy": "gopher://p:1", "proxy_password": "wi-sealed1:AAAA"},
+                     "0.proxy", "proxy scheme 'gopher' is not supported", id="proxy-bad"),
+    ],
+)
+def test_damaged_sealed_import_names_the_field(
+    wi_settings: Settings, doc: dict[str, Any], loc: str, fragment: str
+) -> None:
+    services = build_services(wi_settings)
+    try:
+        with pytest.raises(InvalidInput) as caught:
+            services.servers.import_(
+                [{"name": "damaged", "host": "h.example.com", **doc}], passphrase="pass phrase"
+            )
+        assert f"{loc}: " in str(caught.value)
+        assert fragment in str(caught.value)
+        assert services.servers.names() == []
+    finally:
+        services.close()
