@@ -476,10 +476,16 @@ class OutboundServer(_Strict):
             )
         if self.protocol == "http":
             notes.append("protocol is HTTP: requests and credentials travel unencrypted.")
-        soon = (now or datetime.now(UTC)) + timedelta(days=30)
+        moment = now or datetime.now(UTC)
+        soon = moment + timedelta(days=30)
         for info in self.certificate_info():
-            if info.not_after < soon:
-                # An expired one is reported too: it was valid when it was saved.
+            if info.not_after < moment:
+                # It was valid when it was saved; TLS to this server now fails.
+                notes.append(
+                    f"the uploaded certificate {info.subject} expired on "
+                    f"{info.not_after:%Y-%m-%d}; upload a current one."
+                )
+            elif info.not_after < soon:
                 notes.append(
                     f"the uploaded certificate {info.subject} expires on "
                     f"{info.not_after:%Y-%m-%d}."
