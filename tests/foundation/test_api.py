@@ -581,3 +581,31 @@ def test_concurrent_creates_of_one_name_give_one_201_and_409s(live_wi_any_db: Li
         codes = sorted(pool.map(create, range(8)))
     assert codes == [201] + [409] * 7
     assert [s.name for s in live_wi_any_db.services.servers.list_all()] == ["race"]
+
+
+def test_a_certificate_that_expired_after_saving_keeps_the_server_readable(
+    shared_wi: LiveWI, shared_api: httpx2.Client
+) -> None:
+    from tests.foundation.pem import expired
+    from workflow_integrator.store.servers import OutboundServerRow
+
+    created = shared_api.post(
+        URL,
+        json=server("aged", verify_certificate="certificate",
+                    certificate=self_signed("aged.example.com").cert_pem),
+    )
+    assert created.status_code == 201
+    old = expired("aged.example.com")
+    # Time passes: the stored certificate is now the expired one.
+    with shared_wi.services.sessions() as session, session.begin():
+        row = session.get(OutboundServerRow, shared_wi.services.servers.id_of("aged"))
+        assert row is not None
+        row.config = {**row.config, "certificate": old.cert_pem}
+    read = shared_api.get(f"{URL}/aged")
+    assert read.status_code == 200, read.text
+    assert read.json()["certificate_info"][0]["sha256_fingerprint"] == old.sha256_fingerprint
+    assert any(
+        f"expired on {old.not_after:%Y-%m-%d}; upload a current one" in w
+        for w in read.json()["warnings"]
+    )
+    assert any(s["name"] == "aged" for s in shared_api.get(URL).json())
