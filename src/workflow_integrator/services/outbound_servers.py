@@ -425,7 +425,13 @@ class OutboundServerService:
             raise InvalidInput.single([], "the body must be a JSON object")
         merged = _keep_secrets(deepcopy(body), stored)
         try:
-            server = OutboundServer.model_validate(merged)
+            # Expiry judges new certificates only: one that aged in storage must not
+            # block other edits (disabling the server, say); the warning reports it.
+            unchanged = stored is not None and all(
+                str(merged.get(field) or "").strip() == (getattr(stored, field) or "").strip()
+                for field in ("certificate", "client_certificate")
+            )
+            server = OutboundServer.model_validate(merged, context={"stored": unchanged})
         except ValidationError as exc:
             raise InvalidInput(describe_errors(exc.errors())) from None
         if check_paths and server.auth.method == "bearer" and server.auth.token_script:
