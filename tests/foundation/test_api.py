@@ -609,3 +609,9 @@ def test_a_certificate_that_expired_after_saving_keeps_the_server_readable(
         for w in read.json()["warnings"]
     )
     assert any(s["name"] == "aged" for s in shared_api.get(URL).json())
+    # Other edits still work; a new expired certificate is still refused.
+    assert shared_api.patch(f"{URL}/aged", json={"enabled": False}).status_code == 200
+    newer_but_expired = expired("new.example.com").cert_pem
+    refused = shared_api.patch(f"{URL}/aged", json={"certificate": newer_but_expired})
+    assert refused.status_code == 422
+    assert "expired on" in refused.json()["detail"][0]["msg"]
