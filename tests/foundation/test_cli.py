@@ -207,6 +207,11 @@ def test_edit_with_options_file_and_rename(data: Path, tmp_path: Path) -> None:
     with services_on(data) as services:
         assert services.servers.id_of("edited") == server_id
         assert "edit-me" not in services.servers.names()
+    # '-' asks for the secret, so it stays out of the shell history; here it is piped in.
+    asked = run_wi(data, "servers", "edit", "edited", "--token", "-", stdin="piped-token\n")
+    assert asked.returncode == 0, asked.stderr
+    assert "piped-token" not in asked.stdout + asked.stderr
+    assert secret(config(data, "edited").auth.token) == "piped-token"
 
 
 def test_delete(data: Path) -> None:
