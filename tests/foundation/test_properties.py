@@ -191,3 +191,32 @@ def test_any_json_is_stored_or_refused_with_field_errors(
     if "fuzz-new" in servers.names():
         servers.delete("fuzz-new")
     servers.replace("fuzz-base", base)
+
+
+@given(
+    scheme=st.sampled_from(["http", "https", "socks5"]),
+    target=st.builds(
+        HostTarget, hostname=addresses, port=st.integers(min_value=1, max_value=65535)
+    ),
+    username=st.one_of(st.none(), st.text(min_size=1, max_size=12)),
+    password=st.one_of(st.none(), st.text(min_size=1, max_size=12)),
+)
+def test_proxy_credentials_survive_the_url(
+    scheme: str, target: HostTarget, username: str | None, password: str | None
+) -> None:
+    """Any user name and password (with @, :, /, %...) come back from the proxy URL intact."""
+    from pydantic import SecretStr
+
+    from workflow_integrator.domain.outbound_server import ProxySetting
+
+    assume(username is not None or password is None)
+    proxy = ProxySetting(
+        url=f"{scheme}://{target.netloc()}",
+        username=username,
+        password=SecretStr(password) if password else None,
+    )
+    again = ProxySetting.parse(proxy.full_url())
+    assert (again.url, again.username) == (proxy.url, proxy.username)
+    assert again.password == proxy.password
+    shown = ProxySetting.parse(proxy.display())
+    assert (shown.url, shown.username) == (proxy.url, proxy.username)
