@@ -355,3 +355,18 @@ def test_damaged_sealed_import_names_the_field(
         assert services.servers.names() == []
     finally:
         services.close()
+
+
+def test_wrong_key_is_a_clear_error_not_a_bare_500(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    services = build_services(settings)
+    services.servers.create(SERVERS[3])
+    services.close()
+    settings.secret_key = __import__("pydantic").SecretStr(new_key())  # not the one used
+    with serve_wi(settings) as live, live.client() as api:
+        for response in (api.get(URL), api.get(f"{URL}/bearer")):
+            assert response.status_code == 500
+            detail = response.json()["detail"]
+            assert "stored secrets cannot be read" in detail
+            assert "WI_SECRET_KEY" in detail
+            assert_no_secret_in(response.content, "the key error")
