@@ -212,6 +212,11 @@ def test_edit_with_options_file_and_rename(data: Path, tmp_path: Path) -> None:
     assert asked.returncode == 0, asked.stderr
     assert "piped-token" not in asked.stdout + asked.stderr
     assert secret(config(data, "edited").auth.token) == "piped-token"
+    switched = run_wi(data, "servers", "edit", "edited", "--auth", "basic", "--username", "wi",
+                      "--password", "switched-pw")
+    assert switched.returncode == 0, switched.stderr
+    stored = config(data, "edited")
+    assert stored.auth.method == "basic" and secret(stored.auth.password) == "switched-pw"
 
 
 def test_delete(data: Path) -> None:
