@@ -264,7 +264,11 @@ def add(
     auth_opts = options.pop("auth", None)
     body.update(options)
     if auth_opts:
-        body["auth"] = {**(body.get("auth") or {}), **auth_opts}
+        file_auth = body.get("auth")
+        from_file: dict[str, Any] = file_auth if isinstance(file_auth, dict) else {}
+        if "method" in auth_opts and auth_opts["method"] != from_file.get("method"):
+            from_file = {}  # --auth names another method: the file's fields do not fit it
+        body["auth"] = {**from_file, **auth_opts}
     with handled():
         view = services().servers.create(body)
     _done(view, "created", as_json)
