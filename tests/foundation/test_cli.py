@@ -164,6 +164,9 @@ def test_add_from_yaml_and_json_files(data: Path, tmp_path: Path) -> None:
         data,
         ["servers", "add", "--file", str(yaml_file), "--json"],
         ["servers", "add", "--file", str(json_file), "--json"],
+        # Options win over the file, also when they name another auth method.
+        ["servers", "add", "--file", str(yaml_file), "--name", "jira-bearer",
+         "--auth", "bearer", "--token", "option-token"],
     ):
         assert result.returncode == 0, result.stderr
         assert all(s not in result.stdout for s in SECRETS)
@@ -173,6 +176,9 @@ def test_add_from_yaml_and_json_files(data: Path, tmp_path: Path) -> None:
     assert secret(jira.auth.refresh_token) == SECRETS[2]
     assert jira.auth.client_auth == "client_secret_post"
     assert config(data, "remedy").base_url == "http://[fd00::5]:8443"
+    bearer = config(data, "jira-bearer")
+    assert bearer.host == "jira.example.com/rest"
+    assert bearer.auth.method == "bearer" and secret(bearer.auth.token) == "option-token"
 
 
 # -- edit and delete ------------------------------------------------------------------------
