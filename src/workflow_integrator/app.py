@@ -58,6 +58,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
+    from workflow_integrator import web
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
 
     settings = settings or (services.settings if services else Settings())
@@ -74,5 +75,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
+    web.install(app)
     openapi.install(app)
     return app

@@ -1,0 +1,9 @@
+"""The web UI's routers, in the order ``create_app`` includes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from workflow_integrator.web import auth, servers
+
+routers: list[APIRouter] = [auth.router, servers.router]

@@ -1,0 +1,179 @@
+"""The Outbound Server Configuration dialog's fields, and their API document.
+
+One table says which input holds which field of the API document, so the dialog,
+Save, Fetch Token (whose script reads ``data-path``) and error placement agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from workflow_integrator.domain.headers import DEFAULT_HEADERS
+from workflow_integrator.domain.outbound_server import SECRET_MASK
+
+
+@dataclass(frozen=True)
+class AuthChoice:
+    """One entry of the method selector: its inputs and what they map to."""
+
+    key: str
+    label: str
+    method: str
+    grant_type: str | None
+    fields: tuple[str, ...]
+
+
+AUTH_CHOICES: tuple[AuthChoice, ...] = (
+    AuthChoice("basic", "Basic", "basic", None, ("username", "password")),
+    AuthChoice(
+        "oauth2_password",
+        "OAuth 2.0 · Resource Owner Password Credentials",
+        "oauth2",
+        "password",
+        ("token_url", "username", "password", "client_id", "client_secret", "scope", "client_auth"),
+    ),
+    AuthChoice(
+        "oauth2_refresh_token",
+        "OAuth 2.0 · Refresh Token",
+        "oauth2",
+        "refresh_token",
+        ("token_url", "refresh_token", "client_id", "client_secret", "scope", "client_auth"),
+    ),
+    AuthChoice("bearer", "Bearer Token", "bearer", None, ("token", "token_script")),
+    AuthChoice("none", "None", "none", None, ()),
+)
+SECRET_FIELDS = frozenset({"password", "client_secret", "refresh_token", "token"})
+SERVER_FIELDS = ("name", "host", "protocol", "headers", "verify_certificate", "certificate", "proxy")
+ADVANCED_FIELDS = ("timeout_seconds", "max_concurrency")
+SERVER_TAB_FIELDS = frozenset({*SERVER_FIELDS, *ADVANCED_FIELDS, "enabled", "client_certificate", "client_key"})
+
+
+def input_name(method: str, grant_type: str | None, field: str) -> str:
+    """The form input of an auth field: ``basic_username``, ``oauth_token_url``..."""
+    prefix = "oauth" if method == "oauth2" else method
+    return f"{prefix}_{field}"
+
+
+def auth_choice(method: str | None, grant_type: str | None) -> AuthChoice:
+    """The selector entry for a method (and OAuth grant type)."""
+    for choice in AUTH_CHOICES:
+        if choice.method == method and (choice.grant_type in (None, grant_type or "password")):
+            return choice
+    return AUTH_CHOICES[0]
+
+
+def blank_values() -> dict[str, str]:
+    """The dialog of a new server: the seed's defaults."""
+    return {
+        "name": "",
+        "host": "",
+        "protocol": "https",
+        "headers": DEFAULT_HEADERS,
+        "verify_certificate": "disable",
+        "certificate": "",
+        "proxy": "",
+        "timeout_seconds": "30",
+        "max_concurrency": "8",
+        "enabled": "on",
+        "auth_method": "basic",
+        "oauth_grant_type": "password",
+        "oauth_client_auth": "client_secret_basic",
+    }
+
+
+def values_from_document(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Form values of a saved server (its masked API document)."""
+    values = blank_values()
+    for field in (*SERVER_FIELDS, *ADVANCED_FIELDS):
+        value = doc.get(field)
+        values[field] = "" if value is None else _text(value)
+    values["enabled"] = "on" if doc.get("enabled", True) else ""
+    auth = doc.get("auth") or {}
+    choice = auth_choice(auth.get("method"), auth.get("grant_type"))
+    values["auth_method"] = "oauth2" if choice.method == "oauth2" else choice.method
+    if choice.grant_type:
+        values["oauth_grant_type"] = choice.grant_type
+    for field in choice.fields:
+        value = auth.get(field)
+        values[input_name(choice.method, choice.grant_type, field)] = (
+            "" if value is None else _text(value)
+        )
+    return values
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def document_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The API document the dialog describes, over ``base`` (the saved server, masked).
+
+    Fields the dialog does not show (mutual TLS, script timeouts) come from ``base``
+    so that saving the dialog never drops them; secrets left as the mask are kept
+    by the service.
+    """
+    doc: dict[str, Any] = dict(base or {})
+    for field in SERVER_FIELDS:
+        doc[field] = form.get(field, "")
+    for field in ("certificate", "proxy"):
+        if not str(doc[field]).strip() or (
+            field == "certificate" and doc["verify_certificate"] != "certificate"
+        ):
+            doc[field] = None
+    for field in ADVANCED_FIELDS:
+        raw = form.get(field, "").strip()
+        if raw:
+            doc[field] = raw
+        else:
+            doc.pop(field, None)
+    doc["enabled"] = form.get("enabled") == "on"
+    for readonly in ("base_url", "certificate_info", "state", "state_reason", "warnings",
+                     "revision", "created_at", "updated_at"):
+        doc.pop(readonly, None)
+    method = form.get("auth_method", "basic")
+    grant = form.get("oauth_grant_type", "password") if method == "oauth2" else None
+    choice = auth_choice(method, grant)
+    base_auth = dict((base or {}).get("auth") or {})
+    same_kind = base_auth.get("method") == choice.method and (
+        choice.method != "oauth2" or base_auth.get("grant_type", "password") == choice.grant_type
+    )
+    auth: dict[str, Any] = base_auth if same_kind else {}
+    auth["method"] = choice.method
+    if choice.grant_type:
+        auth["grant_type"] = choice.grant_type
+    for field in choice.fields:
+        raw = form.get(input_name(choice.method, choice.grant_type, field), "")
+        if field in SECRET_FIELDS:
+            auth[field] = raw if raw else None
+        elif field in ("scope", "token_script"):
+            auth[field] = raw.strip() or None
+        else:
+            auth[field] = raw.strip()
+    doc["auth"] = auth
+    return doc
+
+
+def field_of(loc: list[Any], form: Mapping[str, str]) -> str | None:
+    """The input an error location ``loc`` belongs to, or None for the whole form."""
+    parts = [part for part in loc if part != "body"]
+    if not parts:
+        return None
+    head = str(parts[0])
+    if head == "auth":
+        method = form.get("auth_method", "basic")
+        if len(parts) < 2 or str(parts[1]) in ("method", "grant_type"):
+            return "auth_method"
+        grant = form.get("oauth_grant_type", "password") if method == "oauth2" else None
+        return input_name(method, grant, str(parts[1]))
+    if head in SERVER_TAB_FIELDS:
+        return head
+    return None
+
+
+def is_masked(value: str) -> bool:
+    """Whether an input still shows the stored-secret mask."""
+    return value == SECRET_MASK

@@ -1,0 +1,209 @@
+// WI web UI: tabs, showing only the chosen method's fields, certificate upload, Fetch Token.
+// No inline script anywhere (the Content-Security-Policy forbids it).
+(function () {
+  "use strict";
+
+  function show(el, visible) {
+    if (!el) return;
+    el.hidden = !visible;
+    if (el.tagName === "FIELDSET") el.disabled = !visible;
+  }
+
+  function initTabs(root) {
+    const tabs = Array.from(root.querySelectorAll('[role="tab"]'));
+    function select(tab, focus) {
+      for (const t of tabs) {
+        const on = t === tab;
+        t.setAttribute("aria-selected", on ? "true" : "false");
+        t.tabIndex = on ? 0 : -1;
+        document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+      }
+      if (focus) tab.focus();
+    }
+    tabs.forEach(function (tab, i) {
+      tab.addEventListener("click", function () { select(tab, false); });
+      tab.addEventListener("keydown", function (ev) {
+        let next = null;
+        if (ev.key === "ArrowRight") next = tabs[(i + 1) % tabs.length];
+        if (ev.key === "ArrowLeft") next = tabs[(i - 1 + tabs.length) % tabs.length];
+        if (ev.key === "Home") next = tabs[0];
+        if (ev.key === "End") next = tabs[tabs.length - 1];
+        if (next) { ev.preventDefault(); select(next, true); }
+      });
+    });
+  }
+
+  function initServerForm(form) {
+    const method = form.querySelector("#auth_method");
+    const grant = form.querySelector("#oauth_grant_type");
+    const verify = form.querySelector("#verify_certificate");
+    const protocol = form.querySelector("#protocol");
+    const editable = !form.querySelector("fieldset.plain").disabled;
+
+    function syncAuth() {
+      for (const fs of form.querySelectorAll("fieldset.method")) {
+        show(fs, editable && fs.dataset.method === method.value);
+        if (!editable) fs.hidden = fs.dataset.method !== method.value;
+      }
+      const oauth = method.value === "oauth2";
+      for (const fs of form.querySelectorAll("fieldset.grant")) {
+        show(fs, editable && oauth && fs.dataset.grant === grant.value);
+        if (!editable) fs.hidden = fs.dataset.grant !== grant.value;
+      }
+      const area = document.getElementById("fetch-token-area");
+      if (area) area.hidden = !(method.value === "oauth2" || method.value === "bearer");
+    }
+    function syncTls() {
+      const section = document.getElementById("certificate-section");
+      show(section, verify.value === "certificate");
+      if (!editable) section.disabled = true;
+      const warning = document.getElementById("tls-warning");
+      warning.hidden = !(verify.value === "disable" && protocol.value === "https");
+    }
+    method.addEventListener("change", syncAuth);
+    grant.addEventListener("change", syncAuth);
+    verify.addEventListener("change", syncTls);
+    protocol.addEventListener("change", syncTls);
+
+    const file = form.querySelector("#certificate_file");
+    const pem = form.querySelector("#certificate");
+    if (file && pem) {
+      file.addEventListener("change", function () {
+        const chosen = file.files && file.files[0];
+        if (!chosen) return;
+        chosen.text().then(function (text) {
+          pem.value = text;
+          if (window.htmx) window.htmx.trigger(pem, "certificate-chosen");
+        });
+      });
+    }
+
+    const button = document.getElementById("fetch-token");
+    if (button) button.addEventListener("click", function () { fetchToken(form, button); });
+  }
+
+  function setPath(doc, path, value) {
+    const parts = path.split(".");
+    let node = doc;
+    for (let i = 0; i < parts.length - 1; i++) {
+      node = node[parts[i]] = node[parts[i]] || {};
+    }
+    node[parts[parts.length - 1]] = value;
+  }
+
+  // The dialog's values as the API's server document (what Save would send).
+  function formDocument(form) {
+    const doc = {};
+    for (const el of form.querySelectorAll("[data-path]")) {
+      if (el.matches(":disabled")) continue;
+      const path = el.dataset.path;
+      if (el.type === "checkbox") { setPath(doc, path, el.checked); continue; }
+      const value = el.value;
+      if (value === "") {
+        if (el.hasAttribute("data-secret") || path === "auth.scope" || path === "auth.token_script"
+            || path === "proxy" || path === "certificate") setPath(doc, path, null);
+        continue;
+      }
+      setPath(doc, path, value);
+    }
+    return doc;
+  }
+
+  function line(parent, cls, text) {
+    const p = document.createElement("p");
+    if (cls) p.className = cls;
+    p.textContent = text;
+    parent.appendChild(p);
+    return p;
+  }
+
+  function clearFetchErrors(form) {
+    for (const el of form.querySelectorAll(".fetch-field-error")) el.remove();
+  }
+
+  function showFieldErrors(form, detail, out) {
+    for (const err of detail) {
+      const loc = (err.loc || []).filter(function (p) { return p !== "body"; });
+      const path = loc.join(".");
+      const input = Array.from(form.querySelectorAll("[data-path]")).find(function (el) {
+        return el.dataset.path === path && !el.matches(":disabled");
+      });
+      if (input) {
+        const p = document.createElement("p");
+        p.className = "field-error fetch-field-error";
+        p.textContent = err.msg;
+        input.insertAdjacentElement("afterend", p);
+      }
+      line(out, "", (path ? path + ": " : "") + err.msg);
+    }
+  }
+
+  function fetchToken(form, button) {
+    const out = document.getElementById("fetch-token-result");
+    const csrf = document.body.dataset.csrfToken || "";
+    const body = formDocument(form);
+    if (form.dataset.base) body.base = form.dataset.base;
+    clearFetchErrors(form);
+    out.replaceChildren();
+    out.className = "result busy";
+    line(out, "", "Fetching a token…");
+    button.disabled = true;
+    fetch("/api/v1/outbound-servers/fetch-token", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: JSON.stringify(body),
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, data: data };
+      });
+    }).then(function (res) {
+      out.replaceChildren();
+      const d = res.data && res.data.diagnosis ? res.data.diagnosis : res.data;
+      if (res.status === 422 && Array.isArray(d.detail)) {
+        out.className = "result fail";
+        line(out, "title", "✖ The form has errors; fix them and try again:");
+        showFieldErrors(form, d.detail, out);
+        return;
+      }
+      if (res.status >= 400 || typeof d.ok !== "boolean") {
+        out.className = "result fail";
+        line(out, "title", "✖ Fetch Token could not run (HTTP " + res.status + ")");
+        if (d && d.detail) line(out, "", typeof d.detail === "string" ? d.detail : JSON.stringify(d.detail));
+        return;
+      }
+      if (d.ok) {
+        out.className = "result ok";
+        line(out, "title", "✔ " + d.message);
+        const facts = [];
+        if (d.token_type) facts.push("type " + d.token_type);
+        if (d.token_preview) facts.push("token " + d.token_preview);
+        if (d.expires_in !== null && d.expires_in !== undefined) facts.push("expires in " + d.expires_in + " s");
+        if (d.scope) facts.push("scope " + d.scope);
+        facts.push(d.elapsed_ms + " ms");
+        line(out, "facts", facts.join(" · "));
+      } else {
+        out.className = "result fail";
+        line(out, "title", "✖ Failed at stage " + (d.stage || "unknown") + ": " + d.message);
+        const facts = [];
+        if (d.status) facts.push("HTTP " + d.status);
+        if (d.oauth_error) facts.push("OAuth error " + d.oauth_error + (d.oauth_error_description ? " (" + d.oauth_error_description + ")" : ""));
+        facts.push(d.elapsed_ms + " ms");
+        line(out, "facts", facts.join(" · "));
+      }
+      for (const note of d.notes || []) line(out, "hint", note);
+    }).catch(function (error) {
+      out.replaceChildren();
+      out.className = "result fail";
+      line(out, "title", "✖ Fetch Token failed: " + error);
+    }).finally(function () {
+      button.disabled = false;
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    for (const tablist of document.querySelectorAll('[role="tablist"]')) initTabs(tablist.closest("form") || document);
+    const form = document.getElementById("server-form");
+    if (form) initServerForm(form);
+  });
+})();
