@@ -34,6 +34,7 @@ SESSION_IDLE = timedelta(hours=12)
 SESSION_MAX = timedelta(days=7)
 _TOUCH_EVERY = timedelta(minutes=1)
 INITIAL_ADMIN = "admin"
+_WRONG = "wrong user name or password"
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 
 
@@ -139,12 +140,12 @@ class UserService:
 
     def sign_in(self, name: str, password: str) -> SignedIn:
         """Check the password and open a session, or refuse without saying which was wrong."""
-        refused = SignInRefused("wrong user name or password")
+        refused: SignInRefused | None = None
         with self._sessions() as session, session.begin():
             row = user_store.find_user(session, name.strip())
             if row is None:
                 self._verify(self._dummy_hash, password)
-                raise refused
+                raise SignInRefused(_WRONG)
             now = utcnow()
             locked_until = _aware(row.locked_until)
             if locked_until is not None and locked_until > now:
@@ -159,24 +160,29 @@ class UserService:
                     # 15 s, 30 s, 60 s ... up to 15 minutes.
                     lock = timedelta(seconds=15 * 2 ** (row.failed_logins - FREE_ATTEMPTS))
                     row.locked_until = now + min(lock, MAX_LOCK)
-                raise refused
-            if self._hasher.check_needs_rehash(row.password_hash):
-                row.password_hash = self._hasher.hash(password)
-            row.failed_logins = 0
-            row.locked_until = None
-            row.last_login_at = now
-            token = secrets.token_urlsafe(32)
-            csrf = secrets.token_urlsafe(32)
-            session.add(
-                UserSessionRow(
-                    token_hash=user_store.hash_session_token(token),
-                    user_id=row.id,
-                    csrf_token=csrf,
-                    created_at=now,
-                    last_seen_at=now,
+                # Raised after the block so that the count is committed.
+                refused = SignInRefused(_WRONG)
+            else:
+                if self._hasher.check_needs_rehash(row.password_hash):
+                    row.password_hash = self._hasher.hash(password)
+                row.failed_logins = 0
+                row.locked_until = None
+                row.last_login_at = now
+                token = secrets.token_urlsafe(32)
+                csrf = secrets.token_urlsafe(32)
+                session.add(
+                    UserSessionRow(
+                        token_hash=user_store.hash_session_token(token),
+                        user_id=row.id,
+                        csrf_token=csrf,
+                        created_at=now,
+                        last_seen_at=now,
+                    )
                 )
-            )
-            return SignedIn(token, csrf, Principal(row.name, _role(row.role), kind="user"))
+                principal = Principal(row.name, _role(row.role), kind="user")
+        if refused is not None:
+            raise refused
+        return SignedIn(token, csrf, principal)
 
     def resume(self, token: str) -> SignedIn | None:
         """The session behind a cookie value, or None when it is unknown or expired."""

@@ -18,7 +18,11 @@ router = APIRouter(include_in_schema=False)
 
 # Binds the sign-in form to the browser that loaded it (login CSRF).
 SIGN_IN_COOKIE = "wi_signin"
-throttle = SignInThrottle()
+
+
+def _throttle(request: Request) -> SignInThrottle:
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    return throttle
 
 
 def _safe_next(target: str | None) -> str:
@@ -28,7 +32,9 @@ def _safe_next(target: str | None) -> str:
     return "/servers"
 
 
-def _form_page(request: Request, next_url: str, error: str | None, status: int, name: str = "") -> Response:
+def _form_page(
+    request: Request, next_url: str, error: str | None, status: int, name: str = ""
+) -> Response:
     nonce = secrets.token_urlsafe(24)
     response = render(
         request,
@@ -49,7 +55,7 @@ def _form_page(request: Request, next_url: str, error: str | None, status: int, 
 
 
 @router.get("/sign-in")
-def sign_in_page(request: Request, next: str | None = None) -> Response:  # noqa: A002
+def sign_in_page(request: Request, next: str | None = None) -> Response:
     """The sign-in form (signed-in users go straight on)."""
     if principal_of(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
@@ -62,7 +68,7 @@ def sign_in(
     name: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     sign_in_nonce: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/servers",  # noqa: A002
+    next: Annotated[str, Form()] = "/servers",
 ) -> Response:
     """Check the password, open a session and set the session cookie."""
     target = _safe_next(next)
@@ -72,7 +78,7 @@ def sign_in(
             request, target, "the sign-in form expired; please sign in again", 403, name
         )
     address = request.client.host if request.client else "unknown"
-    wait = throttle.retry_after(address)
+    wait = _throttle(request).retry_after(address)
     if wait is not None:
         return _form_page(
             request,
@@ -85,7 +91,7 @@ def sign_in(
     try:
         signed = users.sign_in(name, password)
     except SignInRefused as exc:
-        throttle.failed(address)
+        _throttle(request).failed(address)
         return _form_page(request, target, exc.message, 429 if exc.retry_after else 401, name)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(

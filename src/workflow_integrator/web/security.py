@@ -51,7 +51,7 @@ def session_cookie(scope: Scope) -> str | None:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(raw)
-    except Exception:  # noqa: BLE001 - a malformed cookie header is just "no session"
+    except Exception:
         return None
     morsel = jar.get(SESSION_COOKIE)
     return morsel.value if morsel else None
@@ -65,9 +65,7 @@ def is_https(scope: Scope) -> bool:
 class WebSessionMiddleware:
     """Resolves the session cookie into ``request.state.principal`` and guards writes."""
 
-    def __init__(
-        self, app: ASGIApp, users: Callable[[], UserService], max_body_bytes: int
-    ) -> None:
+    def __init__(self, app: ASGIApp, users: Callable[[], UserService], max_body_bytes: int) -> None:
         self.app = app
         self.users = users
         self.max_body_bytes = max_body_bytes

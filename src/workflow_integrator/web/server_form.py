@@ -45,9 +45,19 @@ AUTH_CHOICES: tuple[AuthChoice, ...] = (
     AuthChoice("none", "None", "none", None, ()),
 )
 SECRET_FIELDS = frozenset({"password", "client_secret", "refresh_token", "token"})
-SERVER_FIELDS = ("name", "host", "protocol", "headers", "verify_certificate", "certificate", "proxy")
+SERVER_FIELDS = (
+    "name",
+    "host",
+    "protocol",
+    "headers",
+    "verify_certificate",
+    "certificate",
+    "proxy",
+)
 ADVANCED_FIELDS = ("timeout_seconds", "max_concurrency")
-SERVER_TAB_FIELDS = frozenset({*SERVER_FIELDS, *ADVANCED_FIELDS, "enabled", "client_certificate", "client_key"})
+SERVER_TAB_FIELDS = frozenset(
+    {*SERVER_FIELDS, *ADVANCED_FIELDS, "enabled", "client_certificate", "client_key"}
+)
 
 
 def input_name(method: str, grant_type: str | None, field: str) -> str:
@@ -131,8 +141,16 @@ def document_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
         else:
             doc.pop(field, None)
     doc["enabled"] = form.get("enabled") == "on"
-    for readonly in ("base_url", "certificate_info", "state", "state_reason", "warnings",
-                     "revision", "created_at", "updated_at"):
+    for readonly in (
+        "base_url",
+        "certificate_info",
+        "state",
+        "state_reason",
+        "warnings",
+        "revision",
+        "created_at",
+        "updated_at",
+    ):
         doc.pop(readonly, None)
     method = form.get("auth_method", "basic")
     grant = form.get("oauth_grant_type", "password") if method == "oauth2" else None

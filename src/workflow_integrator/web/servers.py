@@ -75,7 +75,9 @@ def server_list(request: Request, saved: str | None = None, deleted: str | None 
         notice = f"Saved outbound server {saved}."
     elif deleted:
         notice = f"Deleted outbound server {deleted}."
-    return render(request, "servers/list.html", {"rows": rows, "notice": notice, "server_url": server_url})
+    return render(
+        request, "servers/list.html", {"rows": rows, "notice": notice, "server_url": server_url}
+    )
 
 
 def _dialog(
@@ -111,10 +113,7 @@ def _dialog(
             ]
         except CertificateError as exc:
             cert_error = str(exc)
-    if mode == "edit" and original:
-        action = server_url(original, "edit")
-    else:
-        action = "/servers/new"
+    action = server_url(original, "edit") if mode == "edit" and original else "/servers/new"
     return render(
         request,
         "servers/dialog.html",
@@ -227,8 +226,13 @@ async def save_server(request: Request, name: str) -> Response:
         servers.replace(name, doc)
     except InvalidInput as exc:
         return _dialog(
-            request, mode="edit", values=values, original=name, errors=exc.errors,
-            status=422, view=current,
+            request,
+            mode="edit",
+            values=values,
+            original=name,
+            errors=exc.errors,
+            status=422,
+            view=current,
         )
     if new_name != name:
         try:
@@ -254,7 +258,9 @@ def confirm_delete(request: Request, name: str) -> Response:
         view = _servers(request).get(name)
     except NotFound as exc:
         return _not_found(request, exc.message)
-    return render(request, "servers/delete.html", {"view": view, "error": None, "server_url": server_url})
+    return render(
+        request, "servers/delete.html", {"view": view, "error": None, "server_url": server_url}
+    )
 
 
 @router.post("/servers/{name}/delete")
@@ -291,4 +297,6 @@ async def certificate_info(request: Request) -> Response:
             info = [i.as_dict() for i in parse_certificates(pem, check_expiry=False)]
         except CertificateError as exc:
             error = str(exc)
-    return render(request, "servers/certificate_info.html", {"cert_info": info, "cert_error": error})
+    return render(
+        request, "servers/certificate_info.html", {"cert_info": info, "cert_error": error}
+    )

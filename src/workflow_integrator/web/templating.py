@@ -42,4 +42,6 @@ def render(
         "version": __version__,
         "htmx_version": HTMX_VERSION,
     }
-    return templates.TemplateResponse(request, template, {**base, **(context or {})}, status_code=status)
+    return templates.TemplateResponse(
+        request, template, {**base, **(context or {})}, status_code=status
+    )
