@@ -11,8 +11,12 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -42,7 +46,7 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     """One headless Chromium for the whole run."""
     executable = chromium_path()
     if executable is None:
@@ -61,11 +65,9 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser: object) -> Iterator[object]:
+def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context and page at a laptop-sized viewport."""
-    context = browser.new_context(  # type: ignore[attr-defined]
-        viewport={"width": 1366, "height": 900}, locale="en-US"
-    )
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
     context.set_default_timeout(10_000)
     page = context.new_page()
     try:
@@ -74,9 +76,9 @@ def page(browser: object) -> Iterator[object]:
         context.close()
 
 
-def screenshot(page: object, name: str) -> Path:
+def screenshot(page: Page, name: str) -> Path:
     """Save a full-page screenshot as ``test-artifacts/<name>.png``."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=True)
     return path

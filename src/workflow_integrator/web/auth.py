@@ -35,7 +35,10 @@ def _safe_next(target: str | None) -> str:
 def _form_page(
     request: Request, next_url: str, error: str | None, status: int, name: str = ""
 ) -> Response:
-    nonce = secrets.token_urlsafe(24)
+    # Reuse the browser's nonce: two tabs (or a favicon fetch) must not void each other.
+    nonce = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
+    if len(nonce) > 64:
+        nonce = secrets.token_urlsafe(24)
     response = render(
         request,
         "sign_in.html",

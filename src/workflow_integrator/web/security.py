@@ -26,7 +26,7 @@ SESSION_COOKIE = "wi_session"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PREFIXES = ("/sign-in", "/static/", "/healthz")
+PUBLIC_PREFIXES = ("/sign-in", "/static/", "/healthz", "/favicon.ico")
 """Reachable without signing in."""
 NOT_UI_PREFIXES = ("/api/", "/docs", "/openapi.json", "/redoc")
 """Served by the API, which has its own authentication (API tokens)."""
