@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx2
 import trustme
 
@@ -147,3 +149,41 @@ def test_signed_out_htmx_call_is_sent_to_sign_in(web: WebUsers) -> None:
         )
         assert answer.status_code == 303
         assert answer.headers["hx-redirect"].startswith("/sign-in")
+
+
+def test_typed_secrets_survive_a_failed_save_without_coming_back_in_clear(
+    web: WebUsers, admin_client: httpx2.Client
+) -> None:
+    token = csrf_of(admin_client.get("/servers/new").text)
+    form = {
+        "csrf_token": token,
+        "name": "itsm",
+        "host": "itsm example.com",  # invalid: the save fails
+        "protocol": "https",
+        "headers": "Content-Type: application/json",
+        "verify_certificate": "disable",
+        "auth_method": "basic",
+        "basic_username": "wi",
+        "basic_password": "typed-basic-secret",
+    }
+    failed = admin_client.post("/servers/new", data=form)
+    assert failed.status_code == 422
+    assert "typed-basic-secret" not in failed.text
+    carried = re.search(r'name="carried_basic_password" value="([^"]+)"', failed.text)
+    assert carried
+    assert 'id="basic_password" name="basic_password" type="password" value="********"' in (
+        failed.text
+    )
+    # The user fixes the host and saves again without retyping the password.
+    retried = admin_client.post(
+        "/servers/new",
+        data={
+            **form,
+            "host": "itsm.example.com",
+            "basic_password": "********",
+            "carried_basic_password": carried.group(1),
+        },
+    )
+    assert retried.status_code == 303
+    auth = web.live.services.servers.get_config("itsm").auth
+    assert auth.password.get_secret_value() == "typed-basic-secret"  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ Save, Fetch Token (whose script reads ``data-path``) and error placement agree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,45 @@ def input_name(method: str, grant_type: str | None, field: str) -> str:
     """The form input of an auth field: ``basic_username``, ``oauth_token_url``..."""
     prefix = "oauth" if method == "oauth2" else method
     return f"{prefix}_{field}"
+
+
+SECRET_INPUTS: frozenset[str] = frozenset(
+    input_name(choice.method, choice.grant_type, field)
+    for choice in AUTH_CHOICES
+    for field in choice.fields
+    if field in SECRET_FIELDS
+)
+"""Every password-type input of the dialog."""
+CARRIED_PREFIX = "carried_"
+
+
+def carry_secrets(values: dict[str, str], encrypt: Callable[[str], str]) -> dict[str, str]:
+    """For re-showing the dialog: typed secrets become the mask plus their ciphertext.
+
+    The browser never gets a typed secret back in clear, yet need not type it again.
+    """
+    carried = {k: v for k, v in values.items() if not k.startswith(CARRIED_PREFIX)}
+    for name in SECRET_INPUTS:
+        value = carried.get(name, "")
+        if value and value != SECRET_MASK:
+            carried[name] = SECRET_MASK
+            carried[CARRIED_PREFIX + name] = encrypt(value)
+        elif value == SECRET_MASK and values.get(CARRIED_PREFIX + name):
+            carried[CARRIED_PREFIX + name] = values[CARRIED_PREFIX + name]
+    return carried
+
+
+def restore_secrets(values: dict[str, str], decrypt: Callable[[str], str]) -> dict[str, str]:
+    """Undo :func:`carry_secrets` for inputs still showing the mask."""
+    restored = {k: v for k, v in values.items() if not k.startswith(CARRIED_PREFIX)}
+    for name in SECRET_INPUTS:
+        sealed = values.get(CARRIED_PREFIX + name)
+        if sealed and restored.get(name) == SECRET_MASK:
+            try:
+                restored[name] = decrypt(sealed)
+            except (RuntimeError, ValueError):  # a tampered value counts as not typed
+                restored[name] = ""
+    return restored
 
 
 def auth_choice(method: str | None, grant_type: str | None) -> AuthChoice:

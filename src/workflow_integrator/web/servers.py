@@ -93,6 +93,8 @@ def _dialog(
 ) -> Response:
     field_errors: dict[str, list[str]] = {}
     form_errors: list[str] = []
+    if errors:
+        values = server_form.carry_secrets(values, request.app.state.services.secretbox.encrypt)
     for error in errors or []:
         field = server_form.field_of(list(error.get("loc", [])), values)
         if field is None:
@@ -155,7 +157,8 @@ def new_server(request: Request, duplicate: str | None = None) -> Response:
 
 async def _form_values(request: Request) -> dict[str, str]:
     form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    return server_form.restore_secrets(values, request.app.state.services.secretbox.decrypt)
 
 
 @router.post("/servers/new")
