@@ -258,6 +258,9 @@ def test_post_without_csrf_token_is_refused_in_the_browser(page: Page, web: WebU
 def test_certificate_upload_shows_subject_and_expiry(
     page: Page, web: WebUsers, tmp_path: Path
 ) -> None:
+    # The page's own scripts must run under its strict Content-Security-Policy.
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     ca = trustme.CA(organization_name="WI Test CA")
     pem = tmp_path / "itsm-ca.pem"
     ca.cert_pem.write_to_path(str(pem))
@@ -279,6 +282,7 @@ def test_certificate_upload_shows_subject_and_expiry(
     saved = web.live.services.servers.get("itsm")
     assert saved.verify_certificate == "certificate"
     assert "WI Test CA" in saved.certificate_info[0]["subject"]
+    assert console_errors == []
 
 
 def test_duplicate_keeps_the_secrets_and_delete_asks_first(page: Page, web: WebUsers) -> None:

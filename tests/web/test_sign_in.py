@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import httpx2
+import ssl
+import threading
+import time
+from pathlib import Path
 
+import httpx2
+import trustme
+import uvicorn
+
+from tests.servers.live_wi import free_port
 from tests.web.conftest import WebUsers, browser_client, csrf_of, sign_in
+from workflow_integrator.app import build_services, create_app
+from workflow_integrator.services.users import user_service
+from workflow_integrator.settings import Settings
 
 BASIC_SERVER = {
     "name": "itsm",
@@ -165,3 +176,46 @@ def test_pages_never_contain_stored_secrets(web: WebUsers, admin_client: httpx2.
         assert page.status_code == 200, path
         assert "basic-secret-value" not in page.text, path
     assert 'value="********"' in admin_client.get("/servers/itsm/edit").text
+
+
+def test_cookie_is_secure_when_served_over_https(wi_settings: Settings, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    certfile, keyfile = tmp_path / "server.pem", tmp_path / "server.key"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
+    cert.private_key_pem.write_to_path(str(keyfile))
+    services = build_services(wi_settings)
+    user_service(services).add("alice", "admin", "alice-password-123")
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(wi_settings, services),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ssl_certfile=str(certfile),
+            ssl_keyfile=str(keyfile),
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "WI did not start"
+            time.sleep(0.02)
+        trust = ssl.create_default_context()
+        ca.configure_trust(trust)
+        with httpx2.Client(
+            base_url=f"https://127.0.0.1:{port}", verify=trust, trust_env=False
+        ) as client:
+            answer = sign_in(client, "alice", "alice-password-123")
+            cookie = next(
+                c for c in answer.headers.get_list("set-cookie") if c.startswith("wi_session=")
+            )
+            assert "Secure" in cookie
+            assert "HttpOnly" in cookie
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        services.close()
