@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
+from workflow_integrator.services import diagnostics
 from workflow_integrator.services.api_tokens import ApiTokenService
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.settings import Settings
@@ -46,7 +47,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     sessions = session_factory(engine)
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
     secretbox = SecretBox(load_keys(secret_key, settings.resolved_secret_key_file))
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -54,11 +55,14 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         servers=OutboundServerService(sessions, secretbox),
         tokens=ApiTokenService(sessions),
     )
+    diagnostics.install(services)
+    return services
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
     from workflow_integrator import web
+    from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
 
     settings = settings or (services.settings if services else Settings())
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
+    app.include_router(diagnostics_api.router)
     web.install(app)
     openapi.install(app)
     return app

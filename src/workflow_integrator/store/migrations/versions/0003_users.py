@@ -1,14 +1,14 @@
 """users: local web UI users and their sign-in sessions
 
-Revision ID: 0002_users
-Revises: 0001_foundation
+Revision ID: 0003_users
+Revises: 0002_oauth_tokens
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_users"
-down_revision = "0001_foundation"
+revision = "0003_users"
+down_revision = "0002_oauth_tokens"
 branch_labels = None
 depends_on = None
 
