@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 from tests.servers import oauth
 from tests.servers.browser import screenshot
 from tests.servers.oauth import OAuthServer
+from tests.servers.receiver import Receiver
 from tests.servers.token_scripts import printing, write_token_script
 from tests.web.conftest import WebUsers
 from tests.web.test_browser import auth_tab, field, fill_server_tab, open_new_server, ui_sign_in
@@ -116,3 +117,31 @@ def test_fetch_token_shows_form_errors_next_to_fields(page: Page, web: WebUsers)
     expect(page.locator("#fetch-token-result")).to_contain_text("The form has errors")
     token_url = page.locator(".field", has=field(page, "Access Token URL"))
     expect(token_url.locator(".fetch-field-error")).to_contain_text("full http(s) URL")
+
+
+def test_connection_of_a_saved_server_reports_the_answer(
+    page: Page, web: WebUsers, receiver: Receiver
+) -> None:
+    web.live.services.servers.create(
+        {
+            "name": "inhouse",
+            "host": receiver.host,
+            "protocol": "http",
+            "auth": {"method": "basic", "username": "wi", "password": "basic-secret-value"},
+        }
+    )
+    ui_sign_in(page, web, web.admin)
+    page.get_by_role("link", name="Edit inhouse").click()
+    field(page, "Path").fill("/api/health")
+    page.get_by_role("button", name="Test connection").click()
+    result = page.locator("#test-connection-result")
+    expect(result).to_contain_text("✔")
+    expect(result).to_contain_text("HTTP 200")
+    assert receiver.last().path == "/api/health"
+    assert receiver.last().headers["authorization"].startswith("Basic ")
+
+    receiver.authorize = lambda _header: False
+    page.get_by_role("button", name="Test connection").click()
+    expect(result).to_contain_text("Failed at stage http")
+    expect(result).to_contain_text("HTTP 401")
+    screenshot(page, "dialog-test-connection-failed")

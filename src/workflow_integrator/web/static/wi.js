@@ -80,6 +80,8 @@
 
     const button = document.getElementById("fetch-token");
     if (button) button.addEventListener("click", function () { fetchToken(form, button); });
+    const tester = document.getElementById("test-connection");
+    if (tester) tester.addEventListener("click", function () { testConnection(tester); });
   }
 
   function setPath(doc, path, value) {
@@ -138,17 +140,15 @@
     }
   }
 
-  function fetchToken(form, button) {
-    const out = document.getElementById("fetch-token-result");
+  // POST to the API with the session's CSRF token and show the diagnosis in ``out``.
+  function diagnose(url, body, out, button, busyText, form) {
     const csrf = document.body.dataset.csrfToken || "";
-    const body = formDocument(form);
-    if (form.dataset.base) body.base = form.dataset.base;
-    clearFetchErrors(form);
+    if (form) clearFetchErrors(form);
     out.replaceChildren();
     out.className = "result busy";
-    line(out, "", "Fetching a token…");
+    line(out, "", busyText);
     button.disabled = true;
-    fetch("/api/v1/outbound-servers/fetch-token", {
+    fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
@@ -159,46 +159,62 @@
       });
     }).then(function (res) {
       out.replaceChildren();
-      const d = res.data && res.data.diagnosis ? res.data.diagnosis : res.data;
+      const d = res.data || {};
       if (res.status === 422 && Array.isArray(d.detail)) {
         out.className = "result fail";
         line(out, "title", "✖ The form has errors; fix them and try again:");
-        showFieldErrors(form, d.detail, out);
+        if (form) showFieldErrors(form, d.detail, out);
+        else for (const err of d.detail) line(out, "", err.msg);
         return;
       }
       if (res.status >= 400 || typeof d.ok !== "boolean") {
         out.className = "result fail";
-        line(out, "title", "✖ Fetch Token could not run (HTTP " + res.status + ")");
-        if (d && d.detail) line(out, "", typeof d.detail === "string" ? d.detail : JSON.stringify(d.detail));
+        line(out, "title", "✖ The check could not run (HTTP " + res.status + ")");
+        if (d.detail) line(out, "", typeof d.detail === "string" ? d.detail : JSON.stringify(d.detail));
         return;
       }
+      const facts = [];
       if (d.ok) {
         out.className = "result ok";
         line(out, "title", "✔ " + d.message);
-        const facts = [];
         if (d.token_type) facts.push("type " + d.token_type);
         if (d.token_preview) facts.push("token " + d.token_preview);
         if (d.expires_in !== null && d.expires_in !== undefined) facts.push("expires in " + d.expires_in + " s");
         if (d.scope) facts.push("scope " + d.scope);
-        facts.push(d.elapsed_ms + " ms");
-        line(out, "facts", facts.join(" · "));
+        if (d.status && !d.token_preview) facts.push("HTTP " + d.status);
       } else {
         out.className = "result fail";
         line(out, "title", "✖ Failed at stage " + (d.stage || "unknown") + ": " + d.message);
-        const facts = [];
         if (d.status) facts.push("HTTP " + d.status);
         if (d.oauth_error) facts.push("OAuth error " + d.oauth_error + (d.oauth_error_description ? " (" + d.oauth_error_description + ")" : ""));
-        facts.push(d.elapsed_ms + " ms");
-        line(out, "facts", facts.join(" · "));
       }
+      facts.push(d.elapsed_ms + " ms");
+      line(out, "facts", facts.join(" · "));
       for (const note of d.notes || []) line(out, "hint", note);
     }).catch(function (error) {
       out.replaceChildren();
       out.className = "result fail";
-      line(out, "title", "✖ Fetch Token failed: " + error);
+      line(out, "title", "✖ The check failed: " + error);
     }).finally(function () {
       button.disabled = false;
     });
+  }
+
+  function fetchToken(form, button) {
+    const body = formDocument(form);
+    if (form.dataset.base) body.base = form.dataset.base;
+    diagnose("/api/v1/outbound-servers/fetch-token", body,
+      document.getElementById("fetch-token-result"), button, "Fetching a token…", form);
+  }
+
+  function testConnection(button) {
+    const area = document.getElementById("test-connection-area");
+    const body = {
+      method: document.getElementById("test_method").value,
+      path: document.getElementById("test_path").value,
+    };
+    diagnose("/api/v1/outbound-servers/" + encodeURIComponent(area.dataset.server) + "/test", body,
+      document.getElementById("test-connection-result"), button, "Sending the request…", null);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
