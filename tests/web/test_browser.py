@@ -335,3 +335,22 @@ def test_dialog_tabs_work_with_the_keyboard(page: Page, web: WebUsers) -> None:
     expect(page.get_by_role("tabpanel", name="Server")).to_be_hidden()
     page.keyboard.press("ArrowLeft")
     expect(field(page, "Outbound name")).to_be_visible()
+
+
+def test_user_changes_own_password_and_signs_in_again(page: Page, web: WebUsers) -> None:
+    ui_sign_in(page, web, web.viewer)
+    page.get_by_role("link", name="victor").click()
+    field(page, "Current password").fill("not-my-password")
+    field(page, "New password").fill("short")
+    field(page, "Repeat the new password").fill("short")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#err-current_password")).to_have_text("the current password is wrong")
+    field(page, "Current password").fill(web.viewer[1])
+    field(page, "New password").fill("victor-new-password-789")
+    field(page, "Repeat the new password").fill("victor-new-password-789")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password was changed")
+    field(page, "User name").fill(web.viewer[0])
+    field(page, "Password").fill("victor-new-password-789")
+    field(page, "Password").press("Enter")
+    expect(page).to_have_url(re.compile(r"/servers$"))

@@ -11,7 +11,7 @@ import httpx2
 import trustme
 import uvicorn
 
-from tests.servers.live_wi import free_port
+from tests.servers.live_wi import LiveWI, free_port
 from tests.web.conftest import WebUsers, browser_client, csrf_of, sign_in
 from workflow_integrator.app import build_services, create_app
 from workflow_integrator.services.users import user_service
@@ -219,3 +219,28 @@ def test_cookie_is_secure_when_served_over_https(wi_settings: Settings, tmp_path
         server.should_exit = True
         thread.join(timeout=10)
         services.close()
+
+
+def test_first_admin_changing_the_password_removes_the_generated_one(live_wi: LiveWI) -> None:
+    settings = live_wi.settings
+    created = user_service(live_wi.services).ensure_initial_admin(settings.data_dir)
+    assert created is not None
+    name, password, path = created
+    with browser_client(live_wi.url) as client:
+        assert sign_in(client, name, password).status_code == 303
+        form = client.get("/account/password")
+        changed = client.post(
+            "/account/password",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "current_password": password,
+                "new_password": "my-own-admin-password",
+                "repeat_password": "my-own-admin-password",
+            },
+        )
+        assert changed.status_code == 303
+        assert not path.exists()
+        # The session ended with the change.
+        assert client.get("/servers").status_code == 303
+        assert sign_in(client, name, password).status_code == 401
+        assert sign_in(client, name, "my-own-admin-password").status_code == 303

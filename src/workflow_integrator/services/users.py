@@ -128,6 +128,18 @@ class UserService:
             row.locked_until = None
             user_store.drop_sessions(session, row.id)
 
+    def change_own_password(self, name: str, current: str, new: str) -> None:
+        """A signed-in user's own change: the current password must be right."""
+        with self._sessions() as session:
+            row = self._row(session, name)
+            if not self._verify(row.password_hash, current):
+                raise InvalidInput.single(["current_password"], "the current password is wrong")
+        if new == current:
+            raise InvalidInput.single(
+                ["new_password"], "the new password must differ from the current one"
+            )
+        self.set_password(name, new)
+
     def set_role(self, name: str, role: str) -> UserView:
         """Change a user's role; takes effect on their next request."""
         self._check_role(role)

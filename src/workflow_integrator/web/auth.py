@@ -33,7 +33,13 @@ def _safe_next(target: str | None) -> str:
 
 
 def _form_page(
-    request: Request, next_url: str, error: str | None, status: int, name: str = ""
+    request: Request,
+    next_url: str,
+    error: str | None,
+    status: int,
+    name: str = "",
+    *,
+    changed: bool = False,
 ) -> Response:
     # Reuse the browser's nonce: two tabs (or a favicon fetch) must not void each other.
     nonce = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
@@ -42,7 +48,13 @@ def _form_page(
     response = render(
         request,
         "sign_in.html",
-        {"next": next_url, "error": error, "sign_in_nonce": nonce, "name": name},
+        {
+            "next": next_url,
+            "error": error,
+            "sign_in_nonce": nonce,
+            "name": name,
+            "changed": changed,
+        },
         status=status,
     )
     response.set_cookie(
@@ -58,11 +70,11 @@ def _form_page(
 
 
 @router.get("/sign-in")
-def sign_in_page(request: Request, next: str | None = None) -> Response:
+def sign_in_page(request: Request, next: str | None = None, changed: str | None = None) -> Response:
     """The sign-in form (signed-in users go straight on)."""
     if principal_of(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _form_page(request, _safe_next(next), None, 200)
+    return _form_page(request, _safe_next(next), None, 200, changed=bool(changed))
 
 
 @router.post("/sign-in")
