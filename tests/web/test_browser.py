@@ -125,6 +125,8 @@ def test_create_one_server_of_each_auth_method(page: Page, web: WebUsers) -> Non
     expect(field(page, "Token Script")).to_be_visible()
     expect(page.locator("#hint-bearer_token_script")).to_contain_text("the token takes precedence")
     field(page, "Token").fill("bearer-secret-token-value")
+    page.get_by_text("Token script options").click()
+    field(page, "Run the script again after (seconds)").fill("600")
     screenshot(page, "dialog-auth-bearer")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text("Saved outbound server inhouse.")
@@ -147,6 +149,10 @@ def test_create_one_server_of_each_auth_method(page: Page, web: WebUsers) -> Non
     assert servers.get_config("remedy").auth.refresh_token.get_secret_value() == (  # type: ignore[union-attr]
         "refresh-secret-token"
     )
+    inhouse = servers.get_config("inhouse").auth
+    assert inhouse.method == "bearer"
+    assert inhouse.token_script_ttl_seconds == 600
+    assert inhouse.token_script_timeout_seconds == 30
     proxy = servers.get_config("servicenow").proxy
     assert proxy is not None and proxy.password is not None
     assert proxy.password.get_secret_value() == "proxy-pass"

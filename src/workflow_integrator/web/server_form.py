@@ -41,7 +41,13 @@ AUTH_CHOICES: tuple[AuthChoice, ...] = (
         "refresh_token",
         ("token_url", "refresh_token", "client_id", "client_secret", "scope", "client_auth"),
     ),
-    AuthChoice("bearer", "Bearer Token", "bearer", None, ("token", "token_script")),
+    AuthChoice(
+        "bearer",
+        "Bearer Token",
+        "bearer",
+        None,
+        ("token", "token_script", "token_script_timeout_seconds", "token_script_ttl_seconds"),
+    ),
     AuthChoice("none", "None", "none", None, ()),
 )
 SECRET_FIELDS = frozenset({"password", "client_secret", "refresh_token", "token"})
@@ -206,8 +212,13 @@ def document_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
         raw = form.get(input_name(choice.method, choice.grant_type, field), "")
         if field in SECRET_FIELDS:
             auth[field] = raw if raw else None
-        elif field in ("scope", "token_script"):
+        elif field in ("scope", "token_script", "token_script_ttl_seconds"):
             auth[field] = raw.strip() or None
+        elif field == "token_script_timeout_seconds":
+            if raw.strip():
+                auth[field] = raw.strip()
+            else:
+                auth.pop(field, None)
         else:
             auth[field] = raw.strip()
     doc["auth"] = auth

@@ -103,7 +103,7 @@
       const value = el.value;
       if (value === "") {
         if (el.hasAttribute("data-secret") || path === "auth.scope" || path === "auth.token_script"
-            || path === "proxy" || path === "certificate") setPath(doc, path, null);
+            || path === "proxy" || path === "certificate" || path === "auth.token_script_ttl_seconds") setPath(doc, path, null);
         continue;
       }
       setPath(doc, path, value);
