@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from workflow_integrator import web
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import events as events_api
+    from workflow_integrator.api import securechange as securechange_api
 
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
@@ -80,6 +82,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
     app.include_router(diagnostics_api.router)
+    app.include_router(events_api.router)
+    app.include_router(securechange_api.router)
     web.install(app)
     openapi.install(app)
     return app

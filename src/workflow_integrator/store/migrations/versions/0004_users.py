@@ -1,14 +1,14 @@
 """users: local web UI users and their sign-in sessions
 
-Revision ID: 0003_users
-Revises: 0002_oauth_tokens
+Revision ID: 0004_users
+Revises: 0003_securechange
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_users"
-down_revision = "0002_oauth_tokens"
+revision = "0004_users"
+down_revision = "0003_securechange"
 branch_labels = None
 depends_on = None
 
