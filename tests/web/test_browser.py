@@ -11,6 +11,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.servers.browser import screenshot
 from tests.web.conftest import WebUsers
+from workflow_integrator.services.users import user_service
 
 pytestmark = pytest.mark.browser
 
@@ -360,3 +361,39 @@ def test_user_changes_own_password_and_signs_in_again(page: Page, web: WebUsers)
     field(page, "Password").fill("victor-new-password-789")
     field(page, "Password").press("Enter")
     expect(page).to_have_url(re.compile(r"/servers$"))
+
+
+def test_admin_manages_users_and_viewers_cannot(page: Page, web: WebUsers) -> None:
+    ui_sign_in(page, web, web.admin)
+    page.get_by_role("link", name="Users").click()
+    field(page, "User name").fill("dora")
+    field(page, "Role").select_option("viewer")
+    field(page, "Password").fill("dora-password-1")
+    field(page, "Repeat the password").fill("dora-password-2")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.locator("#err-repeat_password")).to_have_text("the two passwords differ")
+    expect(field(page, "User name")).to_have_value("dora")
+    field(page, "Password").fill("dora-password-1")
+    field(page, "Repeat the password").fill("dora-password-1")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.get_by_role("status")).to_have_text("Added viewer dora.")
+    screenshot(page, "users")
+
+    field(page, "Role of dora").select_option("admin")
+    page.get_by_role("button", name="Set role of dora").click()
+    expect(page.get_by_role("status")).to_have_text("dora is now admin.")
+    page.get_by_role("link", name="Delete user dora").click()
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_have_text("Deleted user dora.")
+    names = [u.name for u in user_service(web.live.services).list_all()]
+    assert names == ["alice", "victor"]
+
+    # The last admin cannot demote themselves.
+    field(page, "Role of alice").select_option("viewer")
+    page.get_by_role("button", name="Set role of alice").click()
+    expect(page.locator("#users-error")).to_contain_text("only admin")
+
+    page.get_by_role("button", name="Sign out").click()
+    ui_sign_in(page, web, web.viewer)
+    expect(page.get_by_role("link", name="Users")).to_have_count(0)
+    assert page.goto(web.url + "/users").status == 403  # type: ignore[union-attr]

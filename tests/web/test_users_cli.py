@@ -69,8 +69,26 @@ def test_add_list_passwd_delete(tmp_path: Path) -> None:
         == 0
     )
     assert users.sign_in("carol", "carol-password-2")
+    # The only admin cannot be deleted or demoted: nobody could manage WI any more.
+    last = wi(data, "users", "delete", "carol")
+    assert last.exit_code == 2
+    assert "only admin" in last.output
+    assert wi(data, "users", "role", "carol", "viewer").exit_code == 2
+    assert (
+        wi(
+            data,
+            "users",
+            "add",
+            "dan",
+            "--role",
+            "admin",
+            "--password-stdin",
+            stdin="dan-password-12\n",
+        ).exit_code
+        == 0
+    )
     assert wi(data, "users", "delete", "carol").exit_code == 0
-    assert json.loads(wi(data, "users", "list", "--json").stdout) == []
+    assert [u["name"] for u in json.loads(wi(data, "users", "list", "--json").stdout)] == ["dan"]
     services.close()
 
 

@@ -112,9 +112,10 @@ class UserService:
             return len(user_store.list_users(session))
 
     def delete(self, name: str) -> None:
-        """Delete a user and end their sessions."""
+        """Delete a user and end their sessions; the last admin stays."""
         with self._sessions() as session, session.begin():
             row = self._row(session, name)
+            self._keep_an_admin(session, row, "delete")
             user_store.drop_sessions(session, row.id)
             session.delete(row)
 
@@ -145,6 +146,8 @@ class UserService:
         self._check_role(role)
         with self._sessions() as session, session.begin():
             row = self._row(session, name)
+            if role != "admin":
+                self._keep_an_admin(session, row, "make a viewer of")
             row.role = role
             return self._view(row)
 
@@ -253,6 +256,15 @@ class UserService:
             return self._hasher.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    @staticmethod
+    def _keep_an_admin(session: Session, row: UserRow, action: str) -> None:
+        # Without an admin nobody could manage WI from the UI any more.
+        admins = [u for u in user_store.list_users(session) if u.role == "admin"]
+        if row.role == "admin" and len(admins) == 1:
+            raise Conflict(
+                f"cannot {action} '{row.name}': it is the only admin; add another admin first"
+            )
 
     @staticmethod
     def _row(session: Session, name: str) -> UserRow:

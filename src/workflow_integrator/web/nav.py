@@ -13,6 +13,7 @@ class NavItem:
     href: str
     prefix: str
     order: int = 100
+    admin_only: bool = False
 
 
 NAV: list[NavItem] = []
@@ -27,3 +28,4 @@ def register(item: NavItem) -> None:
 
 
 register(NavItem("Servers", "/servers", "/servers", order=10))
+register(NavItem("Users", "/users", "/users", order=90, admin_only=True))

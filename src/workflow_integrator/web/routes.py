@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workflow_integrator.web import account, auth, servers
+from workflow_integrator.web import account, auth, servers, users
 
-routers: list[APIRouter] = [auth.router, account.router, servers.router]
+routers: list[APIRouter] = [auth.router, account.router, servers.router, users.router]
