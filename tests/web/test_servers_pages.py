@@ -187,3 +187,59 @@ def test_typed_secrets_survive_a_failed_save_without_coming_back_in_clear(
     assert retried.status_code == 303
     auth = web.live.services.servers.get_config("itsm").auth
     assert auth.password.get_secret_value() == "typed-basic-secret"  # type: ignore[union-attr]
+
+
+def test_client_certificate_and_key_are_set_kept_and_never_shown(
+    web: WebUsers, admin_client: httpx2.Client
+) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("wi-client@example.com")
+    cert_pem = leaf.cert_chain_pems[0].bytes().decode()
+    key_pem = leaf.private_key_pem.bytes().decode()
+    form = {
+        "name": "mtls",
+        "host": "itsm.example.com",
+        "protocol": "https",
+        "headers": "Content-Type: application/json",
+        "verify_certificate": "enable",
+        "auth_method": "none",
+        "client_certificate": cert_pem,
+        "client_key": key_pem,
+        "enabled": "on",
+    }
+    token = csrf_of(admin_client.get("/servers/new").text)
+    assert admin_client.post("/servers/new", data={**form, "csrf_token": token}).status_code == 303
+    servers = web.live.services.servers
+    stored = servers.get_config("mtls")
+    assert stored.client_key is not None
+    assert stored.client_key.get_secret_value().strip() == key_pem.strip()
+
+    dialog = admin_client.get("/servers/mtls/edit").text
+    assert "PRIVATE KEY" not in dialog
+    assert "BEGIN CERTIFICATE" in dialog  # the certificate is not a secret
+    saved = admin_client.post(
+        "/servers/mtls/edit",
+        data={**form, "host": "itsm2.example.com", "client_key": "********", "csrf_token": token},
+    )
+    assert saved.status_code == 303
+    again = servers.get_config("mtls")
+    assert again.host == "itsm2.example.com"
+    assert again.client_key is not None
+    assert again.client_key.get_secret_value().strip() == key_pem.strip()
+
+    # A key without its certificate is an error next to the key field.
+    lonely = admin_client.post(
+        "/servers/new",
+        data={**form, "name": "lonely", "client_certificate": "", "csrf_token": token},
+    )
+    assert lonely.status_code == 422
+    assert 'id="err-client_key"' in lonely.text
+    assert "go together" in lonely.text
+    assert "PRIVATE KEY" not in lonely.text  # the typed key comes back only encrypted
+    # Clearing the certificate of a saved server removes mutual TLS, key included.
+    cleared = admin_client.post(
+        "/servers/mtls/edit",
+        data={**form, "client_certificate": "", "client_key": "********", "csrf_token": token},
+    )
+    assert cleared.status_code == 303
+    assert servers.get_config("mtls").client_key is None

@@ -88,7 +88,7 @@ def carry_secrets(values: dict[str, str], encrypt: Callable[[str], str]) -> dict
     The browser never gets a typed secret back in clear, yet need not type it again.
     """
     carried = {k: v for k, v in values.items() if not k.startswith(CARRIED_PREFIX)}
-    for name in SECRET_INPUTS:
+    for name in (*SECRET_INPUTS, "client_key"):
         value = carried.get(name, "")
         if value and value != SECRET_MASK:
             carried[name] = SECRET_MASK
@@ -101,7 +101,7 @@ def carry_secrets(values: dict[str, str], encrypt: Callable[[str], str]) -> dict
 def restore_secrets(values: dict[str, str], decrypt: Callable[[str], str]) -> dict[str, str]:
     """Undo :func:`carry_secrets` for inputs still showing the mask."""
     restored = {k: v for k, v in values.items() if not k.startswith(CARRIED_PREFIX)}
-    for name in SECRET_INPUTS:
+    for name in (*SECRET_INPUTS, "client_key"):
         sealed = values.get(CARRIED_PREFIX + name)
         if sealed and restored.get(name) == SECRET_MASK:
             try:
@@ -145,6 +145,8 @@ def values_from_document(doc: Mapping[str, Any]) -> dict[str, str]:
         value = doc.get(field)
         values[field] = "" if value is None else _text(value)
     values["enabled"] = "on" if doc.get("enabled", True) else ""
+    values["client_certificate"] = doc.get("client_certificate") or ""
+    values["client_key"] = doc.get("client_key") or ""
     auth = doc.get("auth") or {}
     choice = auth_choice(auth.get("method"), auth.get("grant_type"))
     values["auth_method"] = "oauth2" if choice.method == "oauth2" else choice.method
@@ -186,6 +188,10 @@ def document_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
         else:
             doc.pop(field, None)
     doc["enabled"] = form.get("enabled") == "on"
+    client_certificate = form.get("client_certificate", "").strip()
+    doc["client_certificate"] = client_certificate or None
+    # A masked key without a certificate is dropped by the service (clearing removes mTLS).
+    doc["client_key"] = form.get("client_key", "").strip() or None
     for readonly in (
         "base_url",
         "certificate_info",

@@ -65,6 +65,14 @@
     verify.addEventListener("change", syncTls);
     protocol.addEventListener("change", syncTls);
 
+    for (const picker of form.querySelectorAll('input[type="file"][data-target]')) {
+      picker.addEventListener("change", function () {
+        const chosen = picker.files && picker.files[0];
+        const target = document.getElementById(picker.dataset.target);
+        if (chosen && target) chosen.text().then(function (text) { target.value = text; });
+      });
+    }
+
     const file = form.querySelector("#certificate_file");
     const pem = form.querySelector("#certificate");
     if (file && pem) {
@@ -103,7 +111,7 @@
       const value = el.value;
       if (value === "") {
         if (el.hasAttribute("data-secret") || path === "auth.scope" || path === "auth.token_script"
-            || path === "proxy" || path === "certificate" || path === "auth.token_script_ttl_seconds") setPath(doc, path, null);
+            || path === "proxy" || path === "certificate" || path === "client_certificate" || path === "auth.token_script_ttl_seconds") setPath(doc, path, null);
         continue;
       }
       setPath(doc, path, value);
