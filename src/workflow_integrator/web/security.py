@@ -29,7 +29,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/sign-in", "/static/", "/healthz", "/favicon.ico")
 """Reachable without signing in."""
 NOT_UI_PREFIXES = ("/api/", "/docs", "/openapi.json", "/redoc")
-"""Served by the API, which has its own authentication (API tokens)."""
+"""Served by the API, which has its own authentication (API tokens). A new endpoint
+outside ``/api/`` that machines call (metrics, webhooks) must be added here."""
 
 SECURITY_HEADERS = [
     (
@@ -79,7 +80,8 @@ class WebSessionMiddleware:
         is_ui = not path.startswith(NOT_UI_PREFIXES)
         signed: SignedIn | None = None
         token = session_cookie(scope)
-        if token and not headers.get("authorization"):
+        # Static files are public: no database lookup for each of them.
+        if token and not headers.get("authorization") and not path.startswith("/static/"):
             signed = await anyio.to_thread.run_sync(self.users().resume, token)
         state: dict[str, Any] = scope.setdefault("state", {})
         if signed is not None:
