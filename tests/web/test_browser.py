@@ -184,7 +184,10 @@ def test_validation_errors_appear_next_to_their_fields_and_input_is_kept(
     )
     expect(page.get_by_role("tab", name=re.compile("Authentication"))).to_contain_text("1")
     screenshot(page, "dialog-validation-errors")
-    auth_tab(page)
+    # The summary links to each field, opening the tab that holds it.
+    expect(page.locator("#form-errors")).to_be_focused()
+    page.locator("#form-errors").get_by_role("link", name="Login password").click()
+    expect(page.locator("#basic_password")).to_be_focused()
     expect(field(page, "Login user name")).to_have_value("wi-basic")
     expect(page.locator("#err-basic_password")).to_contain_text("password is required")
     assert web.live.services.servers.names() == []

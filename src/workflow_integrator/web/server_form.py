@@ -66,6 +66,43 @@ SERVER_TAB_FIELDS = frozenset(
 )
 
 
+LABELS = {
+    "name": "Outbound name",
+    "host": "Outbound Host",
+    "protocol": "Protocol",
+    "headers": "HTTP headers",
+    "verify_certificate": "Verify certificate",
+    "certificate": "Certificate",
+    "proxy": "Proxy server",
+    "timeout_seconds": "Timeout",
+    "max_concurrency": "Parallel requests",
+    "enabled": "Enabled",
+    "client_certificate": "Client certificate",
+    "client_key": "Client private key",
+    "auth_method": "Authentication method",
+    "username": "Login user name",
+    "password": "Login password",
+    "token_url": "Access Token URL",
+    "client_id": "Client ID",
+    "client_secret": "Client Secret",
+    "scope": "Scope",
+    "client_auth": "Client authentication",
+    "refresh_token": "Refresh Token",
+    "token": "Token",
+    "token_script": "Token Script",
+    "token_script_timeout_seconds": "Script timeout",
+    "token_script_ttl_seconds": "Script re-run interval",
+}
+
+
+def label_of(input_id: str) -> str:
+    """The label a user sees for a dialog input (``oauth_client_id`` → Client ID)."""
+    if input_id in LABELS:
+        return LABELS[input_id]
+    _, _, field = input_id.partition("_")
+    return LABELS.get(field, input_id)
+
+
 def input_name(method: str, grant_type: str | None, field: str) -> str:
     """The form input of an auth field: ``basic_username``, ``oauth_token_url``..."""
     prefix = "oauth" if method == "oauth2" else method

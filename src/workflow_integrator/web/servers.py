@@ -126,6 +126,11 @@ def _dialog(
             "duplicate_of": duplicate_of,
             "action": action,
             "errors": field_errors,
+            "error_list": [
+                (field, server_form.label_of(field), msg)
+                for field, msgs in field_errors.items()
+                for msg in msgs
+            ],
             "form_errors": form_errors,
             "server_tab_errors": server_tab_errors,
             "auth_tab_errors": auth_tab_errors,

@@ -86,6 +86,24 @@
       });
     }
 
+    // The error summary's links open the tab holding the field, then focus it.
+    const summary = document.getElementById("form-errors");
+    if (summary) {
+      summary.addEventListener("click", function (ev) {
+        const link = ev.target.closest("a[href^='#']");
+        if (!link) return;
+        const target = document.getElementById(link.getAttribute("href").slice(1));
+        if (!target) return;
+        ev.preventDefault();
+        const panel = target.closest('[role="tabpanel"]');
+        if (panel) document.getElementById(panel.getAttribute("aria-labelledby")).click();
+        const details = target.closest("details");
+        if (details) details.open = true;
+        target.focus();
+      });
+      summary.focus();
+    }
+
     const button = document.getElementById("fetch-token");
     if (button) button.addEventListener("click", function () { fetchToken(form, button); });
     const tester = document.getElementById("test-connection");
