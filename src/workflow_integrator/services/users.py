@@ -78,11 +78,13 @@ def _role(value: str) -> Role:
 class UserService:
     """Local users of the web UI (the API uses tokens, see ``ApiTokenService``)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], hasher: PasswordHasher | None = None
+    ) -> None:
         self._sessions = sessions
-        self._hasher = PasswordHasher()
-        # Verifying against a real hash for unknown names keeps timing the same.
-        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
+        self._hasher = hasher or PasswordHasher()
+        self._dummy_hash: str | None = None
 
     # -- managing users ----------------------------------------------------------
 
@@ -159,6 +161,9 @@ class UserService:
         with self._sessions() as session, session.begin():
             row = user_store.find_user(session, name.strip())
             if row is None:
+                # Verifying against a real hash for unknown names keeps timing the same.
+                if self._dummy_hash is None:
+                    self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
                 self._verify(self._dummy_hash, password)
                 raise SignInRefused(_WRONG)
             now = utcnow()
