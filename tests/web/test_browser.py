@@ -237,6 +237,10 @@ def test_viewer_cannot_save(page: Page, web: WebUsers) -> None:
     expect(field(page, "Outbound Host")).to_be_disabled()
     expect(page.get_by_role("button", name="Save")).to_have_count(0)
     expect(page.get_by_text("You have the viewer role")).to_be_visible()
+    # Read only, but every tab can be looked at.
+    auth_tab(page)
+    expect(field(page, "Authentication method")).to_have_value("none")
+    expect(field(page, "Authentication method")).to_be_disabled()
     # Even a forged submit with the viewer's own valid CSRF token is refused.
     status = page.evaluate(
         """async () => {

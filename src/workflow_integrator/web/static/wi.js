@@ -38,7 +38,7 @@
     const grant = form.querySelector("#oauth_grant_type");
     const verify = form.querySelector("#verify_certificate");
     const protocol = form.querySelector("#protocol");
-    const editable = !form.querySelector("fieldset.plain").disabled;
+    const editable = form.dataset.editable === "true";
 
     function syncAuth() {
       for (const fs of form.querySelectorAll("fieldset.method")) {
