@@ -1,7 +1,8 @@
 """Real headless Chromium (Debian's package) driven by Playwright.
 
 Fixtures: ``browser`` (one Chromium for the whole run) and ``page`` (a fresh,
-isolated context per test, closed afterwards). Under ``CI=true`` a missing
+isolated context per test, closed afterwards; a script error or a resource blocked
+by the Content-Security-Policy fails the test). Under ``CI=true`` a missing
 Chromium fails the test instead of skipping it.
 """
 
@@ -70,10 +71,22 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
     context.set_default_timeout(10_000)
     page = context.new_page()
+    # Script errors and blocked resources would break the UI silently: they fail the test.
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}")
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     try:
         yield page
     finally:
         context.close()
+    assert not problems, problems
 
 
 def screenshot(page: Page, name: str) -> Path:
