@@ -35,6 +35,7 @@ def field(page: Page, label: str) -> Locator:
 def open_new_server(page: Page) -> None:
     """Actions → New Server."""
     page.locator("summary", has_text="Actions").click()
+    expect(page.get_by_role("link", name="New Server")).to_be_visible()
     page.get_by_role("link", name="New Server").click()
     expect(page.get_by_role("heading", name="Outbound Server Configuration")).to_be_visible()
 
@@ -340,6 +341,13 @@ def test_duplicate_keeps_the_secrets_and_delete_asks_first(page: Page, web: WebU
 
 def test_dialog_tabs_work_with_the_keyboard(page: Page, web: WebUsers) -> None:
     ui_sign_in(page, web, web.admin)
+    actions = page.locator("summary", has_text="Actions")
+    actions.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="New Server")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("link", name="New Server")).to_be_hidden()
+    expect(actions).to_be_focused()
     page.goto(web.url + "/servers/new")
     server_tab = page.get_by_role("tab", name="Server")
     server_tab.focus()

@@ -227,6 +227,7 @@ def test_first_admin_changing_the_password_removes_the_generated_one(live_wi: Li
     assert created is not None
     name, password, path = created
     with browser_client(live_wi.url) as client:
+        assert 'id="first-start"' in client.get("/sign-in").text
         assert sign_in(client, name, password).status_code == 303
         form = client.get("/account/password")
         changed = client.post(
@@ -240,6 +241,7 @@ def test_first_admin_changing_the_password_removes_the_generated_one(live_wi: Li
         )
         assert changed.status_code == 303
         assert not path.exists()
+        assert 'id="first-start"' not in client.get("/sign-in").text
         # The session ended with the change.
         assert client.get("/servers").status_code == 303
         assert sign_in(client, name, password).status_code == 401

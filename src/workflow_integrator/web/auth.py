@@ -9,7 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from workflow_integrator.services.users import SESSION_IDLE, SignInRefused, user_service
+from workflow_integrator.services.users import (
+    INITIAL_PASSWORD_FILE,
+    SESSION_IDLE,
+    SignInRefused,
+    user_service,
+)
 from workflow_integrator.web.security import SESSION_COOKIE, is_https
 from workflow_integrator.web.templating import principal_of, render
 from workflow_integrator.web.throttle import SignInThrottle
@@ -54,6 +59,9 @@ def _form_page(
             "sign_in_nonce": nonce,
             "name": name,
             "changed": changed,
+            "first_start": (
+                request.app.state.services.settings.data_dir / INITIAL_PASSWORD_FILE
+            ).exists(),
         },
         status=status,
     )

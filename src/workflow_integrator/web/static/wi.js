@@ -243,7 +243,22 @@
       document.getElementById("test-connection-result"), button, "Sending the request…", null);
   }
 
+  // Menus built on <details>: Escape or a click elsewhere closes them.
+  function initMenus() {
+    const menus = Array.from(document.querySelectorAll("details.menu"));
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key !== "Escape") return;
+      for (const menu of menus) {
+        if (menu.open) { menu.open = false; menu.querySelector("summary").focus(); }
+      }
+    });
+    document.addEventListener("click", function (ev) {
+      for (const menu of menus) if (menu.open && !menu.contains(ev.target)) menu.open = false;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    initMenus();
     for (const tablist of document.querySelectorAll('[role="tablist"]')) initTabs(tablist.closest("form") || document);
     const form = document.getElementById("server-form");
     if (form) initServerForm(form);
