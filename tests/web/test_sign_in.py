@@ -246,3 +246,20 @@ def test_first_admin_changing_the_password_removes_the_generated_one(live_wi: Li
         assert client.get("/servers").status_code == 303
         assert sign_in(client, name, password).status_code == 401
         assert sign_in(client, name, "my-own-admin-password").status_code == 303
+
+
+def test_odd_tokens_are_refused_not_crashed_on(web: WebUsers, admin_client: httpx2.Client) -> None:
+    odd = admin_client.post("/servers/new", data={"name": "x", "csrf_token": "jäger-ß-✓"})
+    assert odd.status_code == 403
+    with browser_client(web.url) as client:
+        client.get("/sign-in")
+        forged = client.post(
+            "/sign-in", data={"name": "alice", "password": "x", "sign_in_nonce": "ünïcode"}
+        )
+        assert forged.status_code == 403
+    huge = admin_client.post(
+        "/servers/new",
+        content=b"name=x&pad=" + b"a" * 2_000_000,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert huge.status_code == 413

@@ -96,7 +96,7 @@ def sign_in(
     """Check the password, open a session and set the session cookie."""
     target = _safe_next(next)
     cookie_nonce = request.cookies.get(SIGN_IN_COOKIE, "")
-    if not cookie_nonce or not hmac.compare_digest(cookie_nonce, sign_in_nonce):
+    if not cookie_nonce or not hmac.compare_digest(cookie_nonce.encode(), sign_in_nonce.encode()):
         return _form_page(
             request, target, "the sign-in form expired; please sign in again", 403, name
         )

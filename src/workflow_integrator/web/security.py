@@ -92,7 +92,8 @@ class WebSessionMiddleware:
         if signed is not None and scope["method"] not in SAFE_METHODS:
             problem, receive = await self._check_csrf(scope, headers, receive, signed)
             if problem:
-                await _reject(send, 403, problem, is_ui)
+                status = 413 if problem.startswith("request body is larger") else 403
+                await _reject(send, status, problem, is_ui)
                 return
 
         if is_ui and signed is None and not path.startswith(PUBLIC_PREFIXES):
@@ -140,7 +141,8 @@ class WebSessionMiddleware:
             values = parse_qs(body.decode("utf-8", "replace")).get(CSRF_FIELD, [])
             presented = values[0] if values else None
             receive = _replay(body)
-        if not presented or not hmac.compare_digest(presented, signed.csrf_token):
+        # Compared as bytes: compare_digest refuses non-ASCII text instead of saying "no".
+        if not presented or not hmac.compare_digest(presented.encode(), signed.csrf_token.encode()):
             return (
                 "the form's security token is missing or out of date (CSRF check); "
                 "reload the page and try again",

@@ -242,6 +242,18 @@ async def save_server(request: Request, name: str) -> Response:
             status=422,
             view=current,
         )
+    except NotFound as exc:  # deleted by someone else meanwhile
+        return _not_found(request, exc.message)
+    except ServiceError as exc:
+        return _dialog(
+            request,
+            mode="edit",
+            values=values,
+            original=name,
+            errors=[{"loc": [], "msg": exc.message}],
+            status=409,
+            view=current,
+        )
     if new_name != name:
         try:
             servers.rename(name, new_name)
