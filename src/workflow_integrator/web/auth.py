@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from workflow_integrator.services.users import (
     INITIAL_PASSWORD_FILE,
-    SESSION_IDLE,
+    SESSION_MAX,
     SignInRefused,
     user_service,
 )
@@ -120,7 +120,8 @@ def sign_in(
     response.set_cookie(
         SESSION_COOKIE,
         signed.token,
-        max_age=int(SESSION_IDLE.total_seconds()),
+        # The server ends idle sessions; the browser keeps the cookie for the longest life.
+        max_age=int(SESSION_MAX.total_seconds()),
         httponly=True,
         samesite="lax",
         secure=is_https(request.scope),
