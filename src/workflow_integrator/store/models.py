@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from workflow_integrator.store import api_tokens, events, securechange_settings, servers, tokens
+from workflow_integrator.store import (
+    api_tokens,
+    events,
+    securechange_settings,
+    servers,
+    tokens,
+    users,
+)
 from workflow_integrator.store.base import Base
 
 metadata = Base.metadata
 
 __all__ = [
-    "api_tokens", "events", "metadata", "securechange_settings", "servers", "tokens",
+    "api_tokens",
+    "events",
+    "metadata",
+    "securechange_settings",
+    "servers",
+    "tokens",
+    "users",
 ]
