@@ -176,3 +176,34 @@ def test_unsaved_fetch_token_with_the_bases_refresh_token_keeps_its_rotation(
     assert saved.json()["ok"] is True  # the saved server's refresh token chain is intact
     assert oauth_server.refresh_reused == 0
     assert oauth_server.requests == {"refresh_token": 3}
+
+
+def test_a_rotated_refresh_token_replaces_the_configured_one(
+    live_wi: LiveWI, oauth_server: OAuthServer, receiver: Receiver, tmp_path: Path
+) -> None:
+    first = oauth_server.issue_refresh_token()
+    create(live_wi, "rt", receiver.host, refresh_grant(oauth_server.token_url, first))
+    with live_wi.client() as client:
+        assert client.post(f"{BASE}/rt/fetch-token").json()["ok"] is True
+        # The endpoint rotated `first` away; moving the server must not bring it back.
+        moved = client.patch(f"{BASE}/rt", json={"host": f"{receiver.host}/v2"})
+        after_move = client.post(f"{BASE}/rt/fetch-token").json()
+        state = client.get(f"{BASE}/rt").json()["state"]
+    assert moved.status_code == 200
+    assert after_move["ok"] is True, after_move
+    assert state == "ok"
+    assert oauth_server.refresh_reused == 0
+    newest = list(oauth_server.refresh)[-1]
+    config = live_wi.services.servers.get_config("rt")
+    assert config.auth.method == "oauth2" and config.auth.grant_type == "refresh_token"
+    assert config.auth.refresh_token is not None
+    assert config.auth.refresh_token.get_secret_value() == newest
+    # An encrypted export carries the live token, not the revoked one.
+    exported = live_wi.services.servers.export(["rt"], secrets="encrypt", passphrase="pass")
+    imported = live_wi.services.servers.import_(
+        [{**exported[0], "name": "rt-copy"}], passphrase="pass"
+    )
+    assert imported.created == ["rt-copy"]
+    copy = live_wi.services.servers.get_config("rt-copy").auth
+    assert copy.method == "oauth2" and copy.grant_type == "refresh_token"
+    assert copy.refresh_token is not None and copy.refresh_token.get_secret_value() == newest

@@ -41,17 +41,23 @@ def check_token_script(path: str) -> None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise ValueError(f"token_script: {path} does not exist on the WI host") from None
+        raise ValueError(
+            f"token_script: the token script {path} does not exist on the WI host"
+        ) from None
     except OSError as exc:
-        raise ValueError(f"token_script: {path} cannot be read ({exc.strerror})") from None
+        raise ValueError(
+            f"token_script: the token script {path} cannot be read ({exc.strerror})"
+        ) from None
     if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"token_script: {path} is not a regular file")
+        raise ValueError(f"token_script: the token script {path} is not a regular file")
     if not os.access(path, os.X_OK):
-        raise ValueError(f"token_script: {path} is not executable; run: chmod 700 {path}")
+        raise ValueError(
+            f"token_script: the token script {path} is not executable; run chmod 700 on it"
+        )
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ValueError(
-            f"token_script: {path} is writable by group or others, so anyone could change "
-            f"what WI runs; run: chmod go-w {path}"
+            f"token_script: the token script {path} is writable by group or others, so anyone "
+            "could change what WI runs; run chmod go-w on it"
         )
 
 

@@ -7,8 +7,6 @@ here, masked on the way out, and kept when a write sends the mask or leaves them
 from __future__ import annotations
 
 import json
-import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from copy import deepcopy
@@ -26,6 +24,7 @@ from workflow_integrator.domain.outbound_server import (
     ProxySetting,
     describe_errors,
 )
+from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound
 from workflow_integrator.store import servers as server_store
 from workflow_integrator.store.secretbox import SecretBox, WrongPassphrase, open_sealed, seal
@@ -117,26 +116,6 @@ def document(
     else:
         doc["proxy"] = server.proxy.display() if secrets == "mask" else server.proxy.full_url()
     return doc
-
-
-def check_token_script(path: str) -> str | None:
-    """Why the token script at ``path`` cannot be used, or None when it can."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return f"the token script {path} does not exist on the WI host"
-    except OSError as exc:
-        return f"the token script {path} cannot be read: {exc.strerror}"
-    if not stat.S_ISREG(info.st_mode):
-        return f"the token script {path} is not a regular file"
-    if not os.access(path, os.X_OK):
-        return f"the token script {path} is not executable; run chmod 700 on it"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return (
-            f"the token script {path} is writable by group or others, so anyone could "
-            "change what WI runs; run chmod go-w on it"
-        )
-    return None
 
 
 class OutboundServerService:
@@ -435,9 +414,11 @@ class OutboundServerService:
         except ValidationError as exc:
             raise InvalidInput(describe_errors(exc.errors())) from None
         if check_paths and server.auth.method == "bearer" and server.auth.token_script:
-            problem = check_token_script(server.auth.token_script)
-            if problem:
-                raise InvalidInput.single(["auth", "token_script"], problem)
+            try:
+                check_token_script(server.auth.token_script)
+            except ValueError as exc:
+                message = str(exc).removeprefix("token_script: ")
+                raise InvalidInput.single(["auth", "token_script"], message) from None
         return server
 
     def _apply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from workflow_integrator.store.base import (
     register_encrypted_column,
     utcnow,
 )
+from workflow_integrator.store.secretbox import SecretBox
 
 
 class OutboundServerRow(Timestamps, Base):
@@ -55,3 +57,23 @@ def set_state(session: Session, server_id: int, state: str, reason: str | None) 
         row.state = state
         row.state_reason = reason
         row.state_changed_at = utcnow()
+
+
+def replace_refresh_token(
+    session: Session, box: SecretBox, server_id: int, refresh_token: str
+) -> None:
+    """Make a rotated refresh token the server's configured one.
+
+    The token endpoint voids the old token when it rotates, so keeping the old one as
+    the configuration would break the server once its token cache is dropped (after a
+    host or proxy change) and would travel in exports.
+    """
+    row = session.get(OutboundServerRow, server_id)
+    if row is None or row.secrets is None:
+        return
+    secrets = json.loads(box.decrypt(row.secrets))
+    if "auth.refresh_token" not in secrets:
+        return  # password grant: the issued refresh token only lives in the token cache
+    if secrets["auth.refresh_token"] != refresh_token:
+        secrets["auth.refresh_token"] = refresh_token
+        row.secrets = box.encrypt(json.dumps(secrets))

@@ -19,7 +19,7 @@ from workflow_integrator.outbound.tokens import AccessToken, ServerId
 from workflow_integrator.store.base import Base, register_encrypted_column, utcnow
 from workflow_integrator.store.db import is_postgresql
 from workflow_integrator.store.secretbox import SecretBox
-from workflow_integrator.store.servers import set_state
+from workflow_integrator.store.servers import replace_refresh_token, set_state
 
 _ADVISORY_CLASS = 0x5749  # "WI": the first key of pg_advisory_lock(int, int)
 
@@ -101,6 +101,8 @@ class DatabaseTokenStore:
         with self._transaction() as session:
             row = self._row(session, server_id)
             row.refresh_token = self._box.encrypt(refresh_token) if refresh_token else None
+            if refresh_token:
+                replace_refresh_token(session, self._box, int(server_id), refresh_token)
 
     def _mark(self, server_id: ServerId, reason: str) -> None:
         with self._transaction() as session:
