@@ -25,7 +25,8 @@ class RestartableWI:
     settings: Settings
     services: Services
     port: int
-    token: str
+    token: str  # wi-trigger's: role trigger, may only deliver events
+    reader: str  # a viewer's, to look at what arrived
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
@@ -51,7 +52,7 @@ class RestartableWI:
 
     def events(self) -> list[dict[str, object]]:
         with httpx2.Client(base_url=self.url, trust_env=False,
-                           headers={"Authorization": f"Bearer {self.token}"}) as client:
+                           headers={"Authorization": f"Bearer {self.reader}"}) as client:
             found: list[dict[str, object]] = client.get("/api/v1/events",
                                                         params={"limit": 1000}).json()
         return sorted(found, key=lambda e: int(str(e["id"])))
@@ -60,8 +61,9 @@ class RestartableWI:
 @pytest.fixture
 def wi(wi_settings: Settings) -> Iterator[RestartableWI]:
     services = build_services(wi_settings)
-    _, token = services.tokens.create("securechange-trigger", "admin")
-    server = RestartableWI(wi_settings, services, free_port(), token)
+    _, token = services.tokens.create("securechange-trigger", "trigger")
+    _, reader = services.tokens.create("auditor", "viewer")
+    server = RestartableWI(wi_settings, services, free_port(), token, reader)
     server.start()
     try:
         yield server
@@ -101,7 +103,7 @@ def test_every_event_type_arrives_once(sc_simulator: SimulatorHandle, wi: Restar
     assert len(sim.runs) == len(expected)
     # The ADVANCE document carried the completed step.
     with httpx2.Client(base_url=wi.url, trust_env=False,
-                       headers={"Authorization": f"Bearer {wi.token}"}) as client:
+                       headers={"Authorization": f"Bearer {wi.reader}"}) as client:
         advance = client.get(f"/api/v1/events/{stored[1]['id']}").json()
     assert advance["info"]["completion_stage"]["name"] == "Open request"
     assert "<completion_data>" in advance["document"]

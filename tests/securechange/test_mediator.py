@@ -104,7 +104,8 @@ def test_wrong_and_read_only_tokens(live_wi: LiveWI) -> None:
     viewer = run_trigger({**wi_env(live_wi, SCW_EVENT="CREATE"),
                           "WI_API_TOKEN": live_wi.viewer_token})
     assert wrong.returncode == 1 and b"refused the API token (401)" in wrong.stderr
-    assert viewer.returncode == 1 and b"(403): use an admin token" in viewer.stderr
+    assert viewer.returncode == 1
+    assert b"(403): use a token made with `wi tokens create --role trigger`" in viewer.stderr
     assert b"wi_nope" not in wrong.stderr
 
 

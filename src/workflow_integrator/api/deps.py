@@ -43,7 +43,26 @@ def current_principal(request: Request, services: ServicesDep) -> Principal:
 
 
 def require_viewer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    """Any authenticated caller may read."""
+    """Admins and viewers may read."""
+    if not principal.can_read:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"'{principal.name}' has the {principal.role} role, which only delivers "
+            "workflow events",
+        )
+    return principal
+
+
+def require_event_source(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    """Admins and trigger tokens may deliver workflow events."""
+    if not principal.can_send_events:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"'{principal.name}' has the {principal.role} role and cannot deliver "
+            "events; create a token with `wi tokens create --name NAME --role trigger`",
+        )
     return principal
 
 
@@ -59,3 +78,4 @@ def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -
 
 ViewerDep = Annotated[Principal, Depends(require_viewer)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
+EventSourceDep = Annotated[Principal, Depends(require_event_source)]

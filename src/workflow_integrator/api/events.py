@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
-from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
+from workflow_integrator.api.deps import EventSourceDep, ServicesDep, ViewerDep
 from workflow_integrator.api.openapi import DOCUMENTED_BODIES
 from workflow_integrator.app import Services
 from workflow_integrator.delivery.intake import EventBody, EventIntake, IntakeResult
@@ -49,7 +49,7 @@ def _accepted(result: IntakeResult) -> JSONResponse:
 async def receive_securechange(
     request: Request,
     services: ServicesDep,
-    _: AdminDep,
+    _: EventSourceDep,
     event: Annotated[str | None, Query(description="SCW_EVENT, e.g. ADVANCE")] = None,
     x_scw_event: Annotated[str | None, Header(description="SCW_EVENT (instead of ?event=)")]
     = None,
@@ -76,7 +76,7 @@ async def receive_securechange(
         }
     },
 )
-async def receive_json(request: Request, services: ServicesDep, _: AdminDep) -> JSONResponse:
+async def receive_json(request: Request, services: ServicesDep, _: EventSourceDep) -> JSONResponse:
     """Store an event sent as JSON (other workflow sources, tests); idempotent like intake."""
     body = await json_object(request)
     result = await run_in_threadpool(intake(services).receive_json, body)

@@ -15,7 +15,13 @@ app = typer.Typer(help="API tokens for the REST API and wi-trigger.", no_args_is
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option(help="A name saying who uses the token.")],
-    role: Annotated[str, typer.Option(help="admin (read and change) or viewer (read).")] = "admin",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="admin (read and change), viewer (read) or trigger (deliver events only: "
+            "for wi-trigger)."
+        ),
+    ] = "admin",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create a token and print it once: it is stored only as a hash."""

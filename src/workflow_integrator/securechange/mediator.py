@@ -218,7 +218,10 @@ def forward(config: MediatorConfig, event: str, document: bytes) -> tuple[int, s
             if answer.status == 401:
                 return EXIT_RETRY, "WI refused the API token (401): check WI_API_TOKEN"
             if answer.status == 403:
-                return EXIT_RETRY, "the API token may not post events (403): use an admin token"
+                return EXIT_RETRY, (
+                    "the API token may not post events (403): use a token made with "
+                    "`wi tokens create --role trigger`"
+                )
             if answer.status not in _RETRY_STATUSES:
                 return EXIT_RETRY, f"WI rejected the event ({answer.status}): {_reason(answer)}"
             last = f"WI answered {answer.status}: {_reason(answer)}"
@@ -241,7 +244,10 @@ def check(config: MediatorConfig) -> tuple[int, str]:
     if answer.status == 401:
         return EXIT_RETRY, "WI refused the API token (401): check WI_API_TOKEN"
     if answer.status == 403:
-        return EXIT_RETRY, "the API token may not post events (403): use an admin token"
+        return EXIT_RETRY, (
+            "the API token may not post events (403): use a token made with "
+            "`wi tokens create --role trigger`"
+        )
     return EXIT_RETRY, f"WI answered {answer.status}: {_reason(answer)}"
 
 

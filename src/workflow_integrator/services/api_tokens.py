@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound
-from workflow_integrator.services.principals import ROLES, Principal, Role
+from workflow_integrator.services.principals import TOKEN_ROLES, Principal, Role
 from workflow_integrator.store import api_tokens as token_store
 from workflow_integrator.store.api_tokens import ApiTokenRow
 from workflow_integrator.store.base import utcnow
@@ -38,8 +38,10 @@ class ApiTokenService:
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidInput.single(["name"], "give the token a name of 1-100 characters")
-        if role not in ROLES:
-            raise InvalidInput.single(["role"], f"role must be one of {', '.join(ROLES)}")
+        if role not in TOKEN_ROLES:
+            raise InvalidInput.single(
+                ["role"], f"role must be one of {', '.join(TOKEN_ROLES)}"
+            )
         token = token_store.new_token()
         with self._sessions() as session, session.begin():
             if any(row.name == name for row in token_store.list_tokens(session)):
@@ -82,7 +84,7 @@ class ApiTokenService:
             if last is None or now - last > _TOUCH_EVERY:
                 row.last_used_at = now
                 session.commit()
-            role: Role = "admin" if row.role == "admin" else "viewer"
+            role: Role = next((r for r in TOKEN_ROLES if r == row.role), "viewer")
             return Principal(name=row.name, role=role, kind="token")
 
     @staticmethod
