@@ -1,0 +1,126 @@
+"""SecureChange documents as element trees: safe XML parsing and the JSON mapping.
+
+SecureChange's REST API speaks XML and the same documents as JSON (attributes as
+``"@name"``, ``xsi:type`` as ``"@xsi.type"``, repeated elements as lists). Both are
+read into :class:`xml.etree.ElementTree.Element` trees so one reader serves both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, cast
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from workflow_integrator.domain.ticket import JsonValue
+
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+#: Element names that are always lists in JSON output, even with one member.
+LIST_TAGS = frozenset(
+    {
+        "step", "task", "field", "comment", "option", "selected_option", "access_request",
+        "text_field", "text_area", "hyperlink", "group_change", "network_object",
+        "service", "target", "server_decommission_request", "source", "destination",
+        "user", "label", "role", "ticket",
+    }
+)
+
+
+class DocumentError(ValueError):
+    """A document that is not well-formed or not what was expected; the message says why."""
+
+
+def parse_xml(data: bytes | str) -> Element:
+    """Parse untrusted XML, refusing entity declarations, DTDs and external references."""
+    try:
+        root = SafeET.fromstring(data, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise DocumentError(
+            f"XML refused: {type(exc).__name__} (DTDs and entities are not allowed)"
+        ) from None
+    except SafeET.ParseError as exc:
+        raise DocumentError(f"malformed XML: {exc}") from None
+    return cast(Element, root)
+
+
+def parse_json(data: bytes | str, root_tag: str) -> Element:
+    """Read a SecureChange JSON document (``{"ticket": {...}}`` or the bare object)."""
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DocumentError(f"malformed JSON: {exc}") from None
+    if isinstance(value, Mapping) and len(value) == 1 and root_tag in value:
+        value = value[root_tag]
+    if not isinstance(value, Mapping):
+        raise DocumentError(f"expected a JSON object for {root_tag!r}")
+    return json_to_element(root_tag, value)
+
+
+def json_to_element(tag: str, value: Any) -> Element:
+    """Build the element a JSON value stands for."""
+    element = Element(tag)
+    _fill(element, value)
+    return element
+
+
+def _fill(element: Element, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key.startswith("@"):
+                name = XSI_TYPE if key in ("@xsi.type", "@xsi:type") else key[1:]
+                element.set(name, _scalar_text(item))
+                continue
+            items = item if isinstance(item, list) else [item]
+            for member in items:
+                _fill(SubElement(element, key), member)
+    elif isinstance(value, list):
+        raise DocumentError(f"unexpected list inside {element.tag!r}")
+    elif value is not None:
+        element.text = _scalar_text(value)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping | list):
+        raise DocumentError("expected a plain value, got an object or list")
+    return str(value)
+
+
+def element_to_json(element: Element) -> JsonValue:
+    """The SecureChange JSON form of an element (inverse of :func:`json_to_element`)."""
+    children = list(element)
+    if not children and not element.attrib:
+        return element.text
+    out: dict[str, JsonValue] = {}
+    for name, val in element.attrib.items():
+        out["@xsi.type" if name == XSI_TYPE else f"@{name}"] = val
+    groups: dict[str, list[JsonValue]] = {}
+    for child in children:
+        groups.setdefault(child.tag, []).append(element_to_json(child))
+    for tag, members in groups.items():
+        out[tag] = members if len(members) > 1 or tag in LIST_TAGS else members[0]
+    return out
+
+
+def render_xml(element: Element) -> str:
+    """Serialize an element as a standalone XML document."""
+    body = tostring(element, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + body
+
+
+def render_json(element: Element) -> str:
+    """Serialize an element as SecureChange JSON (``{"<tag>": {...}}``)."""
+    return json.dumps({element.tag: element_to_json(element)})
+
+
+def child_text(element: Element, tag: str) -> str | None:
+    """The text of the first child with this tag, stripped; None when there is none."""
+    child = element.find(tag)
+    if child is None:
+        return None
+    return (child.text or "").strip()
