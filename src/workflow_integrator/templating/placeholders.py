@@ -58,9 +58,7 @@ def format_time(raw: str | None) -> str:
     try:
         if text.isdigit():
             number = int(text)
-            moment = datetime.fromtimestamp(
-                number / 1000 if number > 10**11 else number, tz=UTC
-            )
+            moment = datetime.fromtimestamp(number / 1000 if number > 10**11 else number, tz=UTC)
         else:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
@@ -212,8 +210,12 @@ def _task_url(values: PlaceholderValues) -> str:
 
 
 def _end_time(values: PlaceholderValues) -> str:
-    if values.ticket.status in _CLOSED or values.event.name in ("CLOSE", "RESOLVE", "REJECT",
-                                                               "CANCEL"):
+    if values.ticket.status in _CLOSED or values.event.name in (
+        "CLOSE",
+        "RESOLVE",
+        "REJECT",
+        "CANCEL",
+    ):
         return format_time(values._update_date) or values._now.strftime(TIME_FORMAT)
     return ""
 
@@ -260,14 +262,14 @@ _SAMPLE_BY_TYPE: dict[str, Any] = {
     "text_field": SAMPLE_TEXT,
     "text_area": SAMPLE_TEXT,
     "manager": "manager.user",
-    "hyperlink": "https://example.com/a?b=c&d=\"e\"",
+    "hyperlink": 'https://example.com/a?b=c&d="e"',
     "multi_text_field": [SAMPLE_TEXT, "second"],
     "multi_text_area": [SAMPLE_TEXT],
     "multi_hyperlink": ["https://example.com/"],
     "checkbox": True,
     "date": "2026-01-31",
     "time": "13:45",
-    "drop_down_list": "Option \"A\"",
+    "drop_down_list": 'Option "A"',
     "multiple_selection": ["A", "B"],
     "approve_reject": {"approved": True, "reason": SAMPLE_TEXT},
     "multi_access_request": [

@@ -75,9 +75,7 @@ def _load(path: Path) -> CustomFunctions:
     except BaseException as exc:
         last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
         line = f" (line {last[0].lineno})" if last else ""
-        return CustomFunctions(
-            path=path, error=f"{path.name}{line}: {type(exc).__name__}: {exc}"
-        )
+        return CustomFunctions(path=path, error=f"{path.name}{line}: {type(exc).__name__}: {exc}")
     functions: dict[str, CustomFunction] = {
         name: obj
         for name, obj in vars(module).items()
@@ -88,9 +86,7 @@ def _load(path: Path) -> CustomFunctions:
     return CustomFunctions(functions=functions, path=path)
 
 
-def call_custom(
-    name: str, function: CustomFunction, ticket: Any, kwargs: dict[str, Any]
-) -> Any:
+def call_custom(name: str, function: CustomFunction, ticket: Any, kwargs: dict[str, Any]) -> Any:
     """Call a custom function with a time limit; :class:`PlaceholderError` on any failure."""
     outcome: dict[str, Any] = {}
 

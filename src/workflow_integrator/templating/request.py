@@ -44,9 +44,7 @@ def render_request(
     """
     request = point.request
     headers = list(server.header_list)
-    extra = [
-        (name, render_text(value, values)) for name, value in request.headers.items()
-    ]
+    extra = [(name, render_text(value, values)) for name, value in request.headers.items()]
     overridden = {name.lower() for name, _ in extra}
     # A point's header replaces the server's header of the same name.
     headers = [(n, v) for n, v in headers if n.lower() not in overridden] + extra

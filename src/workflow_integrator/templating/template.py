@@ -137,7 +137,8 @@ def parse_template(text: str) -> list[Part]:
             raise TemplateError("an empty placeholder '{{}}'; put a name inside", line)
         if "{{" in inner or "\n" in name:
             raise TemplateError(f"'{{{{{inner}}}}}' is not a placeholder", line)
-        filters_text = filters.strip() or None
+        # Inside a JSON string a quote is written \"; the filter means a plain quote.
+        filters_text = filters.replace('\\"', '"').strip() or None
         if filters_text is not None:
             try:
                 _filter_chain(filters_text)
