@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
@@ -30,6 +31,12 @@ class Services:
     tokens: ApiTokenService
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def integrations(self) -> IntegrationService:
+        """Workflow integrations (registered in ``extras`` by ``build_services``)."""
+        service: IntegrationService = self.extras["integrations"]
+        return service
+
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
@@ -46,7 +53,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     sessions = session_factory(engine)
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
     secretbox = SecretBox(load_keys(secret_key, settings.resolved_secret_key_file))
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -54,11 +61,16 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         servers=OutboundServerService(sessions, secretbox),
         tokens=ApiTokenService(sessions),
     )
+    services.extras["integrations"] = IntegrationService(
+        sessions, services.servers, settings.resolved_plugin_dir
+    )
+    return services
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import integrations as integrations_api
 
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
@@ -74,5 +86,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
+    app.include_router(integrations_api.router)
     openapi.install(app)
     return app
