@@ -144,13 +144,17 @@ class RequestTemplate(_Strict):
     @classmethod
     def _relative(cls, value: str) -> str:
         value = value.strip()
+        literal = _PLACEHOLDER.sub("", value)
         if "://" in value.split("{{")[0]:
             raise ValueError(
                 "give only the path below the server's base URL (e.g. /api/now/table/incident);"
                 " the host comes from the outbound server"
             )
-        if any(c in value for c in "\r\n\t "):
-            raise ValueError("the path must not contain spaces or line breaks")
+        if any(c in literal for c in "\r\n\t "):
+            raise ValueError(
+                "the path must not contain spaces or line breaks outside placeholders; "
+                "write a space as %20"
+            )
         if value and not value.startswith(("/", "?", "{{")):
             value = "/" + value
         return value

@@ -659,7 +659,8 @@ class IntegrationService:
 
 
 def _server_names(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(OutboundServerRow.id, OutboundServerRow.name)).tuples())
+    rows = session.execute(select(OutboundServerRow.id, OutboundServerRow.name))
+    return {server_id: name for server_id, name in rows}
 
 
 def document(integration: Integration) -> dict[str, Any]:
