@@ -338,11 +338,16 @@ class IntegrationService:
         *,
         create_date: str | None = None,
         update_date: str | None = None,
+        integration: Integration | None = None,
     ) -> PlaceholderValues:
-        """Placeholder values for one ticket and event, with the custom functions."""
+        """Placeholder values for one ticket and event, with the custom functions.
+
+        Fields the integration declares but the ticket lacks read as null.
+        """
         return PlaceholderValues(
             ticket,
             event,
+            declared_fields=integration.fields if integration else (),
             custom=self.custom_functions().functions,
             securechange_url=self._securechange_url() if self._securechange_url else None,
             create_date=create_date,
@@ -362,7 +367,7 @@ class IntegrationService:
         A point whose request cannot be built (unknown server, failing custom function,
         runaway condition) gets ``error`` set; the other points are not affected.
         """
-        values = values or self.placeholder_values(ticket, event)
+        values = values or self.placeholder_values(ticket, event, integration=integration)
         chosen = points if points is not None else match(integration, event, ticket)
         planned: list[PlannedRequest] = []
         for point in chosen:
@@ -424,7 +429,11 @@ class IntegrationService:
             if not firing:
                 notes.append(f"no point fires for {name} on this ticket")
         values = self.placeholder_values(
-            the_ticket, facts, create_date=create_date, update_date=update_date
+            the_ticket,
+            facts,
+            create_date=create_date,
+            update_date=update_date,
+            integration=integration,
         )
         fired_names = {p.name for p in firing}
         previews = [

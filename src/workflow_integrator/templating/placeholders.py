@@ -8,7 +8,7 @@ then the latest step that has the field; names compare case-insensitively).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,6 +80,7 @@ class PlaceholderValues:
         create_date: str | None = None,
         update_date: str | None = None,
         requester_full_name: str | None = None,
+        declared_fields: Iterable[str] = (),
     ) -> None:
         self.ticket = ticket
         self.event = event
@@ -90,6 +91,8 @@ class PlaceholderValues:
         self._update_date = update_date
         self._full_name = requester_full_name
         self._custom_cache: dict[str, Any] = {}
+        # Declared fields the ticket lacks (a step not reached yet) read as null.
+        self._declared = {fold(name) for name in declared_fields}
 
     # -- lookup --------------------------------------------------------------------
 
@@ -108,13 +111,20 @@ class PlaceholderValues:
             return getter(self)
         found = self.field(name)
         if found is None:
+            if fold(name) in self._declared:
+                return None
             raise KeyError(name)
         return found.value
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return name in self._custom or name in PREDEFINED or self.field(name) is not None
+        return (
+            name in self._custom
+            or name in PREDEFINED
+            or fold(name) in self._declared
+            or self.field(name) is not None
+        )
 
     def field(self, name: str) -> Field | None:
         """The ticket field called ``name``: current step first, then the latest step."""
