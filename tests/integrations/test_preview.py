@@ -57,9 +57,7 @@ def test_preview_of_a_pasted_ticket_on_create(live_wi: LiveWI, example: dict[str
         "short_description": "Ticket 445",
         "correlation_id": 445,
     }
-    assert design["url"] == (
-        "https://itsm.example.com/base/tickets/445/notes/Technical%20Design"
-    )
+    assert design["url"] == ("https://itsm.example.com/base/tickets/445/notes/Technical%20Design")
     headers = dict(map(tuple, design["headers"]))
     assert headers["X-Ticket"] == "445"
     assert headers["X-Api-Key"] == "********"

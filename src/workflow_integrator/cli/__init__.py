@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from workflow_integrator.cli import db, secrets, serve, servers, tokens
+from workflow_integrator.cli import integrations as integrations_cli
 
 app = typer.Typer(
     name="wi",
@@ -17,6 +18,7 @@ app.add_typer(servers.app, name="servers")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(integrations_cli.app, name="integrations")
 
 
 def main() -> None:
