@@ -1,0 +1,1 @@
+"""WI's benchmark harness: `python -m bench` prints a table of measured figures."""
