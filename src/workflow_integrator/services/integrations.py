@@ -108,6 +108,7 @@ class PlannedRequest:
     server_id: int | None
     request: RenderedRequest | None
     error: str | None
+    server_config: OutboundServer | None = None
 
 
 class PreviewPoint(BaseModel):
@@ -370,16 +371,19 @@ class IntegrationService:
         values = values or self.placeholder_values(ticket, event, integration=integration)
         chosen = points if points is not None else match(integration, event, ticket)
         planned: list[PlannedRequest] = []
+        loaded: dict[str, tuple[int, OutboundServer]] = {}
         for point in chosen:
             server_name: str | None = None
             try:
                 server_name = route(integration, point, values)
-                server_id, server = self._server(server_name)
+                if server_name not in loaded:
+                    loaded[server_name] = self._server(server_name)
+                server_id, server = loaded[server_name]
                 request = render_request(point, server, values)
             except (RenderError, TemplateError, ConditionTimeout, NotFound) as exc:
                 planned.append(PlannedRequest(point, server_name, None, None, str(exc)))
                 continue
-            planned.append(PlannedRequest(point, server_name, server_id, request, None))
+            planned.append(PlannedRequest(point, server_name, server_id, request, None, server))
         return planned
 
     def preview(
@@ -467,9 +471,9 @@ class IntegrationService:
             body=None,
             error=planned.error,
         )
-        if request is None or planned.server is None:
+        server = planned.server_config
+        if request is None or server is None:
             return base
-        _, server = self._server(planned.server)
         headers = [_mask_header(n, v) for n, v in request.headers]
         auth = auth_header_preview(server)
         if auth is not None:
