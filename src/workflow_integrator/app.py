@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
+from workflow_integrator.services import diagnostics
 from workflow_integrator.services.api_tokens import ApiTokenService
 from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
@@ -61,6 +62,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         servers=OutboundServerService(sessions, secretbox),
         tokens=ApiTokenService(sessions),
     )
+    diagnostics.install(services)
     services.extras["integrations"] = IntegrationService(
         sessions, services.servers, settings.resolved_plugin_dir
     )
@@ -69,6 +71,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
+    from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
     from workflow_integrator.api import integrations as integrations_api
 
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
+    app.include_router(diagnostics_api.router)
     app.include_router(integrations_api.router)
     openapi.install(app)
     return app

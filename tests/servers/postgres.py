@@ -46,24 +46,52 @@ def postgres_cluster() -> Iterator[str]:
     log = folder / "server.log"
     try:
         subprocess.run(
-            _as_postgres([_binary("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                          "--no-sync", "-E", "UTF8"]),
-            check=True, capture_output=True, timeout=120,
+            _as_postgres(
+                [
+                    _binary("initdb"),
+                    "-D",
+                    str(data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         subprocess.run(
-            _as_postgres([
-                _binary("pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                "-o", f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off",
-                "start",
-            ]),
-            check=True, capture_output=True, timeout=120,
+            _as_postgres(
+                [
+                    _binary("pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+                    "-c synchronous_commit=off -c full_page_writes=off",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
             _as_postgres([_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True, timeout=60, check=False,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
         shutil.rmtree(folder, ignore_errors=True)
 

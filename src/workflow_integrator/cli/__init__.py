@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from workflow_integrator.cli import db, secrets, serve, servers, tokens
+from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens
 from workflow_integrator.cli import integrations as integrations_cli
 
 app = typer.Typer(
@@ -14,6 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+servers.app.command("fetch-token")(diagnostics.fetch_token)
+servers.app.command("test")(diagnostics.test)
 app.add_typer(servers.app, name="servers")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")

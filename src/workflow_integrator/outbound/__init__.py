@@ -1,1 +1,34 @@
-"""outbound room of Workflow Integrator."""
+"""Speaking to outbound servers: transports, TLS, proxies, auth flows and tokens.
+
+The delivery engine uses ``TransportPool.get(server_id, revision, config).send(...)``;
+diagnostics use ``fetch_token`` and ``test_connection``; ``classify`` names the
+stage of a failure.
+"""
+
+from workflow_integrator.outbound.diagnostics import Diagnosis, fetch_token, test_connection
+from workflow_integrator.outbound.errors import NeedsCredentials, OutboundError, Stage, classify
+from workflow_integrator.outbound.token_script import check_token_script
+from workflow_integrator.outbound.tokens import (
+    AccessToken,
+    MemoryTokenStore,
+    TokenManager,
+    TokenStore,
+)
+from workflow_integrator.outbound.transport import ServerTransport, TransportPool
+
+__all__ = [
+    "AccessToken",
+    "Diagnosis",
+    "MemoryTokenStore",
+    "NeedsCredentials",
+    "OutboundError",
+    "ServerTransport",
+    "Stage",
+    "TokenManager",
+    "TokenStore",
+    "TransportPool",
+    "check_token_script",
+    "classify",
+    "fetch_token",
+    "test_connection",
+]

@@ -560,7 +560,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
             )
             if applies:
                 kept = _plain(_get(stored.model_dump(), path))
-        if kept is not None:
+        if kept is not None and kept is not _MISSING:
             _set(body, path, kept)
         elif value == SECRET_MASK:
             _set(body, path, None)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from workflow_integrator.store import api_tokens, integrations, servers
+from workflow_integrator.store import api_tokens, integrations, servers, tokens
 from workflow_integrator.store.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["api_tokens", "integrations", "metadata", "servers"]
+__all__ = ["api_tokens", "integrations", "metadata", "servers", "tokens"]

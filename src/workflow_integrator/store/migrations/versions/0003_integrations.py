@@ -1,14 +1,14 @@
 """integrations: workflow integrations and the servers they use
 
-Revision ID: 0002_integrations
-Revises: 0001_foundation
+Revision ID: 0003_integrations
+Revises: 0002_oauth_tokens
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_integrations"
-down_revision = "0001_foundation"
+revision = "0003_integrations"
+down_revision = "0002_oauth_tokens"
 branch_labels = None
 depends_on = None
 

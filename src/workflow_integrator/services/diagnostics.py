@@ -1,0 +1,114 @@
+"""Fetch Token and Test connection for saved servers and for unsaved dialog contents."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING, Any
+
+from workflow_integrator.domain.outbound_server import OAuth2RefreshTokenAuth
+from workflow_integrator.outbound import (
+    Diagnosis,
+    TokenManager,
+    TransportPool,
+    fetch_token,
+    test_connection,
+)
+from workflow_integrator.outbound.diagnostics import can_fetch_token
+from workflow_integrator.services.errors import InvalidInput
+from workflow_integrator.services.outbound_servers import OutboundServerService
+from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
+
+if TYPE_CHECKING:
+    from workflow_integrator.app import Services
+
+TEST_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_PATH = re.compile(r"^/[\x21-\x7e]*$")
+
+
+class DiagnosticsService:
+    """Runs one real token fetch or request the way deliveries do, and reports it."""
+
+    def __init__(
+        self, servers: OutboundServerService, tokens: TokenManager, transports: TransportPool
+    ) -> None:
+        self.servers = servers
+        self.tokens = tokens
+        self.transports = transports
+
+    async def fetch_token(self, name: str) -> Diagnosis:
+        """Fetch a new token for a saved server (a rotated refresh token is stored)."""
+        server_id = await asyncio.to_thread(self.servers.id_of, name)
+        config = await asyncio.to_thread(self.servers.get_config, name)
+        _check_fetchable(config.auth.method, can_fetch_token(config))
+        return await fetch_token(config, server_id=server_id, manager=self.tokens)
+
+    async def fetch_token_unsaved(self, body: dict[str, Any]) -> Diagnosis:
+        """Fetch a token with the dialog's unsaved settings; ``base`` lends stored secrets."""
+        body = dict(body)
+        base = body.pop("base", None)
+        if base is not None and not isinstance(base, str):
+            raise InvalidInput.single(["base"], "base must be the name of a saved server")
+        config = await asyncio.to_thread(self.servers.resolve_unsaved, body, base)
+        _check_fetchable(config.auth.method, can_fetch_token(config))
+        if base is not None and isinstance(config.auth, OAuth2RefreshTokenAuth):
+            stored = await asyncio.to_thread(self.servers.get_config, base)
+            if stored.auth == config.auth or (
+                isinstance(stored.auth, OAuth2RefreshTokenAuth)
+                and stored.auth.refresh_token == config.auth.refresh_token
+            ):
+                # The base's refresh token: use its newest rotation and keep the next one.
+                server_id = await asyncio.to_thread(self.servers.id_of, base)
+                return await fetch_token(
+                    config, server_id=server_id, manager=self.tokens, lineage_only=True
+                )
+        return await fetch_token(config)
+
+    async def test(self, name: str, method: str = "GET", path: str = "/") -> Diagnosis:
+        """Send one request (default ``GET /``) to a saved server with its auth, and report."""
+        verb = method.upper()
+        if verb not in TEST_METHODS:
+            allowed = ", ".join(TEST_METHODS)
+            raise InvalidInput.single(["method"], f"method must be one of {allowed}")
+        if not _PATH.match(path):
+            raise InvalidInput.single(
+                ["path"], "path must start with '/' and hold no blanks or control characters"
+            )
+        server_id = await asyncio.to_thread(self.servers.id_of, name)
+        row, config = await asyncio.to_thread(self.servers.get_config_by_id, server_id)
+        transport = self.transports.get(row.id, row.revision, config)
+        return await test_connection(transport, verb, path)
+
+    async def aclose(self) -> None:
+        """Close the connection pools."""
+        await self.transports.aclose()
+
+
+def _check_fetchable(method: str, fetchable: bool) -> None:
+    if not fetchable:
+        raise InvalidInput.single(
+            ["auth", "method"],
+            f"Fetch Token applies to OAuth 2.0 and Bearer authentication, not '{method}'",
+        )
+
+
+def build_diagnostics(services: Services) -> DiagnosticsService:
+    """A diagnostics service with its own token manager and transports over the database."""
+    store = DatabaseTokenStore(services.engine, services.sessions, services.secretbox)
+    tokens = TokenManager(store)
+    return DiagnosticsService(services.servers, tokens, TransportPool(tokens))
+
+
+def install(services: Services) -> DiagnosticsService:
+    """Wire token handling into the services: forget tokens on change, share the pool.
+
+    ``services.extras`` gets ``token_manager``, ``transports`` (for the delivery
+    engine) and ``diagnostics``.
+    """
+    if forget_tokens not in services.servers.change_hooks:
+        services.servers.change_hooks.append(forget_tokens)
+    diagnostics = build_diagnostics(services)
+    services.extras["token_manager"] = diagnostics.tokens
+    services.extras["transports"] = diagnostics.transports
+    services.extras["diagnostics"] = diagnostics
+    return diagnostics
