@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,36 @@ def test_placeholder_catalog(live_wi: LiveWI, example: dict[str, Any]) -> None:
     assert kinds["ticket_subject"] == "predefined"
     assert kinds["ITSM reference"] == "field"
     assert catalog["custom_functions_error"] is None
+
+
+def test_the_openapi_document_describes_the_integration_endpoints(live_wi: LiveWI) -> None:
+    with live_wi.client() as client:
+        spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert {"get", "post"} <= set(paths["/api/v1/integrations"])
+    assert {"get", "put", "patch", "delete"} <= set(paths["/api/v1/integrations/{workflow}"])
+    assert "post" in paths["/api/v1/integrations/{workflow}/preview"]
+    body = paths["/api/v1/integrations"]["post"]["requestBody"]["content"]["application/json"]
+    assert "points" in json.dumps(body)
+
+
+def test_random_documents_never_cause_a_server_error(live_wi: LiveWI) -> None:
+    add_servers(live_wi)
+    documents: list[Any] = [
+        [],
+        {"workflow": 5},
+        {"workflow": "W", "default_server": "servicenow-prod", "points": [{"on": "CREATE"}]},
+        {"workflow": "W", "default_server": "servicenow-prod", "routes": [{"when": []}]},
+        {"workflow": "W", "default_server": "servicenow-prod", "fields": "Region"},
+        {"workflow": "W\n", "default_server": "servicenow-prod"},
+    ]
+    with live_wi.client() as client:
+        for document in documents:
+            response = client.post("/api/v1/integrations", json=document)
+            assert response.status_code == 422, (document, response.text)
+        raw = client.post(
+            "/api/v1/integrations",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
+        )
+        assert raw.status_code == 422
