@@ -151,3 +151,10 @@ def test_preview_from_a_ticket_file(wi: Any, tmp_path: Path, example: dict[str, 
         "445",
     )
     assert no_sc.exit_code == 2 and "paste the ticket document" in no_sc.output
+
+
+def test_placeholders_command(wi: Any) -> None:
+    result = wi("integrations", "placeholders", "--json")
+    assert result.exit_code == 0
+    names = [p["name"] for p in json.loads(result.output)["placeholders"]]
+    assert "ticket_task_url" in names

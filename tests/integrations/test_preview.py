@@ -157,3 +157,28 @@ def test_preview_reads_json_tickets_and_notes_other_workflows(
     result = preview(live_wi, {"event": "CREATE", "ticket": as_json}, "Access Request").json()
     assert result["points"] == []
     assert any("belongs to workflow 'Access Request Add Targets'" in n for n in result["notes"])
+
+
+def test_preview_of_an_unsaved_document(live_wi: LiveWI, example: dict[str, Any]) -> None:
+    add_servers(live_wi)
+    doc = integration(example)
+    doc.pop("workflow")
+    doc["points"] = doc["points"][:1]
+    doc["points"][0]["request"]["body"] = '{"who": "{{ticket_requester | upper}}"}'
+    result = preview(live_wi, {"event": "CREATE", "ticket": TICKET_XML, "integration": doc})
+    assert result.status_code == 200, result.text
+    assert json.loads(result.json()["points"][0]["body"]) == {"who": "TZACHI"}
+    # Nothing was saved, and an invalid draft gets the save's errors.
+    with live_wi.client() as client:
+        assert client.get("/api/v1/integrations").json() == []
+    doc["default_server"] = "nowhere"
+    bad = preview(live_wi, {"event": "CREATE", "ticket": TICKET_XML, "integration": doc})
+    assert bad.status_code == 422
+    assert "no outbound server named 'nowhere'" in bad.text
+
+
+def test_the_placeholder_catalog_without_an_integration(live_wi: LiveWI) -> None:
+    with live_wi.client(live_wi.viewer_token) as client:
+        catalog = client.get("/api/v1/placeholders").json()
+    names = [p["name"] for p in catalog["placeholders"]]
+    assert "ticket_subject" in names and "reject_reason" in names

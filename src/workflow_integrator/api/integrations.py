@@ -1,5 +1,5 @@
 """REST: ``/api/v1/integrations`` (list, create, read, replace, update, delete, check,
-preview, placeholders)."""
+preview, placeholders) and ``/api/v1/placeholders``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from workflow_integrator.services.integrations import (
     document,
 )
 
-router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
+router = APIRouter(prefix="/api/v1", tags=["integrations"])
 
 
 def _body_doc(description: str) -> dict[str, Any]:
@@ -59,16 +59,20 @@ class PreviewBody(BaseModel):
     )
     create_date: str | None = None
     update_date: str | None = None
+    integration: dict[str, Any] | None = Field(
+        default=None,
+        description="An unsaved integration document to preview instead of the saved one",
+    )
 
 
-@router.get("", response_model=list[IntegrationView])
+@router.get("/integrations", response_model=list[IntegrationView])
 def list_integrations(services: ServicesDep, _: ViewerDep) -> list[IntegrationView]:
     """All integrations."""
     return services.integrations.list_all()
 
 
 @router.post(
-    "",
+    "/integrations",
     response_model=IntegrationView,
     status_code=status.HTTP_201_CREATED,
     openapi_extra=_body_doc(_DOC),
@@ -79,11 +83,13 @@ async def create_integration(
     """Create the integration of a workflow (409 if it has one, 422 per bad field)."""
     body = await json_object(request)
     view = await run_in_threadpool(services.integrations.create, body)
-    response.headers["Location"] = f"{router.prefix}/{view.workflow}"
+    response.headers["Location"] = f"{router.prefix}/integrations/{view.workflow}"
     return view
 
 
-@router.post("/validate", openapi_extra=_body_doc("The integration to check; nothing is saved."))
+@router.post(
+    "/integrations/validate", openapi_extra=_body_doc("The integration to check; nothing is saved.")
+)
 async def validate_integration(
     request: Request, services: ServicesDep, _: ViewerDep
 ) -> dict[str, Any]:
@@ -93,13 +99,15 @@ async def validate_integration(
     return {"valid": True, "integration": document(integration)}
 
 
-@router.get("/{workflow}", response_model=IntegrationView)
+@router.get("/integrations/{workflow}", response_model=IntegrationView)
 def read_integration(workflow: str, services: ServicesDep, _: ViewerDep) -> IntegrationView:
     """One integration."""
     return services.integrations.get(workflow)
 
 
-@router.put("/{workflow}", response_model=IntegrationView, openapi_extra=_body_doc(_DOC))
+@router.put(
+    "/integrations/{workflow}", response_model=IntegrationView, openapi_extra=_body_doc(_DOC)
+)
 async def replace_integration(
     workflow: str, request: Request, services: ServicesDep, _: AdminDep
 ) -> IntegrationView:
@@ -109,7 +117,7 @@ async def replace_integration(
 
 
 @router.patch(
-    "/{workflow}",
+    "/integrations/{workflow}",
     response_model=IntegrationView,
     openapi_extra={
         "requestBody": {
@@ -127,14 +135,14 @@ async def update_integration(
     return await run_in_threadpool(services.integrations.update, workflow, patch)
 
 
-@router.delete("/{workflow}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/integrations/{workflow}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_integration(workflow: str, services: ServicesDep, _: AdminDep) -> Response:
     """Delete an integration."""
     services.integrations.delete(workflow)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{workflow}/preview", response_model=PreviewResult)
+@router.post("/integrations/{workflow}/preview", response_model=PreviewResult)
 async def preview_integration(
     workflow: str, request: Request, services: ServicesDep, _: ViewerDep
 ) -> PreviewResult:
@@ -152,7 +160,13 @@ async def preview_integration(
     )
 
 
-@router.get("/{workflow}/placeholders", response_model=PlaceholderCatalog)
+@router.get("/integrations/{workflow}/placeholders", response_model=PlaceholderCatalog)
 def placeholders(workflow: str, services: ServicesDep, _: ViewerDep) -> PlaceholderCatalog:
     """The placeholder names this integration's templates may use."""
     return services.integrations.placeholders(workflow)
+
+
+@router.get("/placeholders", response_model=PlaceholderCatalog)
+def all_placeholders(services: ServicesDep, _: ViewerDep) -> PlaceholderCatalog:
+    """Predefined and custom placeholder names (fields come with an integration)."""
+    return services.integrations.placeholders()

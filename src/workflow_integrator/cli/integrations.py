@@ -302,3 +302,28 @@ def _done(view: IntegrationView, verb: str, as_json: bool) -> None:
     )
     for warning in view.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+@app.command("placeholders")
+def placeholders(
+    workflow: Annotated[
+        str | None, typer.Argument(help="Include this integration's declared fields.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the placeholder names templates may use."""
+    with handled():
+        catalog = services().integrations.placeholders(workflow)
+    if as_json:
+        print_json(catalog.model_dump())
+        return
+    table = Table(title="Placeholders")
+    for column in ("Name", "Kind", "Value"):
+        table.add_column(column)
+    for item in catalog.placeholders:
+        table.add_row(item.name, item.kind, item.description)
+    console.print(table)
+    if catalog.custom_functions_error:
+        console.print(f"[red]custom functions:[/] {catalog.custom_functions_error}")
+    elif catalog.custom_functions_file:
+        console.print(f"custom functions from {catalog.custom_functions_file}")

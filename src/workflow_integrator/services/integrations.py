@@ -398,9 +398,44 @@ class IntegrationService:
         point: str | None = None,
         create_date: str | None = None,
         update_date: str | None = None,
+        integration: dict[str, Any] | None = None,
     ) -> PreviewResult:
-        """Render what the event would send for a ticket, without sending anything."""
-        integration = self.get_integration(workflow)
+        """Render what the event would send for a ticket, without sending anything.
+
+        ``integration``: an unsaved document to preview instead of the saved one (the
+        editor's current state); it is checked like a save. ``workflow`` may then be
+        a workflow without an integration yet.
+        """
+        if integration is not None:
+            with self._sessions() as session:
+                subject = self._validate(session, {"workflow": workflow, **integration})
+        else:
+            subject = self.get_integration(workflow)
+        return self._preview(
+            subject,
+            event=event,
+            ticket=ticket,
+            ticket_id=ticket_id,
+            completed_step=completed_step,
+            current_step=current_step,
+            point=point,
+            create_date=create_date,
+            update_date=update_date,
+        )
+
+    def _preview(
+        self,
+        integration: Integration,
+        *,
+        event: str,
+        ticket: Any,
+        ticket_id: int | None,
+        completed_step: str | None,
+        current_step: str | None,
+        point: str | None,
+        create_date: str | None,
+        update_date: str | None,
+    ) -> PreviewResult:
         name = (event or "").strip().upper()
         if name not in EVENT_NAMES:
             raise InvalidInput.single(["event"], f"event must be one of {', '.join(EVENT_NAMES)}")
