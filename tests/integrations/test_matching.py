@@ -167,3 +167,18 @@ def test_route_point_server_then_first_matching_route_then_default() -> None:
     assert route(integration, routed, {"Region": "APAC"}) == "asia"
     assert route(integration, routed, {"Region": "AMER"}) == "default"
     assert route(integration, routed, {}) == "default"
+
+
+def test_response_mapping_extracts_values_and_names_what_it_missed() -> None:
+    from workflow_integrator.domain.integration import ResponseMapping
+
+    mapping = ResponseMapping(
+        fields={
+            "ITSM reference": "result.number",
+            "State": "result.state.display_value",
+            "First tag": "result.tags[0]",
+        }
+    )
+    found, missing = mapping.extract({"result": {"number": "INC0012", "tags": ["fw"]}})
+    assert found == {"ITSM reference": "INC0012", "First tag": "fw"}
+    assert missing == ["State"]

@@ -201,6 +201,22 @@ class ResponseMapping(_Strict):
                 ) from None
         return value
 
+    def extract(self, body: Any) -> tuple[dict[str, Any], list[str]]:
+        """Apply the mapping to a parsed JSON response.
+
+        Returns the values found (field name → value) and the names of the fields
+        whose expression found nothing (null), which the delivery records.
+        """
+        found: dict[str, Any] = {}
+        missing: list[str] = []
+        for name, expression in self.fields.items():
+            value = jmespath.search(expression, body)
+            if value is None:
+                missing.append(name)
+            else:
+                found[name] = value
+        return found, missing
+
 
 class IntegrationPoint(_Strict):
     """One request that is sent when its ``on`` matches an event."""
