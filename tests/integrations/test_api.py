@@ -233,3 +233,19 @@ def test_random_documents_never_cause_a_server_error(live_wi: LiveWI) -> None:
             headers={"Content-Type": "application/json"},
         )
         assert raw.status_code == 422
+
+
+def test_put_with_another_workflow_renames_unless_taken(
+    live_wi: LiveWI, example: dict[str, Any]
+) -> None:
+    add_servers(live_wi)
+    with live_wi.client() as client:
+        assert client.post("/api/v1/integrations", json=example).status_code == 201
+        other = {**example, "workflow": "Other"}
+        assert client.post("/api/v1/integrations", json=other).status_code == 201
+        taken = client.put("/api/v1/integrations/Other", json=example)
+        assert taken.status_code == 409
+        renamed = client.put("/api/v1/integrations/Other", json={**example, "workflow": "Third"})
+        assert renamed.status_code == 200 and renamed.json()["workflow"] == "Third"
+        assert client.get("/api/v1/integrations/Other").status_code == 404
+        assert client.get("/api/v1/integrations/Third").status_code == 200

@@ -340,6 +340,7 @@ class IntegrationService:
         create_date: str | None = None,
         update_date: str | None = None,
         integration: Integration | None = None,
+        requester_full_name: str | None = None,
     ) -> PlaceholderValues:
         """Placeholder values for one ticket and event, with the custom functions.
 
@@ -353,6 +354,7 @@ class IntegrationService:
             securechange_url=self._securechange_url() if self._securechange_url else None,
             create_date=create_date,
             update_date=update_date,
+            requester_full_name=requester_full_name,
         )
 
     def plan(
