@@ -7,9 +7,10 @@ placeholder is known, every template parses, every body renders to valid JSON.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass
@@ -61,6 +62,22 @@ from workflow_integrator.templating.template import (
 
 TicketSource = Callable[[int], Ticket]
 """Reads a ticket by id from SecureChange (wired in when a connection is configured)."""
+
+
+def blocking_ticket_source(read: Callable[[int], Awaitable[Ticket]]) -> TicketSource:
+    """A :data:`TicketSource` over an async reader (the SecureChange client is async).
+
+    Preview runs in a worker thread, so each call gets its own event loop.
+    """
+
+    def source(ticket_id: int) -> Ticket:
+        return asyncio.run(_await(read(ticket_id)))
+
+    return source
+
+
+async def _await(pending: Awaitable[Ticket]) -> Ticket:
+    return await pending
 
 _SENSITIVE_HEADER_WORDS = (
     "authorization",
@@ -540,7 +557,13 @@ class IntegrationService:
                 "reading tickets from SecureChange is not set up here; paste the ticket "
                 "document (GET /tickets/{id} as XML or JSON) instead",
             )
-        return self.ticket_source(ticket_id)
+        try:
+            return self.ticket_source(ticket_id)
+        # Whatever the connection raises (down, 404, bad credentials) is the user's to fix.
+        except Exception as exc:
+            raise InvalidInput.single(
+                ["ticket_id"], f"cannot read ticket {ticket_id} from SecureChange: {exc}"
+            ) from None
 
     def _server(self, name: str) -> tuple[int, OutboundServer]:
         server_id = self._servers.id_of(name)
