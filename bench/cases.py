@@ -144,3 +144,8 @@ CASES = [
     Case("API read server", _api_read, uses_database=True),
     Case("API list 100 servers", _api_list, uses_database=True),
 ]
+
+# SecureChange cases live beside their topic; imported last because they use Case.
+from bench.securechange import SECURECHANGE_CASES  # noqa: E402
+
+CASES.extend(SECURECHANGE_CASES)

@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import events as events_api
+    from workflow_integrator.api import securechange as securechange_api
     from workflow_integrator.api import integrations as integrations_api
 
     settings = settings or (services.settings if services else Settings())
@@ -90,6 +92,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
     app.include_router(diagnostics_api.router)
+    app.include_router(events_api.router)
+    app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
     openapi.install(app)
     return app

@@ -5,6 +5,9 @@ from __future__ import annotations
 import typer
 
 from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens
+from workflow_integrator.cli import events as events_cli
+from workflow_integrator.cli import securechange as securechange_cli
+from workflow_integrator.cli import sim as sim_cli
 from workflow_integrator.cli import integrations as integrations_cli
 
 app = typer.Typer(
@@ -20,6 +23,9 @@ app.add_typer(servers.app, name="servers")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(db.app, name="db")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(events_cli.app, name="events")
+app.add_typer(securechange_cli.app, name="securechange")
+app.add_typer(sim_cli.app, name="sim")
 app.add_typer(integrations_cli.app, name="integrations")
 
 

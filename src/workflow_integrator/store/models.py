@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from workflow_integrator.store import api_tokens, integrations, servers, tokens
+from workflow_integrator.store import (
+    api_tokens,
+    events,
+    integrations,
+    securechange_settings,
+    servers,
+    tokens,
+)
 from workflow_integrator.store.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["api_tokens", "integrations", "metadata", "servers", "tokens"]
+__all__ = [
+    "api_tokens",
+    "events",
+    "integrations",
+    "metadata",
+    "securechange_settings",
+    "servers",
+    "tokens",
+]

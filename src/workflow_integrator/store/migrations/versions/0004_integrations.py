@@ -1,14 +1,14 @@
 """integrations: workflow integrations and the servers they use
 
-Revision ID: 0003_integrations
-Revises: 0002_oauth_tokens
+Revision ID: 0004_integrations
+Revises: 0003_securechange
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_integrations"
-down_revision = "0002_oauth_tokens"
+revision = "0004_integrations"
+down_revision = "0003_securechange"
 branch_labels = None
 depends_on = None
 

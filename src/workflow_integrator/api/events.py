@@ -1,0 +1,109 @@
+"""REST: ``/api/v1/events``: intake of workflow events and the event list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from workflow_integrator.api.body import json_object
+from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
+from workflow_integrator.api.openapi import DOCUMENTED_BODIES
+from workflow_integrator.app import Services
+from workflow_integrator.delivery.intake import EventBody, EventIntake, IntakeResult
+from workflow_integrator.store.events import EventFilter
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+DOCUMENTED_BODIES["EventBody"] = EventBody
+
+
+def intake(services: Services) -> EventIntake:
+    """The intake service on this process's database."""
+    return EventIntake(services.sessions)
+
+
+def _accepted(result: IntakeResult) -> JSONResponse:
+    body = {**result.event.summary(), "stored": True, "duplicate": not result.created}
+    return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"{router.prefix}/{result.event.id}"})
+
+
+@router.post(
+    "/securechange",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "SecureChange's <ticket_info> document, as a trigger script "
+            "receives it on standard input. An empty <ticket_info/> is the test call.",
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        }
+    },
+    responses={200: {"description": "the test call: nothing stored"},
+               400: {"description": "malformed document or unknown event name"},
+               413: {"description": "body too large"}},
+)
+async def receive_securechange(
+    request: Request,
+    services: ServicesDep,
+    _: AdminDep,
+    event: Annotated[str | None, Query(description="SCW_EVENT, e.g. ADVANCE")] = None,
+    x_scw_event: Annotated[str | None, Header(description="SCW_EVENT (instead of ?event=)")]
+    = None,
+) -> JSONResponse:
+    """Store a SecureChange trigger event once; 202 with its id (also for a retry)."""
+    document = await request.body()
+    result = await run_in_threadpool(
+        intake(services).receive_securechange, document, event or x_scw_event
+    )
+    if result is None:
+        return JSONResponse({"test": True, "stored": False,
+                             "detail": "test call answered; nothing stored"})
+    return _accepted(result)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/EventBody"}}},
+        }
+    },
+)
+async def receive_json(request: Request, services: ServicesDep, _: AdminDep) -> JSONResponse:
+    """Store an event sent as JSON (other workflow sources, tests); idempotent like intake."""
+    body = await json_object(request)
+    result = await run_in_threadpool(intake(services).receive_json, body)
+    return _accepted(result)
+
+
+@router.get("")
+def list_events(
+    services: ServicesDep,
+    _: ViewerDep,
+    ticket_id: int | None = None,
+    event: str | None = None,
+    state: str | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_id: Annotated[int | None, Query(description="page: events older than this id")]
+    = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """Events, newest first, filtered by ticket, event name, state, source and time."""
+    flt = EventFilter(ticket_id=ticket_id, event=event, state=state, source=source,
+                      since=since, until=until, before_id=before_id, limit=limit)
+    return [e.summary() for e in intake(services).list(flt)]
+
+
+@router.get("/{event_id}")
+def read_event(event_id: int, services: ServicesDep, _: ViewerDep) -> dict[str, Any]:
+    """One event with its parsed and raw document."""
+    return intake(services).get(event_id).detail()

@@ -1,0 +1,60 @@
+"""REST: ``/api/v1/securechange``: WI's SecureChange connection settings and their test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from workflow_integrator.api.body import json_object
+from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
+from workflow_integrator.api.openapi import DOCUMENTED_BODIES
+from workflow_integrator.app import Services
+from workflow_integrator.securechange.connection import SecureChangeConnection
+from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
+
+router = APIRouter(prefix="/api/v1/securechange", tags=["securechange"])
+DOCUMENTED_BODIES["SecureChangeConnection"] = SecureChangeConnection
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "host, protocol, username, password (send `********` or leave it out "
+        "to keep the stored one), verify_certificate (disable|enable|certificate), "
+        "certificate (PEM), timeout_seconds",
+        "content": {"application/json": {"schema": {
+            "$ref": "#/components/schemas/SecureChangeConnection"}}},
+    }
+}
+
+
+def settings_service(services: Services) -> SecureChangeSettingsService:
+    """The settings service on this process's database and secret box."""
+    return SecureChangeSettingsService(services.sessions, services.secretbox)
+
+
+@router.get("")
+def read_settings(services: ServicesDep, _: ViewerDep) -> dict[str, Any]:
+    """The settings; the password shows as ``********`` when set, null when not."""
+    return settings_service(services).view()
+
+
+@router.put("", openapi_extra=_BODY)
+async def replace_settings(
+    request: Request, services: ServicesDep, _: AdminDep
+) -> dict[str, Any]:
+    """Replace the settings (422 per bad field)."""
+    body = await json_object(request)
+    return await run_in_threadpool(settings_service(services).replace, body)
+
+
+@router.post("/test")
+async def test_connection(
+    request: Request, services: ServicesDep, _: AdminDep
+) -> dict[str, Any]:
+    """Test the saved settings, or the unsaved ones in the body, against SecureChange."""
+    raw = await request.body()
+    body = await json_object(request) if raw.strip() else None
+    check = await settings_service(services).test(body)
+    return check.to_dict()

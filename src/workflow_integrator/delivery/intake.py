@@ -1,0 +1,211 @@
+"""Intake: validate a workflow event, store it once, and say which event it is.
+
+The first step of delivery (``delivery.md``): nothing is planned or sent here, so
+the answer to SecureChange is quick and means only "stored durably".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflow_integrator.domain.events import (
+    EventSource,
+    EventState,
+    TicketInfo,
+    TriggerEvent,
+    dedupe_key,
+    parse_event_name,
+)
+from workflow_integrator.domain.ticket import StepRef
+from workflow_integrator.securechange.documents import DocumentError
+from workflow_integrator.securechange.trigger_info import parse_ticket_info
+from workflow_integrator.services.errors import NotFound, ServiceError
+from workflow_integrator.store import events as event_store
+from workflow_integrator.store.events import EventFilter, EventRow, NewEvent
+
+MAX_LIST_LIMIT = 1000
+
+
+class BadEvent(ServiceError):
+    """The event cannot be accepted as sent (HTTP 400); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An accepted event as the interfaces show it."""
+
+    id: int
+    source: str
+    ticket_id: int
+    event: str
+    update_date: str
+    state: str
+    state_reason: str | None
+    received_at: datetime
+    received_count: int
+    info: dict[str, Any]
+    content_type: str
+    document: str
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able view without the raw document."""
+        return {
+            "id": self.id, "source": self.source, "ticket_id": self.ticket_id,
+            "event": self.event, "update_date": self.update_date, "state": self.state,
+            "state_reason": self.state_reason, "received_at": self.received_at.isoformat(),
+            "received_count": self.received_count, "subject": self.info.get("subject", ""),
+        }
+
+    def detail(self) -> dict[str, Any]:
+        """A JSON-able view with the parsed and the raw document."""
+        return {**self.summary(), "info": self.info, "content_type": self.content_type,
+                "document": self.document}
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    """The stored event and whether this call stored it (False: a retry of a stored one)."""
+
+    event: StoredEvent
+    created: bool
+
+
+class _Stage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int | None = None
+    name: str = ""
+
+
+class EventBody(BaseModel):
+    """``POST /api/v1/events``: a workflow event as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: str = Field(description="CREATE, ADVANCE, ... (SecureChange's SCW_EVENT names)")
+    source: str = Field(default=EventSource.API.value, max_length=32,
+                        pattern=r"^[a-z][a-z0-9_-]*$")
+    ticket: TicketBody
+
+
+class TicketBody(BaseModel):
+    """The ticket part of a JSON event: the fields of SecureChange's ``<ticket_info>``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(gt=0)
+    subject: str = ""
+    create_date: str = Field(default="", max_length=64)
+    update_date: str = Field(default="", max_length=64)
+    current_stage: _Stage | None = None
+    open_request_stage: _Stage | None = None
+    completion_stage: _Stage | None = None
+
+
+EventBody.model_rebuild()
+
+
+class EventIntake:
+    """Validates, dedupes and stores events; lists them for the API, CLI and UI."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def receive_securechange(
+        self, document: bytes, event_name: str | None
+    ) -> IntakeResult | None:
+        """Accept a SecureChange trigger document; None for the empty test document."""
+        try:
+            info = parse_ticket_info(document)
+        except DocumentError as exc:
+            raise BadEvent(f"ticket_info: {exc}") from None
+        if info is None:
+            return None
+        event = self._event(event_name)
+        text = document.decode("utf-8", "replace")
+        return self._store(EventSource.SECURECHANGE.value, event, info, text, "application/xml")
+
+    def receive_json(self, body: dict[str, Any]) -> IntakeResult:
+        """Accept an event sent as JSON (:class:`EventBody`)."""
+        try:
+            parsed = EventBody.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise BadEvent(f"{where}: {first['msg']}{more}") from None
+        event = self._event(parsed.event)
+        t = parsed.ticket
+        info = TicketInfo(
+            id=t.id, subject=t.subject, create_date=t.create_date, update_date=t.update_date,
+            current_stage=_ref(t.current_stage), open_request_stage=_ref(t.open_request_stage),
+            completion_stage=_ref(t.completion_stage),
+        )
+        text = json.dumps(body, sort_keys=True)
+        return self._store(parsed.source, event, info, text, "application/json")
+
+    def get(self, event_id: int) -> StoredEvent:
+        """One event; NotFound when there is none."""
+        row = event_store.get(self._sessions, event_id)
+        if row is None:
+            raise NotFound(f"event {event_id} does not exist")
+        return _view(row)
+
+    def list(self, flt: EventFilter) -> list[StoredEvent]:
+        """Events matching the filter, newest first; BadEvent for bad filter values."""
+        if not 1 <= flt.limit <= MAX_LIST_LIMIT:
+            raise BadEvent(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {flt.limit}")
+        if flt.event is not None:
+            flt = replace(flt, event=self._event(flt.event).value)
+        if flt.state is not None and flt.state not in {s.value for s in EventState}:
+            valid = ", ".join(s.value for s in EventState)
+            raise BadEvent(f"unknown state {flt.state!r}; expected one of: {valid}")
+        return [_view(r) for r in event_store.list_events(self._sessions, flt)]
+
+    @staticmethod
+    def _event(name: str | None) -> TriggerEvent:
+        try:
+            return parse_event_name(name)
+        except ValueError as exc:
+            raise BadEvent(str(exc)) from None
+
+    def _store(
+        self, source: str, event: TriggerEvent, info: TicketInfo, text: str, content_type: str
+    ) -> IntakeResult:
+        # Without updateDate a retry is recognised by its identical document instead.
+        stamp = info.update_date or "doc:" + hashlib.sha256(text.encode()).hexdigest()
+        new = NewEvent(
+            source=source,
+            ticket_id=info.id,
+            event=event.value,
+            update_date=info.update_date,
+            state=(EventState.PENDING if event.actionable else EventState.IGNORED).value,
+            info=info.to_dict(),
+            document=text,
+            content_type=content_type,
+            dedupe_key=dedupe_key(source, info.id, event.value, stamp),
+        )
+        row, created = event_store.insert_once(self._sessions, new)
+        return IntakeResult(_view(row), created)
+
+
+def _ref(stage: _Stage | None) -> StepRef | None:
+    return StepRef(stage.id, stage.name) if stage is not None else None
+
+
+def _view(row: EventRow) -> StoredEvent:
+    received = row.received_at
+    if received.tzinfo is None:  # SQLite hands timestamps back without their zone
+        received = received.replace(tzinfo=UTC)
+    return StoredEvent(
+        id=row.id, source=row.source, ticket_id=row.ticket_id, event=row.event,
+        update_date=row.update_date, state=row.state, state_reason=row.state_reason,
+        received_at=received, received_count=row.received_count, info=dict(row.info),
+        content_type=row.content_type, document=row.document,
+    )

@@ -1,0 +1,93 @@
+"""SecureChange connection settings: read (password masked), replace, test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflow_integrator.securechange.client import ConnectionCheck, SecureChangeClient
+from workflow_integrator.securechange.connection import SECRET_MASK, SecureChangeConnection
+from workflow_integrator.services.errors import InvalidInput, NotFound
+from workflow_integrator.store import securechange_settings as settings_store
+from workflow_integrator.store.secretbox import SecretBox
+
+
+class SecureChangeSettingsService:
+    """One service for the API, CLI and UI; the password never leaves it in clear."""
+
+    def __init__(self, sessions: sessionmaker[Session], secretbox: SecretBox) -> None:
+        self._sessions = sessions
+        self._secretbox = secretbox
+
+    def connection(self) -> SecureChangeConnection | None:
+        """The saved settings with the decrypted password (for the ticket client)."""
+        with self._sessions() as session:
+            row = settings_store.load(session)
+            if row is None:
+                return None
+            config = dict(row.config)
+            if row.password is not None:
+                config["password"] = self._secretbox.decrypt(row.password)
+        return SecureChangeConnection.model_validate(config)
+
+    def view(self) -> dict[str, Any]:
+        """The settings as shown: ``configured`` false before the first save."""
+        connection = self.connection()
+        if connection is None:
+            return {"configured": False, "host": None, "protocol": "https", "username": None,
+                    "password": None, "verify_certificate": "enable", "certificate": None,
+                    "timeout_seconds": 30, "base_url": None, "warnings": []}
+        return {"configured": True, **connection.view()}
+
+    def replace(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate and save; a password sent as the mask (or left out) keeps the stored one."""
+        connection = self.resolve(body)
+        config = connection.model_dump(mode="json", exclude={"password"})
+        secret = (self._secretbox.encrypt(connection.password.get_secret_value())
+                  if connection.password is not None else None)
+        with self._sessions() as session:
+            settings_store.save(session, config, secret)
+            session.commit()
+        return self.view()
+
+    def resolve(self, body: dict[str, Any]) -> SecureChangeConnection:
+        """The connection a body describes, the stored password filling in a mask."""
+        data = dict(body)
+        data.pop("configured", None)
+        data.pop("base_url", None)
+        data.pop("warnings", None)
+        if data.get("password") == SECRET_MASK or "password" not in data:
+            stored = self.connection()
+            data["password"] = (stored.password.get_secret_value()
+                                if stored is not None and stored.password is not None else None)
+        try:
+            return SecureChangeConnection.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInput(_errors(exc)) from None
+
+    async def test(self, body: dict[str, Any] | None = None) -> ConnectionCheck:
+        """Test the given (unsaved) settings, or the saved ones without a body."""
+        if body:
+            connection = self.resolve(body)
+        else:
+            saved = self.connection()
+            if saved is None:
+                raise NotFound("SecureChange is not configured yet: save its settings first")
+            connection = saved
+        async with SecureChangeClient(connection) as client:
+            return await client.check()
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    out = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = [str(p) for p in error["loc"]]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        # Cross-field messages name their field first ("certificate: ...").
+        head, sep, rest = message.partition(": ")
+        if not loc and sep and " " not in head:
+            loc, message = [head], rest
+        out.append({"loc": loc, "msg": message, "type": error["type"]})
+    return out

@@ -1,0 +1,146 @@
+"""The ``events`` table: every workflow event WI accepted, stored once per dedupe key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from workflow_integrator.store.base import Base, utcnow
+
+
+class EventRow(Base):
+    """One accepted event. ``dedupe_key`` is unique, so a retried event is stored once."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_state_id", "state", "id"),
+        Index("ix_events_ticket_id", "ticket_id", "id"),
+        Index("ix_events_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(32))
+    update_date: Mapped[str] = mapped_column(String(64), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The parsed trigger document (TicketInfo.to_dict()).
+    info: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The document exactly as received (XML from SecureChange, JSON from the API).
+    document: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(64))
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    received_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """What intake hands to the store."""
+
+    source: str
+    ticket_id: int
+    event: str
+    update_date: str
+    state: str
+    info: dict[str, Any]
+    document: str
+    content_type: str
+    dedupe_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Filters of the event list; None means "any"."""
+
+    ticket_id: int | None = None
+    event: str | None = None
+    state: str | None = None
+    source: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+
+def insert_once(sessions: sessionmaker[Session], new: NewEvent) -> tuple[EventRow, bool]:
+    """Store the event unless one with its dedupe key exists; returns (row, created).
+
+    The unique constraint decides under concurrent retries on SQLite and PostgreSQL
+    alike: the loser of the race rolls back and reads the winner's row.
+    """
+    with sessions() as session:
+        existing = _by_key(session, new.dedupe_key)
+        if existing is None:
+            row = EventRow(
+                source=new.source, ticket_id=new.ticket_id, event=new.event,
+                update_date=new.update_date, state=new.state, info=new.info,
+                document=new.document, content_type=new.content_type,
+                dedupe_key=new.dedupe_key,
+            )
+            session.add(row)
+            try:
+                session.commit()
+                return row, True
+            except IntegrityError:
+                session.rollback()
+                existing = _by_key(session, new.dedupe_key)
+                if existing is None:
+                    raise
+        # One atomic UPDATE: concurrent retries must not lose each other's count.
+        session.execute(
+            update(EventRow)
+            .where(EventRow.id == existing.id)
+            .values(received_count=EventRow.received_count + 1)
+        )
+        session.commit()
+        session.refresh(existing)
+        return existing, False
+
+
+def _by_key(session: Session, key: str) -> EventRow | None:
+    return session.scalar(select(EventRow).where(EventRow.dedupe_key == key))
+
+
+def get(sessions: sessionmaker[Session], event_id: int) -> EventRow | None:
+    """The event with this id."""
+    with sessions() as session:
+        return session.get(EventRow, event_id)
+
+
+def list_events(sessions: sessionmaker[Session], flt: EventFilter) -> list[EventRow]:
+    """Events matching the filter, newest first."""
+    query = select(EventRow)
+    if flt.ticket_id is not None:
+        query = query.where(EventRow.ticket_id == flt.ticket_id)
+    if flt.event is not None:
+        query = query.where(EventRow.event == flt.event)
+    if flt.state is not None:
+        query = query.where(EventRow.state == flt.state)
+    if flt.source is not None:
+        query = query.where(EventRow.source == flt.source)
+    if flt.since is not None:
+        query = query.where(EventRow.received_at >= flt.since)
+    if flt.until is not None:
+        query = query.where(EventRow.received_at < flt.until)
+    if flt.before_id is not None:
+        query = query.where(EventRow.id < flt.before_id)
+    query = query.order_by(EventRow.id.desc()).limit(flt.limit)
+    with sessions() as session:
+        return list(session.scalars(query))
+
+
+def set_state(session: Session, event_id: int, state: str, reason: str | None = None) -> None:
+    """Move an event to another state (for the planner), inside the caller's transaction."""
+    row = session.get(EventRow, event_id)
+    if row is not None and (row.state != state or row.state_reason != reason):
+        row.state = state
+        row.state_reason = reason
+        row.state_changed_at = utcnow()
