@@ -211,3 +211,38 @@ def test_preview_by_ticket_id_through_a_ticket_source(
         assert "cannot read ticket 9 from SecureChange: ticket 9 does not exist" in missing.text
     finally:
         live_wi.services.integrations.ticket_source = None
+
+
+def test_preview_by_ticket_id_from_the_securechange_simulator(
+    live_wi: LiveWI, sc_simulator: Any, example: dict[str, Any]
+) -> None:
+    add_servers(live_wi)
+    with live_wi.client() as client:
+        before = preview_by_id(client, 1)
+        assert before.status_code == 404  # no integration yet
+        example["workflow"] = "Firewall Change Request"
+        assert client.post("/api/v1/integrations", json=example).status_code == 201
+        not_set = preview_by_id(client, 1, "Firewall Change Request")
+        assert not_set.status_code == 422
+        assert "connection is not set up" in not_set.text
+        settings = client.put("/api/v1/securechange", json=sc_simulator.connection_settings())
+        assert settings.status_code == 200, settings.text
+        ticket = sc_simulator.create_ticket('Open port 443 to the "DMZ"')
+        result = preview_by_id(client, ticket.id, "Firewall Change Request")
+        assert result.status_code == 200, result.text
+        body = result.json()
+        assert body["ticket_id"] == ticket.id
+        [point] = body["points"]
+        assert json.loads(point["body"]) == {
+            "short_description": 'Open port 443 to the "DMZ"',
+            "correlation_id": ticket.id,
+        }
+        missing = preview_by_id(client, 99999, "Firewall Change Request")
+        assert missing.status_code == 422
+        assert "cannot read ticket 99999 from SecureChange" in missing.text
+
+
+def preview_by_id(client: Any, ticket_id: int, workflow: str = WORKFLOW) -> Any:
+    return client.post(
+        f"/api/v1/integrations/{workflow}/preview", json={"event": "CREATE", "ticket_id": ticket_id}
+    )

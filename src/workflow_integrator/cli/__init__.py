@@ -6,9 +6,9 @@ import typer
 
 from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens
 from workflow_integrator.cli import events as events_cli
+from workflow_integrator.cli import integrations as integrations_cli
 from workflow_integrator.cli import securechange as securechange_cli
 from workflow_integrator.cli import sim as sim_cli
-from workflow_integrator.cli import integrations as integrations_cli
 
 app = typer.Typer(
     name="wi",

@@ -33,6 +33,8 @@ from workflow_integrator.domain.integration import (
 from workflow_integrator.domain.matching import WorkflowEvent, match, route
 from workflow_integrator.domain.outbound_server import OutboundServer, describe_errors
 from workflow_integrator.domain.ticket import Ticket
+from workflow_integrator.securechange.client import SecureChangeClient
+from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.securechange.documents import DocumentError
 from workflow_integrator.securechange.ticket_format import parse_ticket_document
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound
@@ -78,6 +80,36 @@ def blocking_ticket_source(read: Callable[[int], Awaitable[Ticket]]) -> TicketSo
 
 async def _await(pending: Awaitable[Ticket]) -> Ticket:
     return await pending
+
+
+ConnectionSource = Callable[[], SecureChangeConnection | None]
+"""The saved SecureChange connection settings, or None before they are set."""
+
+
+def securechange_ticket_source(connection: ConnectionSource) -> TicketSource:
+    """Reads tickets through the SecureChange REST API with the saved connection."""
+
+    async def read(ticket_id: int) -> Ticket:
+        settings = connection()
+        if settings is None:
+            raise LookupError(
+                "the SecureChange connection is not set up (wi securechange set, or "
+                "PUT /api/v1/securechange); or paste the ticket document instead"
+            )
+        async with SecureChangeClient(settings) as client:
+            return await client.ticket(ticket_id)
+
+    return blocking_ticket_source(read)
+
+
+def securechange_web_url(connection: ConnectionSource) -> Callable[[], str | None]:
+    """SecureChange's address for links into its UI (``ticket_task_url``)."""
+
+    def url() -> str | None:
+        settings = connection()
+        return f"{settings.protocol}://{settings.target.display()}" if settings else None
+
+    return url
 
 _SENSITIVE_HEADER_WORDS = (
     "authorization",
