@@ -61,6 +61,10 @@ def test_a_placeholder_inside_a_longer_string_is_inserted_as_escaped_text() -> N
     }
 
 
+def test_a_placeholder_as_an_object_key_stays_a_string() -> None:
+    assert body('{"{{n}}": "{{n}}", "k{{n}}" : 1}', n=5) == {"5": 5, "k5": 1}
+
+
 def test_placeholders_outside_strings_are_json_values() -> None:
     assert body('{"n": {{n}}, "l": {{l}}, "s": {{s}}}', n=3, l=[1], s='a"b') == {
         "n": 3,

@@ -280,7 +280,13 @@ def _render_json_parts(parts: list[Part], value_of: Callable[[Slot], Any]) -> st
         following = parts[index + 1] if index + 1 < len(parts) else None
         if not in_string:
             out.append(budget.spend(_json(value)))
-        elif just_opened and isinstance(following, str) and following.startswith('"'):
+        elif (
+            just_opened
+            and isinstance(following, str)
+            and following.startswith('"')
+            # An object key must stay a string.
+            and not following[1:].lstrip().startswith(":")
+        ):
             out[-1] = out[-1][:-1]  # the opening quote: the typed value replaces the string
             out.append(budget.spend(_json(value)))
             skip_quote = True
