@@ -24,7 +24,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: an accepted event or saved secret survives a power loss, not only a crash.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
         return engine
