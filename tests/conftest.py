@@ -12,7 +12,11 @@ from tests.servers.live_wi import LiveWI, free_port, serve_wi
 from tests.servers.postgres import create_database, postgres_cluster
 from workflow_integrator.settings import Settings
 
-pytest_plugins = ["tests.servers.outbound_plugin", "tests.servers.simulator"]
+pytest_plugins = [
+    "tests.servers.browser",
+    "tests.servers.outbound_plugin",
+    "tests.servers.simulator",
+]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -81,6 +81,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
+    from workflow_integrator import web
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
     from workflow_integrator.api import events as events_api
@@ -105,5 +106,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(events_api.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
+    web.install(app)
     openapi.install(app)
     return app

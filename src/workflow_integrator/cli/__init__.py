@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens
+from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens, users
 from workflow_integrator.cli import events as events_cli
 from workflow_integrator.cli import integrations as integrations_cli
 from workflow_integrator.cli import securechange as securechange_cli
@@ -27,6 +27,7 @@ app.add_typer(events_cli.app, name="events")
 app.add_typer(securechange_cli.app, name="securechange")
 app.add_typer(sim_cli.app, name="sim")
 app.add_typer(integrations_cli.app, name="integrations")
+app.add_typer(users.app, name="users")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import uvicorn
 
 from workflow_integrator.app import build_services, create_app
 from workflow_integrator.cli.context import console
+from workflow_integrator.services.users import user_service
 from workflow_integrator.settings import Settings
 
 
@@ -33,6 +34,13 @@ def serve(
         console.print(
             f"first start: an admin API token was written to {path} (mode 0600). "
             "Create more with `wi tokens create --name NAME`."
+        )
+    first_user = user_service(services).ensure_initial_admin(settings.data_dir)
+    if first_user:
+        name, password, path = first_user
+        console.print(
+            f"first start: sign in to the web UI as '{name}' with password {password} "
+            f"(also in {path}, mode 0600); add users with `wi users add NAME --role ROLE`."
         )
     app = create_app(settings, services)
     console.print(

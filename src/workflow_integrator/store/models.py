@@ -9,6 +9,7 @@ from workflow_integrator.store import (
     securechange_settings,
     servers,
     tokens,
+    users,
 )
 from workflow_integrator.store.base import Base
 
@@ -22,4 +23,5 @@ __all__ = [
     "securechange_settings",
     "servers",
     "tokens",
+    "users",
 ]

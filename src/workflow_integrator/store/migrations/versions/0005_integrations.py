@@ -1,14 +1,14 @@
 """integrations: workflow integrations and the servers they use
 
-Revision ID: 0004_integrations
-Revises: 0003_securechange
+Revision ID: 0005_integrations
+Revises: 0004_users
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_integrations"
-down_revision = "0003_securechange"
+revision = "0005_integrations"
+down_revision = "0004_users"
 branch_labels = None
 depends_on = None
 

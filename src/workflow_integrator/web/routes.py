@@ -1,0 +1,9 @@
+"""The web UI's routers, in the order ``create_app`` includes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from workflow_integrator.web import account, auth, servers, users
+
+routers: list[APIRouter] = [auth.router, account.router, servers.router, users.router]
