@@ -246,3 +246,13 @@ def preview_by_id(client: Any, ticket_id: int, workflow: str = WORKFLOW) -> Any:
     return client.post(
         f"/api/v1/integrations/{workflow}/preview", json={"event": "CREATE", "ticket_id": ticket_id}
     )
+
+
+async def test_a_blocking_ticket_source_works_inside_a_running_event_loop() -> None:
+    from workflow_integrator.securechange.ticket_format import parse_ticket_document
+    from workflow_integrator.services.integrations import blocking_ticket_source
+
+    async def read(ticket_id: int):
+        return parse_ticket_document(TICKET_XML)
+
+    assert blocking_ticket_source(read)(445).id == 445

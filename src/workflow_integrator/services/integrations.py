@@ -11,6 +11,7 @@ import asyncio
 import difflib
 import json
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass
@@ -69,11 +70,18 @@ TicketSource = Callable[[int], Ticket]
 def blocking_ticket_source(read: Callable[[int], Awaitable[Ticket]]) -> TicketSource:
     """A :data:`TicketSource` over an async reader (the SecureChange client is async).
 
-    Preview runs in a worker thread, so each call gets its own event loop.
+    Each call gets its own event loop (in a helper thread when the caller's thread
+    already runs one).
     """
 
     def source(ticket_id: int) -> Ticket:
-        return asyncio.run(_await(read(ticket_id)))
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(_await(read(ticket_id)))
+        # Called from a thread that runs an event loop: give the read its own thread.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, _await(read(ticket_id))).result()
 
     return source
 
