@@ -102,6 +102,44 @@ def test_errors_come_back_next_to_their_fields(admin: httpx2.Client, ui: LiveWI)
     assert "{{nope}}" in answer.text
 
 
+def test_delete_asks_first_then_deletes(admin: httpx2.Client, ui: LiveWI) -> None:
+    confirm = admin.get("/integrations/Access%20Request/delete")
+    assert (
+        confirm.status_code == 200 and "Delete the integration of Access Request?" in confirm.text
+    )
+    done = admin.post(
+        "/integrations/Access%20Request/delete", data={"csrf_token": csrf_of(confirm.text)}
+    )
+    assert done.status_code == 303
+    assert ui.services.integrations.list_all() == []
+
+
+def test_add_rows_and_preview_without_saving(admin: httpx2.Client, ui: LiveWI) -> None:
+    form = form_of(admin.get("/integrations/Access%20Request/edit").text)
+    form["action"] = "add_point"
+    more = admin.post("/integrations/Access%20Request/edit", data=form)
+    assert more.status_code == 200 and 'id="point-2-name"' in more.text
+    form = form_of(more.text)
+    form.update(
+        {
+            "action": "preview",
+            "workflow": "Access Request Add Targets",
+            "point-2-name": "extra",
+            "preview_ticket": TICKET_XML,
+            "preview_event": "CREATE",
+        }
+    )
+    shown = admin.post("/integrations/Access%20Request/edit", data=form)
+    assert shown.status_code == 200, shown.text
+    assert "POST https://itsm.example.com/base/api/now/table/incident" in shown.text
+    assert 'data-preview-point="extra"' in shown.text
+    # The preview saved nothing.
+    assert [p.name for p in ui.services.integrations.get("Access Request").points] == [
+        "open incident",
+        "approval done",
+    ]
+
+
 def test_viewers_see_but_cannot_save(ui: LiveWI) -> None:
     with browser_client(ui.url) as viewer:
         assert sign_in(viewer, *VIEWER).status_code == 303
@@ -111,6 +149,9 @@ def test_viewers_see_but_cannot_save(ui: LiveWI) -> None:
         form["action"] = "save"
         form["csrf_token"] = csrf_of(page)
         assert viewer.post("/integrations/Access%20Request/edit", data=form).status_code == 403
+        form.update({"action": "preview", "preview_ticket": TICKET_XML})
+        previewed = viewer.post("/integrations/Access%20Request/edit", data=form)
+        assert previewed.status_code == 200 and 'id="preview-result"' in previewed.text
 
 
 def ui_sign_in(page: Page, ui: LiveWI) -> None:
