@@ -58,7 +58,10 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         migrate.upgrade(engine)
     sessions = session_factory(engine)
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    secretbox = SecretBox(load_keys(secret_key, settings.resolved_secret_key_file))
+    key_file = None if secret_key else settings.resolved_secret_key_file
+    secretbox = SecretBox(
+        load_keys(secret_key, settings.resolved_secret_key_file), key_file=key_file
+    )
     services = Services(
         settings=settings,
         engine=engine,

@@ -24,6 +24,11 @@ async def json_object(request: Request) -> dict[str, Any]:
         value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput.single([], f"the body is not valid JSON: {exc}") from None
+    except ValueError as exc:
+        # e.g. an integer of more than 4300 digits, which Python refuses to convert.
+        raise InvalidInput.single([], f"the body cannot be read as JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput.single([], "the body is nested too deeply to be a server") from None
     if not isinstance(value, dict):
         raise InvalidInput.single([], "the body must be a JSON object")
     return value

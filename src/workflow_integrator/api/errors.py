@@ -12,6 +12,7 @@ from workflow_integrator.services.errors import (
     NotFound,
     ServiceError,
 )
+from workflow_integrator.store.secretbox import SecretKeyError
 
 
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -27,6 +28,18 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=400)
 
 
+async def _secret_key_error(_request: Request, exc: Exception) -> JSONResponse:
+    # A wrong or missing key is the operator's to fix; say so instead of a bare 500.
+    return JSONResponse(
+        {
+            "detail": f"stored secrets cannot be read: {exc}. Start WI with the key that "
+            "encrypted them (WI_SECRET_KEY or the key file in the data folder)."
+        },
+        status_code=500,
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(SecretKeyError, _secret_key_error)

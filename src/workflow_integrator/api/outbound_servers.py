@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object, schema_body
 from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
+from workflow_integrator.api.openapi import DOCUMENTED_BODIES
+from workflow_integrator.domain.outbound_server import describe_errors
+from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.outbound_servers import ServerView
 
 router = APIRouter(prefix="/api/v1/outbound-servers", tags=["outbound servers"])
@@ -24,7 +28,12 @@ _BODY_DOC = (
 class RenameBody(BaseModel):
     """The new name of a server."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=100)
+
+
+DOCUMENTED_BODIES["RenameBody"] = RenameBody
 
 
 @router.get("", response_model=list[ServerView])
@@ -45,7 +54,8 @@ async def create_server(
     """Create an outbound server (409 if the name exists, 422 per bad field)."""
     body = await json_object(request)
     view = await run_in_threadpool(services.servers.create, body)
-    response.headers["Location"] = f"{router.prefix}/{view.name}"
+    # Quoted: a name may hold blanks or non-Latin-1 letters, which a header cannot carry.
+    response.headers["Location"] = f"{router.prefix}/{quote(view.name, safe='')}"
     return view
 
 
@@ -92,7 +102,19 @@ def delete_server(name: str, services: ServicesDep, _: AdminDep) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{name}/rename", response_model=ServerView)
-def rename_server(name: str, body: RenameBody, services: ServicesDep, _: AdminDep) -> ServerView:
+@router.post(
+    "/{name}/rename",
+    response_model=ServerView,
+    openapi_extra=schema_body("RenameBody", "The server's new name."),
+)
+async def rename_server(
+    name: str, request: Request, services: ServicesDep, _: AdminDep
+) -> ServerView:
     """Rename a server; integrations that use it keep using it."""
-    return services.servers.rename(name, body.name)
+    # Read like the other bodies: FastAPI's own parsing answers 500 to deeply nested JSON.
+    body = await json_object(request)
+    try:
+        new_name = RenameBody.model_validate(body).name
+    except ValidationError as exc:
+        raise InvalidInput(describe_errors(exc.errors())) from None
+    return await run_in_threadpool(services.servers.rename, name, new_name)

@@ -8,7 +8,12 @@ import typer
 
 from workflow_integrator.cli.context import console, fail, services
 from workflow_integrator.services.secret_keys import reencrypt_all
-from workflow_integrator.store.secretbox import SecretBox, new_key, write_key_file
+from workflow_integrator.store.secretbox import (
+    SecretBox,
+    SecretKeyError,
+    new_key,
+    write_key_file,
+)
 
 app = typer.Typer(help="Encryption key of stored secrets.", no_args_is_help=True)
 
@@ -35,8 +40,8 @@ def rotate_key(
     key = new or new_key()
     try:
         new_box = SecretBox([key])
-    except ValueError as exc:
-        fail(str(exc))
+    except SecretKeyError as exc:
+        fail(f"--new-key: {exc}")
     from_env = settings.secret_key is not None
     key_file = settings.resolved_secret_key_file
     if not from_env:

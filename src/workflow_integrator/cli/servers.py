@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -263,7 +264,11 @@ def add(
     auth_opts = options.pop("auth", None)
     body.update(options)
     if auth_opts:
-        body["auth"] = {**(body.get("auth") or {}), **auth_opts}
+        file_auth = body.get("auth")
+        from_file: dict[str, Any] = file_auth if isinstance(file_auth, dict) else {}
+        if "method" in auth_opts and auth_opts["method"] != from_file.get("method"):
+            from_file = {}  # --auth names another method: the file's fields do not fit it
+        body["auth"] = {**from_file, **auth_opts}
     with handled():
         view = services().servers.create(body)
     _done(view, "created", as_json)
@@ -366,6 +371,12 @@ def export(
     ] = None,
 ) -> None:
     """Export servers. Secrets are masked unless --encrypt-secrets seals them."""
+    if encrypt_secrets and not passphrase and not sys.stdin.isatty():
+        # Nobody can answer a prompt here (a script or a pipe): say what to set instead.
+        fail(
+            "--encrypt-secrets needs a passphrase: set WI_EXPORT_PASSPHRASE "
+            "(or give --passphrase - and pipe it in)"
+        )
     if encrypt_secrets:
         passphrase = _secret(passphrase or "-", "Passphrase for the exported secrets")
     with handled():

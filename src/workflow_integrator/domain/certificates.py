@@ -58,6 +58,12 @@ def parse_certificates(
     check_expiry: bool = True,
 ) -> list[CertificateInfo]:
     """Parse one or more PEM certificates; reject non-PEM text and expired certificates."""
+    if "PRIVATE KEY-----" in pem:
+        # The certificate text is stored and shown in clear; a key in it would leak.
+        raise CertificateError(
+            f"the {label} text holds a private key; upload the certificate only "
+            "(for mutual TLS the key goes into client_key)"
+        )
     blocks = _PEM_BLOCK.findall(pem)
     if not blocks:
         raise CertificateError(
@@ -90,3 +96,21 @@ def check_private_key(pem: str) -> None:
         raise CertificateError(
             f"the client key is not an unencrypted PEM private key ({exc})"
         ) from None
+
+
+def key_matches_certificate(key_pem: str, cert_pem: str) -> bool:
+    """True when the private key belongs to the first certificate of ``cert_pem``."""
+    block = _PEM_BLOCK.search(cert_pem)
+    if block is None:
+        return False
+    try:
+        cert = x509.load_pem_x509_certificate(block.group(0).encode())
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        return False
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    return bool(
+        cert.public_key().public_bytes(encoding, public)
+        == key.public_key().public_bytes(encoding, public)
+    )

@@ -46,6 +46,13 @@ def parse_headers(text: str) -> list[tuple[str, str]]:
         value = value.strip()
         if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
             raise HeaderError(f"header {position} ('{name}') holds a control character")
+        beyond_ascii = next((ch for ch in value if ord(ch) > 0x7E), None)
+        if beyond_ascii is not None:
+            # HTTP clients send header values as ASCII; anything else fails every request.
+            raise HeaderError(
+                f"header {position} ('{name}') holds '{beyond_ascii}', which an HTTP header "
+                "cannot carry; use ASCII characters only (percent-encode if the server expects it)"
+            )
         headers.append((name, value))
     return headers
 

@@ -28,6 +28,7 @@ from workflow_integrator.domain.certificates import (
     CertificateError,
     CertificateInfo,
     check_private_key,
+    key_matches_certificate,
     parse_certificates,
 )
 from workflow_integrator.domain.headers import DEFAULT_HEADERS, HeaderError, parse_headers
@@ -41,7 +42,6 @@ VerifyMode = Literal["disable", "enable", "certificate"]
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]
 ServerState = Literal["ok", "needs_credentials"]
 
-_NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/]")
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
@@ -141,7 +141,10 @@ class BearerAuth(_Strict):
     )
     token_script_timeout_seconds: float = Field(default=30, gt=0, le=600)
     token_script_ttl_seconds: int | None = Field(
-        default=None, gt=0, description="Run the script again after this many seconds"
+        default=None,
+        gt=0,
+        le=31_536_000,
+        description="Run the script again after this many seconds (at most a year)",
     )
 
     @field_validator("token_script")
@@ -174,6 +177,8 @@ def _auth_tag(value: Any) -> str | None:
     method = value.get("method") if isinstance(value, dict) else getattr(value, "method", None)
     if method == "oauth2":
         grant = value.get("grant_type") if isinstance(value, dict) else value.grant_type
+        if grant is not None and not isinstance(grant, str):
+            return "oauth2_unknown"  # a list or object: reported, not looked up (unhashable)
         # The dialog preselects Resource Owner Password Credentials; so does the API.
         return {"password": "oauth2_password", "refresh_token": "oauth2_refresh_token"}.get(
             grant or "password", "oauth2_unknown"
@@ -199,6 +204,33 @@ Auth = Annotated[
 ]
 
 
+def _split_proxy_url(text: str) -> tuple[str, str | None, str | None]:
+    """``(scheme://host:port, user, password)`` of a proxy given as text."""
+    raw = text.strip()
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme not in _PROXY_SCHEMES:
+        raise ValueError(
+            f"proxy scheme '{scheme}' is not supported; use http://, https:// or socks5://"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the proxy port must be a number between 1 and 65535") from None
+    if not parts.hostname:
+        raise ValueError("enter the proxy as host:port or a URL like http://10.20.0.9:3128")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("a proxy URL has no path: write scheme://host:port")
+    target = parse_host(parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]")
+    if port is not None:
+        target = HostTarget(target.hostname, port)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return f"{scheme}://{target.netloc()}", username, password
+
+
 class ProxySetting(_Strict):
     """A proxy URL split from its credentials, so the password can be kept secret."""
 
@@ -206,33 +238,25 @@ class ProxySetting(_Strict):
     username: str | None = None
     password: SecretStr | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        # The object form must obey the same rules as the text form, and keep
+        # credentials out of the URL: the URL is stored and shown in clear.
+        url, username, password = _split_proxy_url(value)
+        if username or password:
+            raise ValueError(
+                "the proxy URL must not carry credentials here; "
+                "give them as username and password"
+            )
+        return url
+
     @classmethod
     def parse(cls, text: str) -> ProxySetting:
         """Accept ``host:port`` (http assumed) or ``scheme://[user:pass@]host:port``."""
-        raw = text.strip()
-        if "://" not in raw:
-            raw = "http://" + raw
-        parts = urlsplit(raw)
-        scheme = parts.scheme.lower()
-        if scheme not in _PROXY_SCHEMES:
-            raise ValueError(
-                f"proxy scheme '{scheme}' is not supported; use http://, https:// or socks5://"
-            )
-        try:
-            port = parts.port
-        except ValueError:
-            raise ValueError("the proxy port must be a number between 1 and 65535") from None
-        if not parts.hostname:
-            raise ValueError("enter the proxy as host:port or a URL like http://10.20.0.9:3128")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError("a proxy URL has no path: write scheme://host:port")
-        target = parse_host(parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]")
-        if port is not None:
-            target = HostTarget(target.hostname, port)
-        username = unquote(parts.username) if parts.username else None
-        password = unquote(parts.password) if parts.password else None
+        url, username, password = _split_proxy_url(text)
         return cls(
-            url=f"{scheme}://{target.netloc()}",
+            url=url,
             username=username,
             password=SecretStr(password) if password else None,
         )
@@ -319,8 +343,17 @@ class OutboundServer(_Strict):
     def _name(cls, value: str) -> str:
         if value != value.strip():
             raise ValueError("the name must not start or end with blanks")
-        if _NAME_FORBIDDEN.search(value):
-            raise ValueError("the name must not contain '/' or control characters")
+        if "/" in value:
+            raise ValueError("the name must not contain '/' (the name is the server's id in URLs)")
+        if value in (".", ".."):
+            # URL clients collapse /servers/. and /servers/.., so such a server is unreachable.
+            raise ValueError("the name cannot be '.' or '..' (the name is the server's id in URLs)")
+        if not value.isprintable():
+            # isprintable() also catches C1 controls, line separators and zero-width marks.
+            raise ValueError(
+                "the name must hold printable characters only "
+                "(no control characters, line breaks or invisible marks)"
+            )
         return value
 
     @field_validator("host")
@@ -392,6 +425,17 @@ class OutboundServer(_Strict):
                 "client_key: client_certificate and client_key go together for mutual TLS; "
                 "give both or neither"
             )
+        if (
+            self.client_certificate
+            and self.client_key
+            and not key_matches_certificate(
+                self.client_key.get_secret_value(), self.client_certificate
+            )
+        ):
+            raise ValueError(
+                "client_key: the client key does not belong to the client certificate; "
+                "upload the key that was issued with it"
+            )
         if self.auth.method != "none" and any(
             name.lower() == "authorization" for name, _ in self.header_list
         ):
@@ -432,10 +476,16 @@ class OutboundServer(_Strict):
             )
         if self.protocol == "http":
             notes.append("protocol is HTTP: requests and credentials travel unencrypted.")
-        soon = (now or datetime.now(UTC)) + timedelta(days=30)
+        moment = now or datetime.now(UTC)
+        soon = moment + timedelta(days=30)
         for info in self.certificate_info():
-            if info.not_after < soon:
-                # An expired one is reported too: it was valid when it was saved.
+            if info.not_after < moment:
+                # It was valid when it was saved; TLS to this server now fails.
+                notes.append(
+                    f"the uploaded certificate {info.subject} expired on "
+                    f"{info.not_after:%Y-%m-%d}; upload a current one."
+                )
+            elif info.not_after < soon:
                 notes.append(
                     f"the uploaded certificate {info.subject} expires on "
                     f"{info.not_after:%Y-%m-%d}."

@@ -28,7 +28,7 @@ from workflow_integrator.domain.outbound_server import (
 )
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound
 from workflow_integrator.store import servers as server_store
-from workflow_integrator.store.secretbox import SecretBox, open_sealed, seal
+from workflow_integrator.store.secretbox import SecretBox, WrongPassphrase, open_sealed, seal
 from workflow_integrator.store.servers import OutboundServerRow
 
 UsageCheck = Callable[[Session, int], list[str]]
@@ -215,7 +215,12 @@ class OutboundServerService:
             row = self._row(session, name)
             stored = self._load(row)
             self._check_name_unchanged(patch, name)
-            merged = _merge_patch(document(stored), patch)
+            base = document(stored)
+            auth_patch = patch.get("auth")
+            if isinstance(auth_patch, dict) and _switches_auth(auth_patch, stored):
+                # A new method or grant starts from its own fields; the old ones do not fit it.
+                base["auth"] = {"method": stored.auth.method}
+            merged = _merge_patch(base, patch)
             server = self._validate(merged, stored=stored)
             self._apply(session, row, stored, server)
             return self._view(row)
@@ -391,18 +396,26 @@ class OutboundServerService:
             raise InvalidInput.single(
                 ["passphrase"], "this export holds encrypted secrets: give the passphrase"
             )
-        try:
-            for path in sealed_paths:
-                _set(doc, path, open_sealed(str(_get(doc, path)), passphrase or ""))
-            if proxy_password and isinstance(doc.get("proxy"), str):
+        if proxy_password is not None and not isinstance(proxy_password, str):
+            raise InvalidInput.single(
+                ["proxy_password"], "must be the sealed text that wi servers export wrote"
+            )
+        for path in sealed_paths:
+            _set(doc, path, _open(str(_get(doc, path)), passphrase or "", list(path)))
+        if proxy_password:
+            if not isinstance(doc.get("proxy"), str):
+                raise InvalidInput.single(
+                    ["proxy"], "proxy_password needs the proxy URL it belongs to"
+                )
+            try:
                 proxy = ProxySetting.parse(doc["proxy"])
-                doc["proxy"] = ProxySetting(
-                    url=proxy.url,
-                    username=proxy.username,
-                    password=SecretStr(open_sealed(proxy_password, passphrase or "")),
-                ).full_url()
-        except ValueError as exc:
-            raise InvalidInput.single(["passphrase"], str(exc)) from None
+            except ValueError as exc:
+                raise InvalidInput.single(["proxy"], str(exc)) from None
+            doc["proxy"] = ProxySetting(
+                url=proxy.url,
+                username=proxy.username,
+                password=SecretStr(_open(proxy_password, passphrase or "", ["proxy_password"])),
+            ).full_url()
         return doc
 
     def _validate(
@@ -412,7 +425,13 @@ class OutboundServerService:
             raise InvalidInput.single([], "the body must be a JSON object")
         merged = _keep_secrets(deepcopy(body), stored)
         try:
-            server = OutboundServer.model_validate(merged)
+            # Expiry judges new certificates only: one that aged in storage must not
+            # block other edits (disabling the server, say); the warning reports it.
+            unchanged = stored is not None and all(
+                str(merged.get(field) or "").strip() == (getattr(stored, field) or "").strip()
+                for field in ("certificate", "client_certificate")
+            )
+            server = OutboundServer.model_validate(merged, context={"stored": unchanged})
         except ValidationError as exc:
             raise InvalidInput(describe_errors(exc.errors())) from None
         if check_paths and server.auth.method == "bearer" and server.auth.token_script:
@@ -519,6 +538,16 @@ class OutboundServerService:
         )
 
 
+def _open(sealed: str, passphrase: str, loc: list[str | int]) -> str:
+    """A sealed export value in clear; a wrong passphrase or damaged text names the field."""
+    try:
+        return open_sealed(sealed, passphrase)
+    except WrongPassphrase as exc:
+        raise InvalidInput.single(["passphrase"], str(exc)) from None
+    except ValueError as exc:
+        raise InvalidInput.single(loc, str(exc)) from None
+
+
 def _merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge patch."""
     if not isinstance(patch, dict):
@@ -543,6 +572,16 @@ def _same_auth_kind(body: dict[str, Any], stored: OutboundServer) -> bool:
     )
 
 
+def _switches_auth(auth_patch: dict[str, Any], stored: OutboundServer) -> bool:
+    method = auth_patch.get("method", stored.auth.method)
+    if method != stored.auth.method:
+        return True
+    grant = auth_patch.get("grant_type")
+    return method == "oauth2" and grant is not None and grant != getattr(
+        stored.auth, "grant_type", None
+    )
+
+
 def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[str, Any]:
     """Replace masked or omitted secrets by the stored ones where they still apply."""
     for path in SECRET_PATHS:
@@ -560,11 +599,19 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
             )
             if applies:
                 kept = _plain(_get(stored.model_dump(), path))
+        # _MISSING: the stored method has no such field (a Basic server has no token).
         if kept is not None and kept is not _MISSING:
             _set(body, path, kept)
         elif value == SECRET_MASK:
             _set(body, path, None)
     proxy = body.get("proxy")
+    if isinstance(proxy, dict):
+        # The object form {url, username, password} follows the same keep rule as the text.
+        try:
+            proxy = ProxySetting.model_validate(proxy).full_url()
+        except ValidationError:
+            return body  # the model reports it with its field name
+        body["proxy"] = proxy
     if isinstance(proxy, str) and proxy.strip():
         try:
             parsed = ProxySetting.parse(proxy)

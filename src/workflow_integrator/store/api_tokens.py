@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, select
+from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from workflow_integrator.store.base import Base, utcnow
+from workflow_integrator.store.base import Base, UTCDateTime, utcnow
 
 TOKEN_PREFIX = "wi_"  # noqa: S105 - a visible marker, not a credential
 
@@ -25,8 +25,8 @@ class ApiTokenRow(Base):
     # A token is 256 random bits, so a fast hash is enough: no dictionary to attack.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hint: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 def hash_token(token: str) -> str:

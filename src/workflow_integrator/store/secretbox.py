@@ -44,24 +44,51 @@ class SecretBox:
     Ciphertext text: ``wi1:<key id>:<base64url(nonce || ciphertext+tag)>``.
     """
 
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(self, keys: list[str], *, key_file: Path | None = None) -> None:
+        self._use(keys)
+        # With a key file, `wi secrets rotate-key` may replace the keys under a running
+        # WI: following the file keeps it reading new ciphertexts and writing readable ones.
+        self._key_file = key_file
+        self._file_stamp = self._stamp()
+
+    def _use(self, keys: list[str]) -> None:
         if not keys:
             raise SecretKeyError("at least one secret key is needed")
         decoded = [_decode_key(k) for k in keys]
         self._newest = decoded[0]
         self._by_id = {_key_id(k): AESGCM(k) for k in decoded}
 
+    def _stamp(self) -> tuple[int, int] | None:
+        if self._key_file is None:
+            return None
+        try:
+            info = self._key_file.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_ino
+
+    def _follow_key_file(self) -> None:
+        stamp = self._stamp()
+        if stamp is None or stamp == self._file_stamp or self._key_file is None:
+            return
+        keys = [line.strip() for line in self._key_file.read_text().splitlines() if line.strip()]
+        if keys:
+            self._use(keys)
+        self._file_stamp = stamp
+
     @property
     def key_id(self) -> str:
         """Id of the key new ciphertexts are made with."""
+        self._follow_key_file()
         return _key_id(self._newest)
 
     def encrypt(self, plain: str) -> str:
         """Encrypt ``plain`` under the newest key."""
+        key_id = self.key_id
         nonce = os.urandom(12)
-        sealed = self._by_id[self.key_id].encrypt(nonce, plain.encode(), _PREFIX.encode())
+        sealed = self._by_id[key_id].encrypt(nonce, plain.encode(), _PREFIX.encode())
         body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"{_PREFIX}:{self.key_id}:{body}"
+        return f"{_PREFIX}:{key_id}:{body}"
 
     def decrypt(self, token: str) -> str:
         """Decrypt a ciphertext made by this or an older key."""
@@ -69,6 +96,7 @@ class SecretBox:
             prefix, key_id, body = token.split(":", 2)
         except ValueError:
             raise SecretKeyError("stored secret is not WI ciphertext") from None
+        self._follow_key_file()
         aead = self._by_id.get(key_id)
         if prefix != _PREFIX or aead is None:
             raise SecretKeyError(
@@ -130,17 +158,25 @@ def seal(plain: str, passphrase: str) -> str:
     return f"{_SEAL_PREFIX}:{body}"
 
 
+class WrongPassphrase(ValueError):
+    """The passphrase does not open a sealed export value."""
+
+
 def open_sealed(token: str, passphrase: str) -> str:
     """Decrypt a value made by :func:`seal`; ValueError names what went wrong."""
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
     prefix, _, body = token.partition(":")
-    if prefix != _SEAL_PREFIX or not body:
-        raise ValueError("an exported secret is damaged")
-    blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    try:
+        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        blob = b""
+    # salt (16) + nonce (12) + GCM tag (16) at least; anything shorter was cut or edited.
+    if prefix != _SEAL_PREFIX or len(blob) < 44:
+        raise ValueError("an exported secret is damaged: export it again")
     salt, nonce, sealed = blob[:16], blob[16:28], blob[28:]
     key = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(passphrase.encode())
     try:
         return AESGCM(key).decrypt(nonce, sealed, _SEAL_PREFIX.encode()).decode()
     except InvalidTag:
-        raise ValueError("the passphrase does not open the exported secrets") from None
+        raise WrongPassphrase("the passphrase does not open the exported secrets") from None

@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, select
+from sqlalchemy import JSON, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from workflow_integrator.store.base import Base, Timestamps, register_encrypted_column, utcnow
+from workflow_integrator.store.base import (
+    Base,
+    Timestamps,
+    UTCDateTime,
+    register_encrypted_column,
+    utcnow,
+)
 
 
 class OutboundServerRow(Timestamps, Base):
@@ -22,9 +28,7 @@ class OutboundServerRow(Timestamps, Base):
     secrets: Mapped[str | None] = mapped_column(Text, default=None)
     state: Mapped[str] = mapped_column(String(32), default="ok")
     state_reason: Mapped[str | None] = mapped_column(Text, default=None)
-    state_changed_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), default=None
-    )
+    state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Bumped on every change, so transports and caches know when to rebuild.
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
