@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.cases import CASES, BenchContext
+from bench.integrations import CASES as INTEGRATION_CASES
 
 
 def main() -> None:
@@ -34,7 +35,7 @@ def main() -> None:
         table.add_column(column, justify="right" if column != "case" else "left")
     databases = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
     with tempfile.TemporaryDirectory(prefix="wi-bench-") as tmp:
-        for case in CASES:
+        for case in [*CASES, *INTEGRATION_CASES]:
             if args.only and args.only not in case.name:
                 continue
             for database in databases if case.uses_database else ["-"]:

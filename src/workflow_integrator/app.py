@@ -10,8 +10,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
+from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services import diagnostics
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.integrations import (
+    IntegrationService,
+    securechange_ticket_source,
+    securechange_web_url,
+)
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
@@ -30,6 +36,12 @@ class Services:
     servers: OutboundServerService
     tokens: ApiTokenService
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def integrations(self) -> IntegrationService:
+        """Workflow integrations (registered in ``extras`` by ``build_services``)."""
+        service: IntegrationService = self.extras["integrations"]
+        return service
 
     def close(self) -> None:
         """Release database connections."""
@@ -59,6 +71,14 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         tokens=ApiTokenService(sessions),
     )
     diagnostics.install(services)
+    securechange = SecureChangeSettingsService(sessions, secretbox).connection
+    services.extras["integrations"] = IntegrationService(
+        sessions,
+        services.servers,
+        settings.resolved_plugin_dir,
+        ticket_source=securechange_ticket_source(securechange),
+        securechange_url=securechange_web_url(securechange),
+    )
     return services
 
 
@@ -68,6 +88,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
     from workflow_integrator.api import events as events_api
+    from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import securechange as securechange_api
 
     settings = settings or (services.settings if services else Settings())
@@ -87,6 +108,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(diagnostics_api.router)
     app.include_router(events_api.router)
     app.include_router(securechange_api.router)
+    app.include_router(integrations_api.router)
     web.install(app)
     openapi.install(app)
     return app

@@ -6,6 +6,7 @@ import typer
 
 from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens, users
 from workflow_integrator.cli import events as events_cli
+from workflow_integrator.cli import integrations as integrations_cli
 from workflow_integrator.cli import securechange as securechange_cli
 from workflow_integrator.cli import sim as sim_cli
 
@@ -25,6 +26,7 @@ app.add_typer(secrets.app, name="secrets")
 app.add_typer(events_cli.app, name="events")
 app.add_typer(securechange_cli.app, name="securechange")
 app.add_typer(sim_cli.app, name="sim")
+app.add_typer(integrations_cli.app, name="integrations")
 app.add_typer(users.app, name="users")
 
 

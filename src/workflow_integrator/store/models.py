@@ -5,6 +5,7 @@ from __future__ import annotations
 from workflow_integrator.store import (
     api_tokens,
     events,
+    integrations,
     securechange_settings,
     servers,
     tokens,
@@ -17,6 +18,7 @@ metadata = Base.metadata
 __all__ = [
     "api_tokens",
     "events",
+    "integrations",
     "metadata",
     "securechange_settings",
     "servers",

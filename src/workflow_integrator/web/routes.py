@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workflow_integrator.web import account, auth, servers, users
+from workflow_integrator.web import account, auth, integrations, servers, users
 
-routers: list[APIRouter] = [auth.router, account.router, servers.router, users.router]
+routers: list[APIRouter] = [
+    auth.router,
+    account.router,
+    servers.router,
+    integrations.router,
+    users.router,
+]

@@ -1,0 +1,172 @@
+"""REST: ``/api/v1/integrations`` (list, create, read, replace, update, delete, check,
+preview, placeholders) and ``/api/v1/placeholders``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from workflow_integrator.api.body import json_object
+from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
+from workflow_integrator.domain.integration import Integration
+from workflow_integrator.services.errors import InvalidInput
+from workflow_integrator.services.integrations import (
+    IntegrationView,
+    PlaceholderCatalog,
+    PreviewResult,
+    document,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["integrations"])
+
+
+def _body_doc(description: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": Integration.model_json_schema(by_alias=True)}
+            },
+        }
+    }
+
+
+_DOC = (
+    "A workflow integration: workflow, default_server, routes, notify_on_failure, fields "
+    "(the workflow's ticket fields that placeholders may use: name → type), points."
+)
+
+
+class PreviewBody(BaseModel):
+    """What to preview: an event on a ticket (pasted, or read from SecureChange by id)."""
+
+    event: str = Field(description="CREATE, ADVANCE, REDO, REJECT, ...")
+    ticket: Any = Field(
+        default=None,
+        description="The ticket document: SecureChange XML (a string) or JSON (an object)",
+    )
+    ticket_id: int | None = Field(default=None, description="Read the ticket from SecureChange")
+    completed_step: str | None = Field(default=None, description="For ADVANCE: the step done")
+    current_step: str | None = Field(
+        default=None, description="The step after the event (default: the ticket's)"
+    )
+    point: str | None = Field(
+        default=None, description="Render only this point, whether or not it fires"
+    )
+    create_date: str | None = None
+    update_date: str | None = None
+    integration: dict[str, Any] | None = Field(
+        default=None,
+        description="An unsaved integration document to preview instead of the saved one",
+    )
+
+
+@router.get("/integrations", response_model=list[IntegrationView])
+def list_integrations(services: ServicesDep, _: ViewerDep) -> list[IntegrationView]:
+    """All integrations."""
+    return services.integrations.list_all()
+
+
+@router.post(
+    "/integrations",
+    response_model=IntegrationView,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_body_doc(_DOC),
+)
+async def create_integration(
+    request: Request, response: Response, services: ServicesDep, _: AdminDep
+) -> IntegrationView:
+    """Create the integration of a workflow (409 if it has one, 422 per bad field)."""
+    body = await json_object(request)
+    view = await run_in_threadpool(services.integrations.create, body)
+    response.headers["Location"] = f"{router.prefix}/integrations/{view.workflow}"
+    return view
+
+
+@router.post(
+    "/integrations/validate", openapi_extra=_body_doc("The integration to check; nothing is saved.")
+)
+async def validate_integration(
+    request: Request, services: ServicesDep, _: ViewerDep
+) -> dict[str, Any]:
+    """Check a document as a save would (servers, placeholders, templates); save nothing."""
+    body = await json_object(request)
+    integration = await run_in_threadpool(services.integrations.validate, body)
+    return {"valid": True, "integration": document(integration)}
+
+
+@router.get("/integrations/{workflow}", response_model=IntegrationView)
+def read_integration(workflow: str, services: ServicesDep, _: ViewerDep) -> IntegrationView:
+    """One integration."""
+    return services.integrations.get(workflow)
+
+
+@router.put(
+    "/integrations/{workflow}", response_model=IntegrationView, openapi_extra=_body_doc(_DOC)
+)
+async def replace_integration(
+    workflow: str, request: Request, services: ServicesDep, _: AdminDep
+) -> IntegrationView:
+    """Replace an integration (a different ``workflow`` in the body renames it)."""
+    body = await json_object(request)
+    return await run_in_threadpool(services.integrations.replace, workflow, body)
+
+
+@router.patch(
+    "/integrations/{workflow}",
+    response_model=IntegrationView,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A JSON merge patch (RFC 7396) of the integration document.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def update_integration(
+    workflow: str, request: Request, services: ServicesDep, _: AdminDep
+) -> IntegrationView:
+    """Change some fields (JSON merge patch; lists such as points are replaced whole)."""
+    patch = await json_object(request)
+    return await run_in_threadpool(services.integrations.update, workflow, patch)
+
+
+@router.delete("/integrations/{workflow}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_integration(workflow: str, services: ServicesDep, _: AdminDep) -> Response:
+    """Delete an integration."""
+    services.integrations.delete(workflow)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/integrations/{workflow}/preview", response_model=PreviewResult)
+async def preview_integration(
+    workflow: str, request: Request, services: ServicesDep, _: ViewerDep
+) -> PreviewResult:
+    """Render what an event would send for a ticket — points, server, method, URL,
+    headers (auth masked), body — without sending anything."""
+    raw = await json_object(request)
+    try:
+        body = PreviewBody.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        ) from None
+    return await run_in_threadpool(
+        lambda: services.integrations.preview(workflow, **body.model_dump())
+    )
+
+
+@router.get("/integrations/{workflow}/placeholders", response_model=PlaceholderCatalog)
+def placeholders(workflow: str, services: ServicesDep, _: ViewerDep) -> PlaceholderCatalog:
+    """The placeholder names this integration's templates may use."""
+    return services.integrations.placeholders(workflow)
+
+
+@router.get("/placeholders", response_model=PlaceholderCatalog)
+def all_placeholders(services: ServicesDep, _: ViewerDep) -> PlaceholderCatalog:
+    """Predefined and custom placeholder names (fields come with an integration)."""
+    return services.integrations.placeholders()
