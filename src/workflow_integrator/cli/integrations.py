@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.table import Table
 
 from workflow_integrator.cli.context import console, fail, handled, print_json, services
+from workflow_integrator.cli.documents import (
+    Format,
+    print_import,
+    read_many,
+    read_one,
+    write_export,
+)
 from workflow_integrator.services.integrations import IntegrationView, PreviewResult
 
 app = typer.Typer(
@@ -24,31 +29,6 @@ FileOpt = Annotated[
     Path | None,
     typer.Option("--file", "-f", help="YAML or JSON integration document ('-' = stdin)."),
 ]
-
-
-class Format(StrEnum):
-    """File formats of import and export."""
-
-    yaml = "yaml"
-    json = "json"
-
-
-def _read(path: Path) -> Any:
-    try:
-        text = path.read_text() if str(path) != "-" else typer.get_text_stream("stdin").read()
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        fail(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}")
-
-
-def _read_one(path: Path) -> dict[str, Any]:
-    loaded = _read(path)
-    if not isinstance(loaded, dict):
-        fail(f"{path} must hold one integration document (an object)")
-    return loaded
 
 
 @app.command("list")
@@ -109,7 +89,7 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add an integration from a document."""
-    body = _read_one(file)
+    body = read_one(file, "integration")
     with handled():
         view = services().integrations.create(body)
     _done(view, "created", as_json)
@@ -139,7 +119,7 @@ def edit(
         integrations = services().integrations
         view = integrations.get(workflow)
         if file is not None:
-            view = integrations.replace(workflow, _read_one(file))
+            view = integrations.replace(workflow, read_one(file, "integration"))
         if patch:
             view = integrations.update(view.workflow, patch)
     _done(view, "updated", as_json)
@@ -171,17 +151,7 @@ def export(
     """Export integrations (servers by name; they hold no secrets)."""
     with handled():
         docs = services().integrations.export(workflows or None)
-    payload = {"integrations": docs}
-    text = (
-        json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
-        if fmt is Format.json
-        else yaml.safe_dump(payload, sort_keys=False, allow_unicode=True)
-    )
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        output.write_text(text)
-        console.print(f"exported {len(docs)} integration(s) to {output}")
+    write_export("integrations", docs, fmt, output, "integration(s)")
 
 
 @app.command("import")
@@ -191,27 +161,10 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import integrations: all are validated first; any error changes nothing."""
-    loaded = _read(file)
-    docs = loaded.get("integrations") if isinstance(loaded, dict) else loaded
-    if isinstance(loaded, dict) and docs is None and "workflow" in loaded:
-        docs = [loaded]
-    if not isinstance(docs, list):
-        fail(f"{file} must hold a list of integrations (or 'integrations: [...]')")
+    docs = read_many(file, "integrations", "workflow", "integrations")
     with handled():
         report = services().integrations.import_(docs, dry_run=dry_run)
-    if as_json:
-        print_json(report.model_dump())
-        return
-    prefix = "would be " if dry_run else ""
-    for label, names in (
-        ("created", report.created),
-        ("updated", report.updated),
-        ("unchanged", report.unchanged),
-    ):
-        if names:
-            console.print(f"{prefix}{label}: {', '.join(names)}")
-    if not (report.created or report.updated or report.unchanged):
-        console.print("nothing to import")
+    print_import(report, dry_run=dry_run, as_json=as_json)
 
 
 @app.command("preview")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.table import Table
 
 from workflow_integrator.cli.context import console, fail, handled, print_json, services
+from workflow_integrator.cli.documents import (
+    Format,
+    print_import,
+    read_many,
+    read_one,
+    write_export,
+)
 from workflow_integrator.domain.outbound_server import SECRET_MASK
 from workflow_integrator.services.outbound_servers import ServerView
 
@@ -21,30 +25,10 @@ app = typer.Typer(help="Outbound servers: where WI sends requests.", no_args_is_
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
-class Format(StrEnum):
-    """File formats of import and export."""
-
-    yaml = "yaml"
-    json = "json"
-
-
 def _auth_label(view: ServerView) -> str:
     method = str(view.auth.get("method", "none"))
     grant = view.auth.get("grant_type")
     return f"{method} ({grant})" if grant else method
-
-
-def _read_documents(path: Path) -> Any:
-    try:
-        text = path.read_text() if str(path) != "-" else typer.get_text_stream("stdin").read()
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
-    try:
-        if path.suffix == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        fail(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}")
 
 
 def _secret(value: str | None, label: str) -> str | None:
@@ -235,10 +219,7 @@ def add(
     """Add an outbound server from options or a document (--file); options win."""
     body: dict[str, Any] = {}
     if file is not None:
-        loaded = _read_documents(file)
-        if not isinstance(loaded, dict):
-            fail(f"{file} must hold one server document (an object)")
-        body = loaded
+        body = read_one(file, "server")
     options = _body_from_options(
         name=name,
         host=host,
@@ -328,9 +309,7 @@ def edit(
     with handled():
         view = services().servers.get(server)
         if file is not None:
-            loaded = _read_documents(file)
-            if not isinstance(loaded, dict):
-                fail(f"{file} must hold one server document (an object)")
+            loaded = read_one(file, "server")
             loaded.setdefault("name", server)
             view = services().servers.replace(server, loaded)
         if patch:
@@ -383,17 +362,7 @@ def export(
         docs = services().servers.export(
             names or None, secrets="encrypt" if encrypt_secrets else "mask", passphrase=passphrase
         )
-    payload = {"outbound_servers": docs}
-    text = (
-        json.dumps(payload, indent=2, default=str) + "\n"
-        if fmt is Format.json
-        else yaml.safe_dump(payload, sort_keys=False, allow_unicode=True)
-    )
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        output.write_text(text)
-        console.print(f"exported {len(docs)} server(s) to {output}")
+    write_export("outbound_servers", docs, fmt, output, "server(s)")
 
 
 @app.command("import")
@@ -406,29 +375,12 @@ def import_(
     as_json: JsonOpt = False,
 ) -> None:
     """Import servers: all are validated first; any error changes nothing."""
-    loaded = _read_documents(file)
-    docs = loaded.get("outbound_servers") if isinstance(loaded, dict) else loaded
-    if isinstance(loaded, dict) and docs is None and "name" in loaded:
-        docs = [loaded]
-    if not isinstance(docs, list):
-        fail(f"{file} must hold a list of servers (or 'outbound_servers: [...]')")
+    docs = read_many(file, "outbound_servers", "name", "servers")
     with handled():
         report = services().servers.import_(
             docs, dry_run=dry_run, passphrase=_secret(passphrase, "Passphrase")
         )
-    if as_json:
-        print_json(report.model_dump())
-        return
-    prefix = "would be " if dry_run else ""
-    for label, names in (
-        ("created", report.created),
-        ("updated", report.updated),
-        ("unchanged", report.unchanged),
-    ):
-        if names:
-            console.print(f"{prefix}{label}: {', '.join(names)}")
-    if not (report.created or report.updated or report.unchanged):
-        console.print("nothing to import")
+    print_import(report, dry_run=dry_run, as_json=as_json)
 
 
 def _done(view: ServerView, verb: str, as_json: bool) -> None:

@@ -32,6 +32,7 @@ from workflow_integrator.domain.integration import (
     fold,
 )
 from workflow_integrator.domain.matching import WorkflowEvent, match, route
+from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import OutboundServer, describe_errors
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeClient
@@ -319,7 +320,7 @@ class IntegrationService:
         if not isinstance(patch, dict):
             raise InvalidInput.single([], "the body must be a JSON object")
         current = document(self.get_integration(workflow))
-        return self.replace(workflow, _merge_patch(current, patch))
+        return self.replace(workflow, merge_patch(current, patch))
 
     def delete(self, workflow: str) -> None:
         """Delete an integration."""
@@ -787,19 +788,6 @@ def document(integration: Integration) -> dict[str, Any]:
         on = item["on"]
         item["on"] = {k: v for k, v in on.items() if v is not None}
     return doc
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge_patch(result.get(key), value)
-    return result
 
 
 def read_ticket(document_or_data: Any) -> Ticket:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import (
     SECRET_MASK,
     SECRET_PATHS,
@@ -199,7 +200,7 @@ class OutboundServerService:
             if isinstance(auth_patch, dict) and _switches_auth(auth_patch, stored):
                 # A new method or grant starts from its own fields; the old ones do not fit it.
                 base["auth"] = {"method": stored.auth.method}
-            merged = _merge_patch(base, patch)
+            merged = merge_patch(base, patch)
             server = self._validate(merged, stored=stored)
             self._apply(session, row, stored, server)
             return self._view(row)
@@ -527,19 +528,6 @@ def _open(sealed: str, passphrase: str, loc: list[str | int]) -> str:
         raise InvalidInput.single(["passphrase"], str(exc)) from None
     except ValueError as exc:
         raise InvalidInput.single(loc, str(exc)) from None
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge_patch(result.get(key), value)
-    return result
 
 
 def _same_auth_kind(body: dict[str, Any], stored: OutboundServer) -> bool:
