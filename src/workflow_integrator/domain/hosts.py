@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -107,3 +108,26 @@ def parse_host(text: str) -> HostTarget:
     if base_path and "//" in base_path:
         raise HostError("the base path must not contain empty segments ('//')")
     return HostTarget(_check_hostname(hostname), port, base_path, scheme)
+
+
+def protocol_from_pasted_url(data: Any) -> Any:
+    """For a "before" model validator: a pasted URL's scheme sets ``protocol``.
+
+    Given with an explicit, different protocol it is an error that names the host field.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("host"), str):
+        return data
+    try:
+        scheme = parse_host(data["host"]).scheme
+    except HostError:
+        return data  # the host validator reports it
+    if scheme is None:
+        return data
+    protocol = data.get("protocol")
+    if protocol is None:
+        return {**data, "protocol": scheme}
+    if isinstance(protocol, str) and protocol.lower() != scheme:
+        raise ValueError(
+            f"host: the pasted URL says {scheme}:// but protocol is {protocol}; make them agree"
+        )
+    return data

@@ -32,7 +32,12 @@ from workflow_integrator.domain.certificates import (
     parse_certificates,
 )
 from workflow_integrator.domain.headers import DEFAULT_HEADERS, HeaderError, parse_headers
-from workflow_integrator.domain.hosts import HostError, HostTarget, parse_host
+from workflow_integrator.domain.hosts import (
+    HostError,
+    HostTarget,
+    parse_host,
+    protocol_from_pasted_url,
+)
 
 SECRET_MASK = "********"  # noqa: S105 - a display mask, not a credential
 """What a read shows for a secret that is set; sending it back keeps the stored value."""
@@ -319,24 +324,7 @@ class OutboundServer(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _split_pasted_url(cls, data: Any) -> Any:
-        # A pasted URL brings its scheme: it sets the protocol, or must agree with it.
-        if not isinstance(data, dict) or not isinstance(data.get("host"), str):
-            return data
-        try:
-            scheme = parse_host(data["host"]).scheme
-        except HostError:
-            return data  # the host validator reports it
-        if scheme is None:
-            return data
-        protocol = data.get("protocol")
-        if protocol is None:
-            return {**data, "protocol": scheme}
-        if isinstance(protocol, str) and protocol.lower() != scheme:
-            raise ValueError(
-                f"host: the pasted URL says {scheme}:// but protocol is {protocol}; "
-                "make them agree"
-            )
-        return data
+        return protocol_from_pasted_url(data)
 
     @field_validator("name")
     @classmethod

@@ -8,7 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
-from workflow_integrator.domain.hosts import HostError, HostTarget, parse_host
+from workflow_integrator.domain.hosts import (
+    HostError,
+    HostTarget,
+    parse_host,
+    protocol_from_pasted_url,
+)
 from workflow_integrator.outbound.tls import build_ssl_context
 
 API_BASE_PATH = "/securechangeworkflow/api/securechange"
@@ -37,19 +42,7 @@ class SecureChangeConnection(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _split_pasted_url(cls, data: Any) -> Any:
-        # A pasted URL brings its scheme: it sets the protocol.
-        if not isinstance(data, dict) or not isinstance(data.get("host"), str):
-            return data
-        try:
-            scheme = parse_host(data["host"]).scheme
-        except HostError:
-            return data
-        if scheme is not None and data.get("protocol") in (None, scheme):
-            return {**data, "protocol": scheme}
-        if scheme is not None:
-            raise ValueError(f"host: the pasted URL says {scheme}:// but protocol is "
-                             f"{data.get('protocol')}; make them agree")
-        return data
+        return protocol_from_pasted_url(data)
 
     @field_validator("host")
     @classmethod
