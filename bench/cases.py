@@ -52,7 +52,6 @@ class BenchContext:
                 _env_file=None,  # type: ignore[call-arg]
                 data_dir=self.folder,
                 database_url=url,
-                workers=False,
             )
             self._live = self._stack.enter_context(serve_wi(settings))
         return self._live

@@ -41,7 +41,6 @@ def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
         data_dir=data_dir,
         database_url=database_url,
         secret_key=None,
-        workers=False,
     )
 
 

@@ -36,7 +36,6 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body the API accepts."
     )
-    workers: bool = Field(default=True, description="Run delivery workers inside `wi serve`.")
     plugin_dir: Path | None = Field(
         default=None, description="Folder holding custom_functions.py; default <data_dir>/plugins"
     )

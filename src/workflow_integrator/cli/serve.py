@@ -1,4 +1,4 @@
-"""``wi serve``: the API, the web UI and the workers in one process."""
+"""``wi serve``: the REST API and the web UI in one process."""
 
 from __future__ import annotations
 
