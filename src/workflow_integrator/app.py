@@ -83,7 +83,10 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """The ASGI application: REST API under /api/v1, OpenAPI at /docs, health at /healthz."""
+    """The ASGI application: REST API under /api/v1, web UI at /, health at /healthz.
+
+    The API's documentation (/docs, /openapi.json) is for signed-in users and API tokens.
+    """
     from workflow_integrator import web
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
@@ -97,8 +100,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         title="Workflow Integrator",
         version=__version__,
         description="Connects SecureChange workflows to outbound servers.",
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # Served by api/openapi.py behind sign-in: only health and sign-in are public.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.services = services
     errors.install(app)

@@ -319,9 +319,21 @@ def test_healthz_is_open(shared_wi: LiveWI) -> None:
     assert response.json()["status"] == "ok"
 
 
-def test_openapi_documents_the_outbound_server_api(shared_wi: LiveWI) -> None:
+def test_api_documentation_needs_a_token_or_a_session(shared_wi: LiveWI) -> None:
     with httpx2.Client(base_url=shared_wi.url, trust_env=False) as anonymous:
-        doc = anonymous.get("/openapi.json").json()
+        spec = anonymous.get("/openapi.json")
+        page = anonymous.get("/docs")
+    assert spec.status_code == 401
+    assert page.status_code == 303 and page.headers["location"] == "/sign-in?next=%2Fdocs"
+    with shared_wi.client(shared_wi.viewer_token) as viewer:
+        assert viewer.get("/openapi.json").status_code == 200
+        docs = viewer.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+
+
+def test_openapi_documents_the_outbound_server_api(shared_wi: LiveWI) -> None:
+    with shared_wi.client() as client:
+        doc = client.get("/openapi.json").json()
     paths = doc["paths"]
     assert set(paths[URL]) >= {"get", "post"}
     assert set(paths[URL + "/{name}"]) >= {"get", "put", "patch", "delete"}

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from workflow_integrator.api.deps import ViewerDep
 from workflow_integrator.domain.outbound_server import OutboundServer
 
 DOCUMENTED_BODIES: dict[str, type[BaseModel]] = {"OutboundServer": OutboundServer}
@@ -15,7 +18,8 @@ DOCUMENTED_BODIES: dict[str, type[BaseModel]] = {"OutboundServer": OutboundServe
 
 
 def install(app: FastAPI) -> None:
-    """Make ``app.openapi()`` include :data:`DOCUMENTED_BODIES`."""
+    """Serve ``/openapi.json`` (with :data:`DOCUMENTED_BODIES`) and ``/docs`` to callers
+    who are signed in or present an API token that may read."""
 
     def build() -> dict[str, Any]:
         if app.openapi_schema:
@@ -35,3 +39,11 @@ def install(app: FastAPI) -> None:
         return schema
 
     app.openapi = build  # type: ignore[method-assign]
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document(_: ViewerDep) -> dict[str, Any]:
+        return build()
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(_: ViewerDep) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} API")

@@ -28,9 +28,12 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/sign-in", "/static/", "/healthz", "/favicon.ico")
 """Reachable without signing in."""
-NOT_UI_PREFIXES = ("/api/", "/docs", "/openapi.json", "/redoc")
+NOT_UI_PREFIXES = ("/api/", "/openapi.json")
 """Served by the API, which has its own authentication (API tokens). A new endpoint
 outside ``/api/`` that machines call (metrics, webhooks) must be added here."""
+THIRD_PARTY_PAGES = ("/docs",)
+"""UI pages (sign-in required) built by a library that loads its own scripts: they
+keep the security headers but not the content security policy."""
 
 SECURITY_HEADERS = [
     (
@@ -96,7 +99,9 @@ class WebSessionMiddleware:
                 await _reject(send, status, problem, is_ui)
                 return
 
-        if is_ui and signed is None and not path.startswith(PUBLIC_PREFIXES):
+        # The API documentation also opens with an API token (checked by its route).
+        token_for_docs = path.startswith(THIRD_PARTY_PAGES) and bool(headers.get("authorization"))
+        if is_ui and signed is None and not path.startswith(PUBLIC_PREFIXES) and not token_for_docs:
             await _to_sign_in(scope, headers, send)
             return
 
@@ -108,6 +113,8 @@ class WebSessionMiddleware:
             if message["type"] == "http.response.start":
                 extra = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS:
+                    if name == b"content-security-policy" and path.startswith(THIRD_PARTY_PAGES):
+                        continue
                     if name.decode() not in extra:
                         extra.append(name.decode(), value.decode())
                 if signed is not None:
