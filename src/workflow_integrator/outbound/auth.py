@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Generator
 
 import httpx2
@@ -34,18 +35,18 @@ class StaticBearer(httpx2.Auth):
         yield request
 
 
-class _RefreshingBearer(httpx2.Auth):
+class _RefreshingBearer(httpx2.Auth, ABC):
     """A bearer token that can be renewed: on 401, drop it, get another, retry once."""
 
     requires_request_body = True  # the body is sent a second time on retry
 
+    @abstractmethod
     async def current(self) -> str:
         """The token to send now."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def refused(self, token: str) -> None:
         """The server answered 401 to this token."""
-        raise NotImplementedError
 
     async def async_auth_flow(
         self, request: httpx2.Request
