@@ -11,9 +11,8 @@ import httpx2
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import unavailable
 from tests.integrations.conftest import EXAMPLE, SERVERS
-from tests.servers.browser import CHROMIUM_ARGS, chromium_path, screenshot
+from tests.servers.browser import screenshot
 from tests.servers.live_wi import LiveWI
 from tests.web.conftest import ADMIN, VIEWER, browser_client, csrf_of, sign_in
 from workflow_integrator.services.users import user_service
@@ -160,39 +159,6 @@ def ui_sign_in(page: Page, ui: LiveWI) -> None:
     page.get_by_label("Password", exact=True).fill(ADMIN[1])
     page.get_by_label("Password", exact=True).press("Enter")
     expect(page).to_have_url(re.compile(r"/integrations$"))
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    """Chromium for this module only, with the suite's checks for script and CSP errors.
-
-    The suite's session-wide browser keeps Playwright's event loop running in the main
-    thread from its first use on; starting it here, before other folders' tests that call
-    ``asyncio.run``, would break them. This one stops when the test ends.
-    """
-    executable = chromium_path()
-    if executable is None:
-        unavailable("Chromium is not installed (dev/setup --test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="en-US")
-        context.set_default_timeout(10_000)
-        opened = context.new_page()
-        problems: list[str] = []
-        opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-        opened.on(
-            "console",
-            lambda message: (
-                problems.append(f"console: {message.text}") if message.type == "error" else None
-            ),
-        )
-        try:
-            yield opened
-        finally:
-            chromium.close()
-        assert not problems, problems
 
 
 @pytest.mark.browser

@@ -46,9 +46,13 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole run."""
+    """One headless Chromium per test module.
+
+    Playwright's sync API keeps an event loop running in the main thread while it is
+    started; stopping it with the module lets later modules call ``asyncio.run``.
+    """
     executable = chromium_path()
     if executable is None:
         _unavailable("Chromium is not installed (dev/setup --test installs it)")
