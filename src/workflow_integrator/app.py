@@ -50,7 +50,9 @@ class Services:
 
 def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     """Open the database (applying migrations unless told not to) and wire the services."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.data_dir.exists():
+        # The folder holds the database, the key file and first-start credentials.
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = make_engine(
         settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
