@@ -115,8 +115,10 @@ class ServerTransport:
         except httpx2.HTTPError as exc:
             stage = classify(exc, via_proxy=self.via_proxy is not None)
             message = describe(exc, target=self.target, via_proxy=self.via_proxy)
-            if isinstance(exc, httpx2.RemoteProtocolError) and self._tls_without_client_cert:
-                # TLS 1.3 servers refuse a missing client certificate after the handshake.
+            disconnected = httpx2.RemoteProtocolError | httpx2.ReadError | httpx2.WriteError
+            if isinstance(exc, disconnected) and self._tls_without_client_cert:
+                # TLS 1.3 servers refuse a missing client certificate after the handshake:
+                # the client sees a hang-up or a reset, depending on timing.
                 message += (
                     "; if the server requires a client certificate (mutual TLS), set "
                     "client_certificate and client_key"
