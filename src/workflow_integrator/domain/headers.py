@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # RFC 9110 token characters: a header name is one token.
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -22,11 +23,18 @@ def parse_headers(text: str) -> list[tuple[str, str]]:
     ``Accept: text/html, application/json`` stays one header because
     `` application/json`` is not followed by a colon.
     """
+    return list(_parse_headers(text))
+
+
+# Pure and called on every read of a server: remember recent answers (as tuples, so
+# that no caller can change a cached result).
+@lru_cache(maxsize=4096)
+def _parse_headers(text: str) -> tuple[tuple[str, str], ...]:
     for bad, label in (("\r", "CR"), ("\n", "line break"), ("\x00", "NUL")):
         if bad in text:
             raise HeaderError(f"headers must not contain a {label} character")
     if not text.strip():
-        return []
+        return ()
     headers: list[tuple[str, str]] = []
     for position, chunk in enumerate(_NEXT_HEADER.split(text), start=1):
         item = chunk.strip()
@@ -54,7 +62,7 @@ def parse_headers(text: str) -> list[tuple[str, str]]:
                 "cannot carry; use ASCII characters only (percent-encode if the server expects it)"
             )
         headers.append((name, value))
-    return headers
+    return tuple(headers)
 
 
 def format_headers(headers: list[tuple[str, str]]) -> str:

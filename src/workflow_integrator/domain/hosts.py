@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +59,8 @@ def _check_hostname(name: str) -> str:
     return name.lower()
 
 
+# Pure and called several times per read of a server: remember recent answers.
+@lru_cache(maxsize=4096)
 def parse_host(text: str) -> HostTarget:
     """Parse ``10.0.0.5``, ``[fd00::5]:8443``, ``itsm.example.com/api`` or a pasted URL."""
     raw = text.strip()
