@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -42,10 +43,8 @@ class HostTarget:
 
 
 def _check_hostname(name: str) -> str:
-    try:
+    with suppress(ValueError):  # not an address: judged as a DNS name below
         return str(ipaddress.ip_address(name))
-    except ValueError:
-        pass
     if len(name) > 253:
         raise HostError("the host name is longer than 253 characters")
     labels = name.rstrip(".").split(".")

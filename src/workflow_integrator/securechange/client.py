@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 from xml.etree.ElementTree import Element
@@ -227,13 +228,10 @@ def _user(element: Element) -> SecureChangeUser:
 
 
 def _reason(response: httpx2.Response) -> str:
-    try:
-        root = parse_xml(response.content)
-        message = child_text(root, "message")
+    with suppress(DocumentError):  # not SecureChange's XML error document: quote the text
+        message = child_text(parse_xml(response.content), "message")
         if message:
             return message
-    except DocumentError:
-        pass
     return response.text[:200].strip() or response.reason_phrase
 
 
