@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services import diagnostics
 from workflow_integrator.services.api_tokens import ApiTokenService
@@ -35,6 +36,7 @@ class Services:
     secretbox: SecretBox
     servers: OutboundServerService
     tokens: ApiTokenService
+    clock: Clock = field(default_factory=SystemClock)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -48,8 +50,15 @@ class Services:
         self.engine.dispose()
 
 
-def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
-    """Open the database (applying migrations unless told not to) and wire the services."""
+def build_services(
+    settings: Settings, *, upgrade: bool = True, clock: Clock | None = None
+) -> Services:
+    """Open the database (applying migrations unless told not to) and wire the services.
+
+    ``clock`` decides token freshness, sign-in lockouts and session expiry (tests pass
+    a ``ManualClock``).
+    """
+    clock = clock or SystemClock()
     if not settings.data_dir.exists():
         # The folder holds the database, the key file and first-start credentials.
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -70,7 +79,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         sessions=sessions,
         secretbox=secretbox,
         servers=OutboundServerService(sessions, secretbox),
-        tokens=ApiTokenService(sessions),
+        tokens=ApiTokenService(sessions, clock),
+        clock=clock,
     )
     diagnostics.install(services)
     securechange = SecureChangeSettingsService(sessions, secretbox).connection

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.outbound.configs import password_grant, server
+from tests.outbound.configs import leased, password_grant, server
 from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from tests.servers.uvicorn_thread import free_port
@@ -28,12 +28,14 @@ async def test_dns_failure(pool: TransportPool) -> None:
     )
     assert diagnosis.stage == "dns"
     assert "token.example.invalid" in diagnosis.message
-    assert (await test_connection(pool.get(1, 1, server("wi-test.invalid")))).stage == "dns"
+    assert (
+        await test_connection(await leased(pool, 1, 1, server("wi-test.invalid")))
+    ).stage == "dns"
 
 
 async def test_connection_refused(pool: TransportPool) -> None:
     port = free_port()
-    diagnosis = await test_connection(pool.get(1, 1, server(f"127.0.0.1:{port}")))
+    diagnosis = await test_connection(await leased(pool, 1, 1, server(f"127.0.0.1:{port}")))
     assert not diagnosis.ok and diagnosis.stage == "connect"
     assert f"127.0.0.1:{port}" in diagnosis.message
 
@@ -62,7 +64,7 @@ async def test_wrong_user_password_is_invalid_grant(oauth_server: OAuthServer) -
 async def test_test_connection_success_and_http_statuses(
     pool: TransportPool, receiver: Receiver
 ) -> None:
-    transport = pool.get(1, 1, server(f"{receiver.host}/api"))
+    transport = await leased(pool, 1, 1, server(f"{receiver.host}/api"))
     good = await test_connection(transport, "get", "/ping")
     assert good.ok and good.status == 200 and "GET /api/ping answered 200" in good.message
     bad = await test_connection(transport, "POST", "/status/403")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -200,12 +200,9 @@ def _ref(stage: _Stage | None) -> StepRef | None:
 
 
 def _view(row: EventRow) -> StoredEvent:
-    received = row.received_at
-    if received.tzinfo is None:  # SQLite hands timestamps back without their zone
-        received = received.replace(tzinfo=UTC)
     return StoredEvent(
         id=row.id, source=row.source, ticket_id=row.ticket_id, event=row.event,
         update_date=row.update_date, state=row.state, state_reason=row.state_reason,
-        received_at=received, received_count=row.received_count, info=dict(row.info),
+        received_at=row.received_at, received_count=row.received_count, info=dict(row.info),
         content_type=row.content_type, document=row.document,
     )

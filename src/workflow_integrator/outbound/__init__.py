@@ -1,6 +1,7 @@
 """Speaking to outbound servers: transports, TLS, proxies, auth flows and tokens.
 
-The delivery engine uses ``TransportPool.get(server_id, revision, config).send(...)``;
+Sends hold a lease: ``async with pool.lease(server_id, revision, config) as t: await
+t.send(...)``;
 diagnostics use ``fetch_token`` and ``test_connection``; ``classify`` names the
 stage of a failure.
 """

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound
 from workflow_integrator.services.principals import TOKEN_ROLES, Principal, Role
 from workflow_integrator.store import api_tokens as token_store
 from workflow_integrator.store.api_tokens import ApiTokenRow
-from workflow_integrator.store.base import utcnow
 
 # Writing last_used_at on every request would turn reads into writes; once a minute is plenty.
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -30,8 +30,9 @@ class TokenView(BaseModel):
 class ApiTokenService:
     """The API's bearer tokens."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock | None = None) -> None:
         self._sessions = sessions
+        self._clock: Clock = clock or SystemClock()
 
     def create(self, name: str, role: str = "admin") -> tuple[TokenView, str]:
         """Create a token; the clear token is returned this once and never stored."""
@@ -77,10 +78,8 @@ class ApiTokenService:
             row = token_store.find_by_token(session, token)
             if row is None:
                 return None
-            now = utcnow()
+            now = self._clock.now()
             last = row.last_used_at
-            if last is not None and last.tzinfo is None:
-                last = last.replace(tzinfo=now.tzinfo)
             if last is None or now - last > _TOUCH_EVERY:
                 row.last_used_at = now
                 session.commit()

@@ -76,8 +76,8 @@ class DiagnosticsService:
             )
         server_id = await asyncio.to_thread(self.servers.id_of, name)
         row, config = await asyncio.to_thread(self.servers.get_config_by_id, server_id)
-        transport = self.transports.get(row.id, row.revision, config)
-        return await test_connection(transport, verb, path)
+        async with self.transports.lease(row.id, row.revision, config) as transport:
+            return await test_connection(transport, verb, path)
 
     async def aclose(self) -> None:
         """Close the connection pools."""
@@ -95,7 +95,7 @@ def _check_fetchable(method: str, fetchable: bool) -> None:
 def build_diagnostics(services: Services) -> DiagnosticsService:
     """A diagnostics service with its own token manager and transports over the database."""
     store = DatabaseTokenStore(services.engine, services.sessions, services.secretbox)
-    tokens = TokenManager(store)
+    tokens = TokenManager(store, services.clock)
     return DiagnosticsService(services.servers, tokens, TransportPool(tokens))
 
 

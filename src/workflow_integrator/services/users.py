@@ -19,10 +19,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.principals import ROLES, Principal, Role
 from workflow_integrator.store import users as user_store
-from workflow_integrator.store.base import utcnow
 from workflow_integrator.store.users import UserRow, UserSessionRow
 
 MIN_PASSWORD = 10
@@ -64,13 +64,6 @@ class SignedIn:
     principal: Principal
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=utcnow().tzinfo)
-    return moment
-
-
 def _role(value: str) -> Role:
     return "admin" if value == "admin" else "viewer"
 
@@ -79,9 +72,13 @@ class UserService:
     """Local users of the web UI (the API uses tokens, see ``ApiTokenService``)."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], hasher: PasswordHasher | None = None
+        self,
+        sessions: sessionmaker[Session],
+        hasher: PasswordHasher | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._sessions = sessions
+        self._clock: Clock = clock or SystemClock()
         # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
@@ -166,8 +163,8 @@ class UserService:
                     self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
                 self._verify(self._dummy_hash, password)
                 raise SignInRefused(_WRONG)
-            now = utcnow()
-            locked_until = _aware(row.locked_until)
+            now = self._clock.now()
+            locked_until = row.locked_until
             if locked_until is not None and locked_until > now:
                 wait = int((locked_until - now).total_seconds()) + 1
                 raise SignInRefused(
@@ -212,9 +209,9 @@ class UserService:
             found = user_store.find_session(session, token)
             if found is None:
                 return None
-            now = utcnow()
-            created = _aware(found.created_at) or now
-            seen = _aware(found.last_seen_at) or now
+            now = self._clock.now()
+            created = found.created_at
+            seen = found.last_seen_at
             if now - seen > SESSION_IDLE or now - created > SESSION_MAX:
                 session.delete(found)
                 session.commit()
@@ -315,6 +312,7 @@ class UserService:
 
 class _ServiceHolder(Protocol):
     sessions: sessionmaker[Session]
+    clock: Clock
     extras: dict[str, Any]
 
 
@@ -322,6 +320,6 @@ def user_service(services: _ServiceHolder) -> UserService:
     """The process's ``UserService``, kept in ``Services.extras`` (built on first use)."""
     found = services.extras.get("users")
     if not isinstance(found, UserService):
-        found = UserService(services.sessions)
+        found = UserService(services.sessions, clock=services.clock)
         services.extras["users"] = found
     return found

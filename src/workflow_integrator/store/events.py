@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, select, update
+from sqlalchemy import JSON, Index, Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from workflow_integrator.store.base import Base, utcnow
+from workflow_integrator.store.base import Base, UTCDateTime, utcnow
 
 
 class EventRow(Base):
@@ -28,10 +28,10 @@ class EventRow(Base):
     ticket_id: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(String(32))
     update_date: Mapped[str] = mapped_column(String(64), default="")
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     state_reason: Mapped[str | None] = mapped_column(Text, default=None)
-    state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The parsed trigger document (TicketInfo.to_dict()).
     info: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The document exactly as received (XML from SecureChange, JSON from the API).
