@@ -21,7 +21,7 @@ def install(app: FastAPI) -> None:
         return user_service(services)
 
     users()
-    app.state.sign_in_throttle = SignInThrottle()
+    app.state.sign_in_throttle = SignInThrottle(clock=services.clock)
     app.add_middleware(
         WebSessionMiddleware, users=users, max_body_bytes=services.settings.max_body_bytes
     )
