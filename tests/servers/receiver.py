@@ -38,6 +38,8 @@ class Receiver:
     authorize: Callable[[str | None], bool] | None = None
     in_flight: int = 0
     max_in_flight: int = 0  # most requests handled at the same moment
+    # Answer every request with this status and these headers (None: as usual).
+    answer: tuple[int, dict[str, str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -51,6 +53,7 @@ class Receiver:
             self.requests.clear()
             self.max_in_flight = 0
         self.authorize = None
+        self.answer = None
 
     def last(self) -> Received:
         """The newest request."""
@@ -81,6 +84,9 @@ def _app(receiver: Receiver) -> Starlette:
         rule = receiver.authorize
         if rule is not None and not rule(request.headers.get("authorization")):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if receiver.answer is not None:
+            status, headers = receiver.answer
+            return JSONResponse({"status": "as asked"}, status_code=status, headers=headers)
         _head, marker, code = request.url.path.rpartition("/status/")
         if marker and code.isdigit():  # ".../status/503" answers 503
             return JSONResponse({"status": "as asked"}, status_code=int(code))
