@@ -15,7 +15,7 @@ from tests.outbound.configs import leased, password_grant, refresh_grant
 from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from workflow_integrator.app import Services, build_services
-from workflow_integrator.outbound import AccessToken, TokenManager, TransportPool
+from workflow_integrator.outbound import AccessToken, OutboundError, TokenManager, TransportPool
 from workflow_integrator.settings import Settings
 from workflow_integrator.store.tokens import DatabaseTokenStore, OAuthTokenRow
 
@@ -203,3 +203,31 @@ async def test_single_flight_across_real_worker_processes_on_postgresql(
     assert last_lines == [expected, expected], [err[-1500:] for _, err in results]
     assert oauth_server.requests == {"refresh_token": 1}
     assert oauth_server.refresh_reused == 0
+
+
+async def test_waiting_for_another_process_fetch_is_bounded(
+    services: Services, oauth_server: OAuthServer, receiver: Receiver
+) -> None:
+    """A second store stands for a second process: it gives up instead of waiting forever."""
+    server_id = create(services, "itsm", receiver.host, password_grant(oauth_server.token_url))
+    holder = store_of(services)
+    waiter = DatabaseTokenStore(
+        services.engine, services.sessions, services.secretbox, lock_wait_seconds=0.3
+    )
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async with holder.lock(server_id):
+        beat = asyncio.create_task(ticker())
+        with pytest.raises(OutboundError, match="another WI process has been fetching"):
+            async with waiter.lock(server_id):
+                pytest.fail("the lock was held by the other store")
+        beat.cancel()
+    assert ticks >= 10  # the event loop kept running while the waiter waited
+    async with waiter.lock(server_id):  # released: now it is free at once
+        pass

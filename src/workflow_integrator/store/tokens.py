@@ -178,14 +178,11 @@ class DatabaseTokenStore:
         try:
             if not await self._poll(lambda: _try_advisory_lock(connection, key)):
                 raise self._timed_out(server_id)
-            try:
-                yield
-            finally:
-                await asyncio.to_thread(
-                    connection.execute, text("SELECT pg_advisory_unlock(:c, :k)"), key
-                )
+            yield
         finally:
-            await asyncio.to_thread(connection.close)
+            # Also after a cancelled wait whose last try took the lock: the pooled
+            # connection's session outlives close(), and so would the lock.
+            await asyncio.to_thread(_unlock_and_close, connection)
 
     @contextlib.asynccontextmanager
     async def _file_lock(self, path: Path) -> AsyncIterator[None]:
@@ -214,6 +211,13 @@ class DatabaseTokenStore:
 
 def _try_advisory_lock(connection: Connection, key: dict[str, int]) -> bool:
     return bool(connection.execute(text("SELECT pg_try_advisory_lock(:c, :k)"), key).scalar())
+
+
+def _unlock_and_close(connection: Connection) -> None:
+    try:
+        connection.execute(text("SELECT pg_advisory_unlock_all()"))
+    finally:
+        connection.close()
 
 
 def _lock_folder(engine: Engine) -> Path | None:
