@@ -16,7 +16,6 @@ from argon2 import PasswordHasher
 from workflow_integrator.app import Services, build_services, create_app
 from workflow_integrator.settings import Settings
 
-
 # Still argon2id, with small costs: the suite hashes many passwords on 2 cores.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
