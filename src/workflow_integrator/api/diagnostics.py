@@ -65,7 +65,7 @@ async def fetch_token_unsaved(
 
 @router.post("/{name}/fetch-token", response_model=DiagnosisView)
 async def fetch_token_saved(name: str, diagnostics: DiagnosticsDep, _: AdminDep) -> DiagnosisView:
-    """Fetch Token for a saved server: same code, TLS, proxy and timeout as deliveries."""
+    """Fetch Token for a saved server: with its own TLS, proxy and timeout."""
     return DiagnosisView.of(await diagnostics.fetch_token(name))
 
 

@@ -11,8 +11,8 @@ from workflow_integrator.outbound import (
     Diagnosis,
     TokenManager,
     TransportPool,
+    check_connection,
     fetch_token,
-    test_connection,
 )
 from workflow_integrator.outbound.diagnostics import can_fetch_token
 from workflow_integrator.services.errors import InvalidInput
@@ -23,7 +23,7 @@ _PATH = re.compile(r"^/[\x21-\x7e]*$")
 
 
 class DiagnosticsService:
-    """Runs one real token fetch or request the way deliveries do, and reports it."""
+    """Runs one real token fetch or request over the server's shared transport, and reports."""
 
     def __init__(
         self, servers: OutboundServerService, tokens: TokenManager, transports: TransportPool
@@ -73,7 +73,7 @@ class DiagnosticsService:
         server_id = await asyncio.to_thread(self.servers.id_of, name)
         row, config = await asyncio.to_thread(self.servers.get_config_by_id, server_id)
         transport = self.transports.get(row.id, row.revision, config)
-        return await test_connection(transport, verb, path)
+        return await check_connection(transport, verb, path)
 
 
 def _check_fetchable(method: str, fetchable: bool) -> None:

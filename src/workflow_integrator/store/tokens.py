@@ -2,7 +2,8 @@
 
 Both are SecretBox ciphertext. ``DatabaseTokenStore`` implements the outbound
 ``TokenStore`` protocol on top of it; on PostgreSQL a session-level advisory lock
-makes token fetching single-flight across worker processes.
+makes token fetching single-flight across processes. On SQLite the lock holds
+within one process only.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class DatabaseTokenStore:
         """Per-server lock: asyncio in this process, plus an advisory lock on PostgreSQL."""
         async with self._locks.setdefault(server_id, asyncio.Lock()):
             if not is_postgresql(self._engine):
-                yield  # one process owns an SQLite file
+                yield  # SQLite: this process only; another process (a `wi` command) may fetch too
                 return
             connection = await asyncio.to_thread(self._engine.connect)
             try:
