@@ -217,3 +217,27 @@ def preview_by_id(client: Any, ticket_id: int, workflow: str = WORKFLOW) -> Any:
     return client.post(
         f"/api/v1/integrations/{workflow}/preview", json={"event": "CREATE", "ticket_id": ticket_id}
     )
+
+
+def test_the_ticket_reader_keeps_its_client_and_follows_changed_settings(
+    live_wi: LiveWI, sc_simulator: Any, example: dict[str, Any]
+) -> None:
+    add_servers(live_wi)
+    example["workflow"] = "Firewall Change Request"
+    ticket = sc_simulator.create_ticket("Open port 22")
+    with live_wi.client() as client:
+        assert client.post("/api/v1/integrations", json=example).status_code == 201
+        settings = sc_simulator.connection_settings()
+        assert client.put("/api/v1/securechange", json=settings).status_code == 200
+        assert preview_by_id(client, ticket.id, "Firewall Change Request").status_code == 200
+        first = live_wi.services.tickets._current
+        assert preview_by_id(client, ticket.id, "Firewall Change Request").status_code == 200
+        # Same settings: the same long-lived client (and its connection pool).
+        assert live_wi.services.tickets._current is first
+        wrong = {**settings, "password": "not-the-password"}
+        assert client.put("/api/v1/securechange", json=wrong).status_code == 200
+        refused = preview_by_id(client, ticket.id, "Firewall Change Request")
+        assert refused.status_code == 422
+        assert "refused the user name or password (401)" in refused.text
+        assert client.put("/api/v1/securechange", json=settings).status_code == 200
+        assert preview_by_id(client, ticket.id, "Firewall Change Request").status_code == 200

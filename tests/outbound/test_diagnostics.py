@@ -11,7 +11,7 @@ from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from tests.servers.uvicorn_thread import free_port
 from workflow_integrator.outbound import MemoryTokenStore, TokenManager, TransportPool, fetch_token
-from workflow_integrator.outbound.diagnostics import mask_token, check_connection
+from workflow_integrator.outbound.diagnostics import check_connection, mask_token
 
 
 @pytest.fixture
