@@ -12,13 +12,12 @@ class NavItem:
     label: str
     href: str
     prefix: str
-    order: int = 100
     admin_only: bool = False
 
 
 NAV: tuple[NavItem, ...] = (
-    NavItem("Servers", "/servers", "/servers", order=10),
-    NavItem("Integrations", "/integrations", "/integrations", order=20),
-    NavItem("Users", "/users", "/users", order=90, admin_only=True),
+    NavItem("Servers", "/servers", "/servers"),
+    NavItem("Integrations", "/integrations", "/integrations"),
+    NavItem("Users", "/users", "/users", admin_only=True),
 )
 """The menu, in order."""
