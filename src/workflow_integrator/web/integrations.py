@@ -9,6 +9,7 @@ preview), so it works without JavaScript; a small script only inserts placeholde
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -459,75 +460,56 @@ async def _preview(
     pv: dict[str, str],
 ) -> Response:
     """Preview the editor's contents: the ticket read is async, the page is built in a thread."""
-    doc, shape_errors = document_from_values(values)
-    if shape_errors:
-        return await run_in_threadpool(
-            lambda: _editor(
-                request,
-                services,
-                values,
-                original=original,
-                errors=shape_errors,
-                preview_values=pv,
-                status=422,
-            )
-        )
-    ticket_id: int | None = None
+    doc, errors = document_from_values(values)
+    result: PreviewResult | None = None
     error: str | None = None
+    if not errors:
+        result, error, errors = await _run_preview(services, doc, pv)
+    page = partial(
+        _editor,
+        request,
+        services,
+        values,
+        original=original,
+        errors=errors or None,
+        preview=result,
+        preview_values=pv,
+        preview_error=error,
+        status=200 if result is not None else 422,
+    )
+    return await run_in_threadpool(page)
+
+
+async def _run_preview(
+    services: Services, doc: dict[str, Any], pv: dict[str, str]
+) -> tuple[PreviewResult | None, str | None, list[dict[str, Any]]]:
+    """The preview, or the message for the preview box, or the document's errors."""
+    ticket_id: int | None = None
     if pv["ticket_id"].strip():
         try:
             ticket_id = int(pv["ticket_id"].strip())
         except ValueError:
-            error = "the ticket id must be a number"
-    if error is None:
-        workflow = doc.pop("workflow") or "unsaved"
-        try:
-            result = await services.previews.preview(
-                workflow,
-                event=pv["event"] or "CREATE",
-                ticket=pv["ticket"] or None,
-                ticket_id=ticket_id,
-                completed_step=pv["completed_step"] or None,
-                point=pv["point"] or None,
-                integration=doc,
-            )
-        except InvalidInput as exc:
-            preview_locs = ("ticket", "ticket_id", "event", "point")
-            own = [e for e in exc.errors if e.get("loc", [None])[0] in preview_locs]
-            if own:
-                error = "; ".join(str(e["msg"]) for e in own)
-            else:
-                errors = exc.errors
-                return await run_in_threadpool(
-                    lambda: _editor(
-                        request,
-                        services,
-                        values,
-                        original=original,
-                        errors=errors,
-                        preview_values=pv,
-                        status=422,
-                    )
-                )
-        except ServiceError as exc:
-            error = exc.message
-        else:
-            return await run_in_threadpool(
-                lambda: _editor(
-                    request, services, values, original=original, preview=result, preview_values=pv
-                )
-            )
-    return await run_in_threadpool(
-        lambda: _editor(
-            request,
-            services,
-            values,
-            original=original,
-            preview_values=pv,
-            preview_error=error,
-            status=422,
+            return None, "the ticket id must be a number", []
+    workflow = doc.pop("workflow") or "unsaved"
+    try:
+        result = await services.previews.preview(
+            workflow,
+            event=pv["event"] or "CREATE",
+            ticket=pv["ticket"] or None,
+            ticket_id=ticket_id,
+            completed_step=pv["completed_step"] or None,
+            point=pv["point"] or None,
+            integration=doc,
         )
-    )
+    except InvalidInput as exc:
+        preview_locs = ("ticket", "ticket_id", "event", "point")
+        own = [e for e in exc.errors if e.get("loc", [None])[0] in preview_locs]
+        if own:
+            return None, "; ".join(str(e["msg"]) for e in own), []
+        return None, None, exc.errors
+    except ServiceError as exc:
+        return None, exc.message, []
+    return result, None, []
 
 
 @router.get("/integrations/{workflow}/delete")
