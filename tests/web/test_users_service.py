@@ -14,7 +14,6 @@ from workflow_integrator.services.users import (
     SESSION_IDLE,
     SESSION_MAX,
     SignInRefused,
-    user_service,
 )
 from workflow_integrator.settings import Settings
 from workflow_integrator.web.throttle import SignInThrottle
@@ -23,7 +22,7 @@ from workflow_integrator.web.throttle import SignInThrottle
 def test_users_on_both_databases(any_db_settings: Settings) -> None:
     services = build_services(any_db_settings)
     try:
-        users = user_service(services)
+        users = services.users
         users.add("alice", "admin", "alice-password-123")
         users.add("victor", "viewer", "victor-password-456")
 
@@ -63,7 +62,7 @@ def test_lockout_and_sessions_expire_by_the_clock(wi_settings: Settings) -> None
     clock = ManualClock()
     services = build_services(wi_settings, clock=clock)
     try:
-        users = user_service(services)
+        users = services.users
         users.add("victor", "viewer", "victor-password-456")
         signed = users.sign_in("victor", "victor-password-456")
         for _ in range(FREE_ATTEMPTS):

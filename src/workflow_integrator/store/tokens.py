@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from workflow_integrator.outbound.errors import OutboundError
 from workflow_integrator.outbound.tokens import AccessToken, ServerId
-from workflow_integrator.store.base import Base, UTCDateTime, register_encrypted_column, utcnow
+from workflow_integrator.store.base import Base, UTCDateTime, utcnow
 from workflow_integrator.store.db import is_postgresql
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.store.servers import replace_refresh_token, set_state
@@ -47,10 +47,6 @@ class OAuthTokenRow(Base):
     scope: Mapped[str | None] = mapped_column(Text, default=None)
     refresh_token: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-
-
-register_encrypted_column("oauth_tokens", "access_token", primary_key="server_id")
-register_encrypted_column("oauth_tokens", "refresh_token", primary_key="server_id")
 
 
 def forget_tokens(session: Session, server_id: int) -> None:
