@@ -1,16 +1,18 @@
-"""Turning service errors into HTTP answers: 404, 409, 422 with one entry per field."""
+"""Turning service errors into HTTP answers: 404, 409, 412, 422 with one entry per field."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from workflow_integrator.api.preconditions import BadPrecondition, etag
 from workflow_integrator.services.errors import (
     Conflict,
     InUse,
     InvalidInput,
     NotFound,
     ServiceError,
+    Stale,
 )
 from workflow_integrator.store.secretbox import SecretKeyError
 
@@ -23,6 +25,12 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": exc.message, "used_by": exc.users}, status_code=409)
     if isinstance(exc, NotFound):
         return JSONResponse({"detail": str(exc)}, status_code=404)
+    if isinstance(exc, BadPrecondition):
+        return JSONResponse({"detail": str(exc)}, status_code=412)
+    if isinstance(exc, Stale):
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=412, headers={"ETag": etag(exc.current)}
+        )
     if isinstance(exc, Conflict):
         return JSONResponse({"detail": str(exc)}, status_code=409)
     return JSONResponse({"detail": str(exc)}, status_code=400)

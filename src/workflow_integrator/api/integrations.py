@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
 from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
+from workflow_integrator.api.preconditions import expected_revision, tag_response
 from workflow_integrator.domain.integration import Integration
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.integrations import (
@@ -83,6 +84,7 @@ async def create_integration(
     """Create the integration of a workflow (409 if it has one, 422 per bad field)."""
     body = await json_object(request)
     view = await run_in_threadpool(services.integrations.create, body)
+    tag_response(response, view.revision)
     response.headers["Location"] = f"{router.prefix}/integrations/{view.workflow}"
     return view
 
@@ -100,20 +102,32 @@ async def validate_integration(
 
 
 @router.get("/integrations/{workflow}", response_model=IntegrationView)
-def read_integration(workflow: str, services: ServicesDep, _: ViewerDep) -> IntegrationView:
-    """One integration."""
-    return services.integrations.get(workflow)
+def read_integration(
+    workflow: str, response: Response, services: ServicesDep, _: ViewerDep
+) -> IntegrationView:
+    """One integration; ``ETag`` is its revision (for ``If-Match``)."""
+    view = services.integrations.get(workflow)
+    tag_response(response, view.revision)
+    return view
 
 
 @router.put(
     "/integrations/{workflow}", response_model=IntegrationView, openapi_extra=_body_doc(_DOC)
 )
 async def replace_integration(
-    workflow: str, request: Request, services: ServicesDep, _: AdminDep
+    workflow: str, request: Request, response: Response, services: ServicesDep, _: AdminDep
 ) -> IntegrationView:
-    """Replace an integration (a different ``workflow`` in the body renames it)."""
+    """Replace an integration (a different ``workflow`` in the body renames it).
+
+    With ``If-Match: "<revision>"`` an integration changed meanwhile answers 412.
+    """
+    expected = expected_revision(request)
     body = await json_object(request)
-    return await run_in_threadpool(services.integrations.replace, workflow, body)
+    view = await run_in_threadpool(
+        lambda: services.integrations.replace(workflow, body, expected_revision=expected)
+    )
+    tag_response(response, view.revision)
+    return view
 
 
 @router.patch(
@@ -128,11 +142,19 @@ async def replace_integration(
     },
 )
 async def update_integration(
-    workflow: str, request: Request, services: ServicesDep, _: AdminDep
+    workflow: str, request: Request, response: Response, services: ServicesDep, _: AdminDep
 ) -> IntegrationView:
-    """Change some fields (JSON merge patch; lists such as points are replaced whole)."""
+    """Change some fields (JSON merge patch; lists such as points are replaced whole).
+
+    With ``If-Match: "<revision>"`` an integration changed meanwhile answers 412.
+    """
+    expected = expected_revision(request)
     patch = await json_object(request)
-    return await run_in_threadpool(services.integrations.update, workflow, patch)
+    view = await run_in_threadpool(
+        lambda: services.integrations.update(workflow, patch, expected_revision=expected)
+    )
+    tag_response(response, view.revision)
+    return view
 
 
 @router.delete("/integrations/{workflow}", status_code=status.HTTP_204_NO_CONTENT)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from workflow_integrator.api.body import json_object, schema_body
 from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
 from workflow_integrator.api.openapi import DOCUMENTED_BODIES
+from workflow_integrator.api.preconditions import expected_revision, tag_response
 from workflow_integrator.domain.outbound_server import describe_errors
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.outbound_servers import ServerView
@@ -54,26 +55,37 @@ async def create_server(
     """Create an outbound server (409 if the name exists, 422 per bad field)."""
     body = await json_object(request)
     view = await run_in_threadpool(services.servers.create, body)
+    tag_response(response, view.revision)
     # Quoted: a name may hold blanks or non-Latin-1 letters, which a header cannot carry.
     response.headers["Location"] = f"{router.prefix}/{quote(view.name, safe='')}"
     return view
 
 
 @router.get("/{name}", response_model=ServerView)
-def read_server(name: str, services: ServicesDep, _: ViewerDep) -> ServerView:
-    """One outbound server, secrets masked."""
-    return services.servers.get(name)
+def read_server(name: str, response: Response, services: ServicesDep, _: ViewerDep) -> ServerView:
+    """One outbound server, secrets masked; ``ETag`` is its revision (for ``If-Match``)."""
+    view = services.servers.get(name)
+    tag_response(response, view.revision)
+    return view
 
 
 @router.put(
     "/{name}", response_model=ServerView, openapi_extra=schema_body("OutboundServer", _BODY_DOC)
 )
 async def replace_server(
-    name: str, request: Request, services: ServicesDep, _: AdminDep
+    name: str, request: Request, response: Response, services: ServicesDep, _: AdminDep
 ) -> ServerView:
-    """Replace a server's configuration; masked or omitted secrets are kept."""
+    """Replace a server's configuration; masked or omitted secrets are kept.
+
+    With ``If-Match: "<revision>"`` a server changed meanwhile answers 412.
+    """
+    expected = expected_revision(request)
     body = await json_object(request)
-    return await run_in_threadpool(services.servers.replace, name, body)
+    view = await run_in_threadpool(
+        lambda: services.servers.replace(name, body, expected_revision=expected)
+    )
+    tag_response(response, view.revision)
+    return view
 
 
 @router.patch(
@@ -88,11 +100,19 @@ async def replace_server(
     },
 )
 async def update_server(
-    name: str, request: Request, services: ServicesDep, _: AdminDep
+    name: str, request: Request, response: Response, services: ServicesDep, _: AdminDep
 ) -> ServerView:
-    """Change some fields (JSON merge patch); the result is validated as a whole."""
+    """Change some fields (JSON merge patch); the result is validated as a whole.
+
+    With ``If-Match: "<revision>"`` a server changed meanwhile answers 412.
+    """
+    expected = expected_revision(request)
     patch: dict[str, Any] = await json_object(request)
-    return await run_in_threadpool(services.servers.update, name, patch)
+    view = await run_in_threadpool(
+        lambda: services.servers.update(name, patch, expected_revision=expected)
+    )
+    tag_response(response, view.revision)
+    return view
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)

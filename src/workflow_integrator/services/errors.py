@@ -29,6 +29,23 @@ class InUse(Conflict):
         self.users = users
 
 
+class Stale(ServiceError):
+    """The change was made to an older revision than the stored one (HTTP 412)."""
+
+    def __init__(self, thing: str, current: int, expected: int) -> None:
+        super().__init__(
+            f"{thing} was changed by someone else since you read it: you had revision "
+            f"{expected}, it is now at revision {current}. Read it again and reapply your change."
+        )
+        self.current = current
+
+    @classmethod
+    def check(cls, thing: str, current: int, expected: int | None) -> None:
+        """Refuse a change based on ``expected`` when ``current`` is newer (None: no check)."""
+        if expected is not None and expected != current:
+            raise cls(thing, current, expected)
+
+
 class InvalidInput(ServiceError):
     """Validation failed; ``errors`` holds one ``{loc, msg}`` entry per bad field (HTTP 422)."""
 

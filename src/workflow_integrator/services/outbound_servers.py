@@ -26,7 +26,7 @@ from workflow_integrator.domain.outbound_server import (
     describe_errors,
 )
 from workflow_integrator.outbound.token_script import check_token_script
-from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound
+from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
 from workflow_integrator.store import servers as server_store
 from workflow_integrator.store.secretbox import SecretBox, WrongPassphrase, open_sealed, seal
 from workflow_integrator.store.servers import OutboundServerRow
@@ -177,10 +177,16 @@ class OutboundServerService:
             session.flush()
             return self._view(row)
 
-    def replace(self, name: str, body: dict[str, Any]) -> ServerView:
-        """PUT: replace the configuration; masked or omitted secrets are kept."""
+    def replace(
+        self, name: str, body: dict[str, Any], *, expected_revision: int | None = None
+    ) -> ServerView:
+        """PUT: replace the configuration; masked or omitted secrets are kept.
+
+        With ``expected_revision`` the change is refused (:class:`Stale`) when the server
+        has moved on since the caller read it.
+        """
         with self._transaction() as session:
-            row = self._row(session, name)
+            row = self._locked_row(session, name, expected_revision)
             stored = self._load(row)
             body = dict(body)
             self._check_name_unchanged(body, name)
@@ -189,10 +195,16 @@ class OutboundServerService:
             self._apply(session, row, stored, server)
             return self._view(row)
 
-    def update(self, name: str, patch: dict[str, Any]) -> ServerView:
-        """PATCH (JSON merge patch, RFC 7396) over the current, masked configuration."""
+    def update(
+        self, name: str, patch: dict[str, Any], *, expected_revision: int | None = None
+    ) -> ServerView:
+        """PATCH (JSON merge patch, RFC 7396) over the current, masked configuration.
+
+        Read and write happen in one transaction on a locked row, so concurrent patches
+        apply one after the other; ``expected_revision`` works as in :meth:`replace`.
+        """
         with self._transaction() as session:
-            row = self._row(session, name)
+            row = self._locked_row(session, name, expected_revision)
             stored = self._load(row)
             self._check_name_unchanged(patch, name)
             base = document(stored)
@@ -208,7 +220,7 @@ class OutboundServerService:
     def rename(self, name: str, new_name: str) -> ServerView:
         """Rename a server; integrations refer to it by id and keep working."""
         with self._transaction() as session:
-            row = self._row(session, name)
+            row = self._locked_row(session, name, None)
             stored = self._load(row)
             renamed = self._validate({**document(stored), "name": new_name}, stored=stored)
             if new_name != name and server_store.find_by_name(session, new_name):
@@ -353,6 +365,16 @@ class OutboundServerService:
         row = server_store.find_by_name(session, name)
         if row is None:
             raise NotFound(f"no outbound server named '{name}'")
+        return row
+
+    @staticmethod
+    def _locked_row(
+        session: Session, name: str, expected_revision: int | None
+    ) -> OutboundServerRow:
+        row = server_store.find_by_name(session, name, for_update=True)
+        if row is None:
+            raise NotFound(f"no outbound server named '{name}'")
+        Stale.check(f"outbound server '{name}'", row.revision, expected_revision)
         return row
 
     @staticmethod
