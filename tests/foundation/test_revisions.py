@@ -52,8 +52,8 @@ def test_server_reads_and_writes_carry_the_revision_as_etag(live_wi: LiveWI) -> 
         )
         assert stale.status_code == 412
         assert stale.json()["detail"] == (
-            "outbound server 'itsm' was changed by someone else since you read it: you had "
-            "revision 1, it is now at revision 2. Read it again and reapply your change."
+            "outbound server 'itsm' was changed by someone else since you read it (you had "
+            "revision 1; it is now at revision 2). Read it again and reapply your change."
         )
         assert stale.headers["etag"] == '"2"'
         assert client.get(f"{SERVERS_URL}/itsm").json()["timeout_seconds"] == 12

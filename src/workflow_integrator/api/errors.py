@@ -29,7 +29,9 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=412)
     if isinstance(exc, Stale):
         return JSONResponse(
-            {"detail": str(exc)}, status_code=412, headers={"ETag": etag(exc.current)}
+            {"detail": f"{exc.message}. Read it again and reapply your change."},
+            status_code=412,
+            headers={"ETag": etag(exc.current)},
         )
     if isinstance(exc, Conflict):
         return JSONResponse({"detail": str(exc)}, status_code=409)

@@ -34,8 +34,8 @@ class Stale(ServiceError):
 
     def __init__(self, thing: str, current: int, expected: int) -> None:
         super().__init__(
-            f"{thing} was changed by someone else since you read it: you had revision "
-            f"{expected}, it is now at revision {current}. Read it again and reapply your change."
+            f"{thing} was changed by someone else since you read it (you had revision "
+            f"{expected}; it is now at revision {current})"
         )
         self.current = current
 

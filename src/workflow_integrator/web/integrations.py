@@ -16,9 +16,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from workflow_integrator.domain.integration import EVENT_NAMES, FIELD_TYPE_NAMES
-from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
+from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError, Stale
 from workflow_integrator.services.integrations import IntegrationService, PreviewResult, document
 from workflow_integrator.web.nav import NavItem, register
+from workflow_integrator.web.revisions import loaded_revision, stale_errors
 from workflow_integrator.web.templating import principal_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -179,6 +180,7 @@ def values_from_form(form: dict[str, str]) -> dict[str, Any]:
         "fields": form.get("fields", ""),
         "routes": routes,
         "points": points,
+        "revision": form.get("revision", ""),
     }
 
 
@@ -369,7 +371,9 @@ def edit_integration(request: Request, workflow: str) -> Response:
         view = _service(request).get(workflow)
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
-    return _editor(request, values_from_document(document(view)), original=view.workflow)
+    values = values_from_document(document(view))
+    values["revision"] = str(view.revision)
+    return _editor(request, values, original=view.workflow)
 
 
 @router.post("/integrations/new")
@@ -413,7 +417,14 @@ async def _post(request: Request, original: str | None) -> Response:
         return _editor(request, values, original=original, errors=shape_errors, status=422)
     service = _service(request)
     try:
-        view = service.replace(original, doc) if original else service.create(doc)
+        view = (
+            service.replace(original, doc, expected_revision=loaded_revision(values))
+            if original
+            else service.create(doc)
+        )
+    except Stale as exc:
+        values["revision"] = str(exc.current)
+        return _editor(request, values, original=original, errors=stale_errors(exc), status=409)
     except InvalidInput as exc:
         return _editor(request, values, original=original, errors=exc.errors, status=422)
     except NotFound as exc:

@@ -9,9 +9,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
-from workflow_integrator.services.errors import InUse, InvalidInput, NotFound, ServiceError
+from workflow_integrator.services.errors import (
+    InUse,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Stale,
+)
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
 from workflow_integrator.web import server_form
+from workflow_integrator.web.revisions import loaded_revision, stale_errors
 from workflow_integrator.web.templating import principal_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -212,6 +219,7 @@ def edit_server(request: Request, name: str) -> Response:
     except NotFound as exc:
         return _not_found(request, exc.message)
     values = server_form.values_from_document(view.model_dump(mode="json"))
+    values["revision"] = str(view.revision)
     return _dialog(request, mode="edit", values=values, original=name, view=view)
 
 
@@ -231,7 +239,17 @@ async def save_server(request: Request, name: str) -> Response:
     doc = server_form.document_from_form(values, current.model_dump(mode="json"))
     doc["name"] = name
     try:
-        servers.replace(name, doc)
+        servers.replace(name, doc, expected_revision=loaded_revision(values))
+    except Stale as exc:
+        return _dialog(
+            request,
+            mode="edit",
+            values={**values, "revision": str(exc.current)},
+            original=name,
+            errors=stale_errors(exc),
+            status=409,
+            view=current,
+        )
     except InvalidInput as exc:
         return _dialog(
             request,
