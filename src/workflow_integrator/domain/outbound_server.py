@@ -38,9 +38,7 @@ from workflow_integrator.domain.hosts import (
     parse_host,
     protocol_from_pasted_url,
 )
-
-SECRET_MASK = "********"  # noqa: S105 - a display mask, not a credential
-"""What a read shows for a secret that is set; sending it back keeps the stored value."""
+from workflow_integrator.domain.redaction import redact_url
 
 Protocol = Literal["https", "http"]
 VerifyMode = Literal["disable", "enable", "certificate"]
@@ -268,11 +266,7 @@ class ProxySetting(_Strict):
 
     def display(self) -> str:
         """The URL as shown to users: the password masked."""
-        if not self.username:
-            return self.url
-        scheme, rest = self.url.split("://", 1)
-        secret = f":{SECRET_MASK}" if self.password else ""
-        return f"{scheme}://{quote(self.username, safe='')}{secret}@{rest}"
+        return redact_url(self.full_url())
 
     def full_url(self) -> str:
         """The URL with credentials, for the transport only."""

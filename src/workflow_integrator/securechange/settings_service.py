@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.securechange.client import ConnectionCheck, SecureChangeClient
-from workflow_integrator.securechange.connection import SECRET_MASK, SecureChangeConnection
+from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.services.errors import InvalidInput, NotFound
 from workflow_integrator.store import securechange_settings as settings_store
 from workflow_integrator.store.secretbox import SecretBox
@@ -58,7 +59,7 @@ class SecureChangeSettingsService:
         data.pop("configured", None)
         data.pop("base_url", None)
         data.pop("warnings", None)
-        if data.get("password") == SECRET_MASK or "password" not in data:
+        if data.get("password") == MASK or "password" not in data:
             stored = self.connection()
             data["password"] = (stored.password.get_secret_value()
                                 if stored is not None and stored.password is not None else None)

@@ -34,6 +34,7 @@ from workflow_integrator.domain.integration import (
 from workflow_integrator.domain.matching import WorkflowEvent, match, route
 from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import OutboundServer, describe_errors
+from workflow_integrator.domain.redaction import redact_headers
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeClient
 from workflow_integrator.securechange.connection import SecureChangeConnection
@@ -120,16 +121,6 @@ def securechange_web_url(connection: ConnectionSource) -> Callable[[], str | Non
 
     return url
 
-_SENSITIVE_HEADER_WORDS = (
-    "authorization",
-    "token",
-    "secret",
-    "password",
-    "api-key",
-    "apikey",
-    "cookie",
-)
-MASK = "********"
 
 
 class IntegrationView(Integration):
@@ -194,13 +185,6 @@ class PreviewResult(BaseModel):
     points: list[PreviewPoint]
     notes: list[str]
     undeclared_fields: list[str]
-
-
-def _mask_header(name: str, value: str) -> tuple[str, str]:
-    lowered = name.lower()
-    if any(word in lowered for word in _SENSITIVE_HEADER_WORDS):
-        return (name, MASK)
-    return (name, value)
 
 
 class IntegrationService:
@@ -588,7 +572,7 @@ class IntegrationService:
         server = planned.server_config
         if request is None or server is None:
             return base
-        headers = [_mask_header(n, v) for n, v in request.headers]
+        headers = redact_headers(request.headers)
         auth = auth_header_preview(server)
         if auth is not None:
             headers.insert(0, auth)

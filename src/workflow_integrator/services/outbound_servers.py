@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import (
-    SECRET_MASK,
     SECRET_PATHS,
     OutboundServer,
     ProxySetting,
     describe_errors,
 )
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
 from workflow_integrator.store import servers as server_store
@@ -109,7 +109,7 @@ def document(
         if value is _MISSING:
             continue
         if secrets == "mask":
-            _set(doc, path, SECRET_MASK if value is not None else None)
+            _set(doc, path, MASK if value is not None else None)
         else:
             _set(doc, path, _plain(value))
     if server.proxy is None:
@@ -579,7 +579,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
         if path[0] == "proxy":
             continue
         value = _get(body, path)
-        if value is not _MISSING and value != SECRET_MASK:
+        if value is not _MISSING and value != MASK:
             continue
         kept: Any = None
         if stored is not None:
@@ -593,7 +593,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
         # _MISSING: the stored method has no such field (a Basic server has no token).
         if kept is not None and kept is not _MISSING:
             _set(body, path, kept)
-        elif value == SECRET_MASK:
+        elif value == MASK:
             _set(body, path, None)
     proxy = body.get("proxy")
     if isinstance(proxy, dict):
@@ -608,7 +608,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
             parsed = ProxySetting.parse(proxy)
         except ValueError:
             return body  # the model reports it with its field name
-        if parsed.password and parsed.password.get_secret_value() == SECRET_MASK:
+        if parsed.password and parsed.password.get_secret_value() == MASK:
             keep = (
                 stored is not None
                 and stored.proxy is not None

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.services.errors import (
     InUse,
     InvalidInput,
@@ -146,7 +147,7 @@ def _dialog(
             "cert_error": cert_error,
             "choices": server_form.AUTH_CHOICES,
             "input_name": server_form.input_name,
-            "mask": "********",
+            "mask": MASK,
             "view": view,
         },
         status=status,
