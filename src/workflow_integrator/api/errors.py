@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from workflow_integrator.api.preconditions import BadPrecondition, etag
@@ -13,6 +14,7 @@ from workflow_integrator.services.errors import (
     NotFound,
     ServiceError,
     Stale,
+    describe_validation_errors,
 )
 from workflow_integrator.store.secretbox import SecretKeyError
 
@@ -38,6 +40,12 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=400)
 
 
+async def _request_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's own parameter checks answer like the services do, without echoing input.
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": describe_validation_errors(errors)}, status_code=422)
+
+
 async def _secret_key_error(_request: Request, exc: Exception) -> JSONResponse:
     # A wrong or missing key is the operator's to fix; say so instead of a bare 500.
     return JSONResponse(
@@ -52,4 +60,5 @@ async def _secret_key_error(_request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(SecretKeyError, _secret_key_error)

@@ -174,9 +174,7 @@ async def preview_integration(
     try:
         body = PreviewBody.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput(
-            [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        ) from None
+        raise InvalidInput.from_validation(exc, raw) from None
     return await run_in_threadpool(
         lambda: services.integrations.preview(workflow, **body.model_dump())
     )

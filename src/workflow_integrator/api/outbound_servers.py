@@ -13,7 +13,6 @@ from workflow_integrator.api.body import json_object, schema_body
 from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
 from workflow_integrator.api.openapi import DOCUMENTED_BODIES
 from workflow_integrator.api.preconditions import expected_revision, tag_response
-from workflow_integrator.domain.outbound_server import describe_errors
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.outbound_servers import ServerView
 
@@ -136,5 +135,5 @@ async def rename_server(
     try:
         new_name = RenameBody.model_validate(body).name
     except ValidationError as exc:
-        raise InvalidInput(describe_errors(exc.errors())) from None
+        raise InvalidInput.from_validation(exc, body) from None
     return await run_in_threadpool(services.servers.rename, name, new_name)

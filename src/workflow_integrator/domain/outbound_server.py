@@ -7,7 +7,6 @@ tabs of the Outbound Server Configuration dialog).
 from __future__ import annotations
 
 import os
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -473,30 +472,6 @@ class OutboundServer(_Strict):
                     f"{info.not_after:%Y-%m-%d}."
                 )
         return notes
-
-
-_AUTH_TAGS = {"basic", "oauth2_password", "oauth2_refresh_token", "bearer", "none"}
-_FIELD_PREFIX = re.compile(r"^([a-z_]+): (.+)$", re.DOTALL)
-
-
-def describe_errors(errors: list[Any]) -> list[dict[str, Any]]:
-    """Turn pydantic errors into ``{loc, msg}`` entries that name the field and the fix.
-
-    Cross-field rules say which field they concern as a ``field: `` prefix; the union
-    tags pydantic puts into locations mean nothing to a user and are dropped.
-    """
-    described: list[dict[str, Any]] = []
-    for error in errors:
-        loc = [part for part in error.get("loc", ()) if part not in _AUTH_TAGS]
-        msg = str(error.get("msg", "invalid value"))
-        for prefix in ("Value error, ", "Assertion failed, "):
-            msg = msg.removeprefix(prefix)
-        match = _FIELD_PREFIX.match(msg)
-        if match:
-            loc.append(match.group(1))
-            msg = match.group(2)
-        described.append({"loc": loc, "msg": msg, "type": str(error.get("type", "value_error"))})
-    return described
 
 
 SECRET_PATHS: tuple[tuple[str, ...], ...] = (

@@ -66,7 +66,7 @@ class SecureChangeSettingsService:
         try:
             return SecureChangeConnection.model_validate(data)
         except ValidationError as exc:
-            raise InvalidInput(_errors(exc)) from None
+            raise InvalidInput.from_validation(exc, data) from None
 
     async def test(self, body: dict[str, Any] | None = None) -> ConnectionCheck:
         """Test the given (unsaved) settings, or the saved ones without a body."""
@@ -79,16 +79,3 @@ class SecureChangeSettingsService:
             connection = saved
         async with SecureChangeClient(connection) as client:
             return await client.check()
-
-
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    out = []
-    for error in exc.errors(include_url=False, include_input=False):
-        loc = [str(p) for p in error["loc"]]
-        message = str(error["msg"]).removeprefix("Value error, ")
-        # Cross-field messages name their field first ("certificate: ...").
-        head, sep, rest = message.partition(": ")
-        if not loc and sep and " " not in head:
-            loc, message = [head], rest
-        out.append({"loc": loc, "msg": message, "type": error["type"]})
-    return out

@@ -33,7 +33,7 @@ from workflow_integrator.domain.integration import (
 )
 from workflow_integrator.domain.matching import WorkflowEvent, match, route
 from workflow_integrator.domain.merge_patch import merge_patch
-from workflow_integrator.domain.outbound_server import OutboundServer, describe_errors
+from workflow_integrator.domain.outbound_server import OutboundServer
 from workflow_integrator.domain.redaction import redact_headers
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeClient
@@ -647,7 +647,7 @@ class IntegrationService:
         try:
             integration = Integration.model_validate(body)
         except ValidationError as exc:
-            raise InvalidInput(describe_errors(exc.errors())) from None
+            raise InvalidInput.from_validation(exc, body) from None
         errors = self._reference_errors(session, integration)
         if errors:
             raise InvalidInput(errors)

@@ -22,7 +22,6 @@ from workflow_integrator.domain.outbound_server import (
     SECRET_PATHS,
     OutboundServer,
     ProxySetting,
-    describe_errors,
 )
 from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.outbound.token_script import check_token_script
@@ -435,7 +434,7 @@ class OutboundServerService:
             )
             server = OutboundServer.model_validate(merged, context={"stored": unchanged})
         except ValidationError as exc:
-            raise InvalidInput(describe_errors(exc.errors())) from None
+            raise InvalidInput.from_validation(exc, merged) from None
         if check_paths and server.auth.method == "bearer" and server.auth.token_script:
             try:
                 check_token_script(server.auth.token_script)
