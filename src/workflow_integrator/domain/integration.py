@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from workflow_integrator.domain.conditions import (
     Condition,
@@ -22,20 +30,23 @@ from workflow_integrator.domain.conditions import (
     condition_fields,
     parse_condition,
 )
+from workflow_integrator.domain.events import WORKFLOW_EVENTS
 
-EventName = Literal[
-    "CREATE",
-    "ADVANCE",
-    "REDO",
-    "REJECT",
-    "CANCEL",
-    "CLOSE",
-    "RESOLVE",
-    "REOPEN",
-    "RESUBMIT",
-    "AUTOMATION_FAILED",
+EVENT_NAMES: tuple[str, ...] = tuple(event.value for event in WORKFLOW_EVENTS)
+"""The events a point may fire on (the one list lives in :mod:`domain.events`)."""
+
+
+def _event_name(value: str) -> str:
+    if value not in EVENT_NAMES:
+        raise ValueError(f"Input should be {', '.join(repr(n) for n in EVENT_NAMES)}")
+    return value
+
+
+EventName = Annotated[
+    str,
+    AfterValidator(_event_name),
+    WithJsonSchema({"type": "string", "enum": list(EVENT_NAMES)}),
 ]
-EVENT_NAMES: tuple[str, ...] = EventName.__args__  # type: ignore[attr-defined]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 PointKind = Literal["trigger", "inbound", "outbound", "step_trigger"]
 
