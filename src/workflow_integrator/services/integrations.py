@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import difflib
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +21,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.domain.conditions import ConditionTimeout, condition_fields
@@ -42,6 +41,7 @@ from workflow_integrator.securechange.documents import DocumentError
 from workflow_integrator.securechange.ticket_format import parse_ticket_document
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, Stale
 from workflow_integrator.services.outbound_servers import ImportReport, OutboundServerService
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import integrations as store
 from workflow_integrator.store.integrations import IntegrationRow
 from workflow_integrator.store.servers import OutboundServerRow
@@ -614,13 +614,8 @@ class IntegrationService:
         _, config = self._servers.get_config_by_id(server_id)
         return server_id, config
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            try:
-                yield session
-            except IntegrityError as exc:
-                raise Conflict(f"the change clashes with existing data: {exc.orig}") from None
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return write_transaction(self._sessions)
 
     @staticmethod
     def _locked_row(

@@ -7,14 +7,13 @@ here, masked on the way out, and kept when a write sends the mask or leaves them
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from copy import deepcopy
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.domain.merge_patch import merge_patch
@@ -26,6 +25,7 @@ from workflow_integrator.domain.outbound_server import (
 from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import servers as server_store
 from workflow_integrator.store.secretbox import SecretBox, WrongPassphrase, open_sealed, seal
 from workflow_integrator.store.servers import OutboundServerRow
@@ -351,13 +351,8 @@ class OutboundServerService:
 
     # -- internals -----------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            try:
-                yield session
-            except IntegrityError as exc:
-                raise Conflict(f"the change clashes with existing data: {exc.orig}") from None
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return write_transaction(self._sessions)
 
     @staticmethod
     def _row(session: Session, name: str) -> OutboundServerRow:

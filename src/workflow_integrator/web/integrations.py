@@ -20,7 +20,7 @@ from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceE
 from workflow_integrator.services.integrations import IntegrationService, PreviewResult, document
 from workflow_integrator.web.nav import NavItem, register
 from workflow_integrator.web.revisions import loaded_revision, stale_errors
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.templating import principal_of, refuse_viewer, render
 
 router = APIRouter(include_in_schema=False)
 register(NavItem("Integrations", "/integrations", "/integrations", order=20))
@@ -406,13 +406,9 @@ async def _post(request: Request, original: str | None) -> Response:
     doc, shape_errors = document_from_values(values)
     if action == "preview":
         return _preview(request, values, doc, shape_errors, original, _pv(form))
-    if not _can_write(request):
-        return _message(
-            request,
-            "Not allowed",
-            "Your role is viewer: you can look at the configuration but not change it.",
-            403,
-        )
+    refused = refuse_viewer(request)
+    if refused:
+        return refused
     if shape_errors:
         return _editor(request, values, original=original, errors=shape_errors, status=422)
     service = _service(request)

@@ -20,7 +20,7 @@ from workflow_integrator.services.errors import (
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
 from workflow_integrator.web import server_form
 from workflow_integrator.web.revisions import loaded_revision, stale_errors
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.templating import refuse_viewer, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,21 +36,6 @@ GRANT_LABELS = {"password": "password credentials", "refresh_token": "refresh to
 def _servers(request: Request) -> OutboundServerService:
     service: OutboundServerService = request.app.state.services.servers
     return service
-
-
-def _forbidden(request: Request) -> Response | None:
-    principal = principal_of(request)
-    if principal is not None and principal.can_write:
-        return None
-    return render(
-        request,
-        "message.html",
-        {
-            "title": "Not allowed",
-            "message": "Your role is viewer: you can look at the configuration but not change it.",
-        },
-        status=403,
-    )
 
 
 def _not_found(request: Request, message: str) -> Response:
@@ -177,7 +162,7 @@ async def _form_values(request: Request) -> dict[str, str]:
 @router.post("/servers/new")
 async def create_server(request: Request) -> Response:
     """Save a new server (or a duplicate); errors come back next to their fields."""
-    refused = _forbidden(request)
+    refused = refuse_viewer(request)
     if refused:
         return refused
     values = await _form_values(request)
@@ -227,7 +212,7 @@ def edit_server(request: Request, name: str) -> Response:
 @router.post("/servers/{name}/edit")
 async def save_server(request: Request, name: str) -> Response:
     """Save changes; secrets still showing the mask keep their stored values."""
-    refused = _forbidden(request)
+    refused = refuse_viewer(request)
     if refused:
         return refused
     values = await _form_values(request)
@@ -305,7 +290,7 @@ def confirm_delete(request: Request, name: str) -> Response:
 @router.post("/servers/{name}/delete")
 def delete_server(request: Request, name: str) -> Response:
     """Delete, or explain which integrations still use the server."""
-    refused = _forbidden(request)
+    refused = refuse_viewer(request)
     if refused:
         return refused
     servers = _servers(request)
