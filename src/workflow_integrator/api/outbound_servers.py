@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object, schema_body
-from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
-from workflow_integrator.api.openapi import DOCUMENTED_BODIES
+from workflow_integrator.api.deps import AdminDep, ServersDep, ViewerDep
 from workflow_integrator.api.preconditions import expected_revision, tag_response
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.outbound_servers import ServerView
@@ -33,13 +32,10 @@ class RenameBody(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
 
-DOCUMENTED_BODIES["RenameBody"] = RenameBody
-
-
 @router.get("", response_model=list[ServerView])
-def list_servers(services: ServicesDep, _: ViewerDep) -> list[ServerView]:
+def list_servers(servers: ServersDep, _: ViewerDep) -> list[ServerView]:
     """All outbound servers, secrets masked."""
-    return services.servers.list_all()
+    return servers.list_all()
 
 
 @router.post(
@@ -49,11 +45,11 @@ def list_servers(services: ServicesDep, _: ViewerDep) -> list[ServerView]:
     openapi_extra=schema_body("OutboundServer", _BODY_DOC),
 )
 async def create_server(
-    request: Request, response: Response, services: ServicesDep, _: AdminDep
+    request: Request, response: Response, servers: ServersDep, _: AdminDep
 ) -> ServerView:
     """Create an outbound server (409 if the name exists, 422 per bad field)."""
     body = await json_object(request)
-    view = await run_in_threadpool(services.servers.create, body)
+    view = await run_in_threadpool(servers.create, body)
     tag_response(response, view.revision)
     # Quoted: a name may hold blanks or non-Latin-1 letters, which a header cannot carry.
     response.headers["Location"] = f"{router.prefix}/{quote(view.name, safe='')}"
@@ -61,9 +57,9 @@ async def create_server(
 
 
 @router.get("/{name}", response_model=ServerView)
-def read_server(name: str, response: Response, services: ServicesDep, _: ViewerDep) -> ServerView:
+def read_server(name: str, response: Response, servers: ServersDep, _: ViewerDep) -> ServerView:
     """One outbound server, secrets masked; ``ETag`` is its revision (for ``If-Match``)."""
-    view = services.servers.get(name)
+    view = servers.get(name)
     tag_response(response, view.revision)
     return view
 
@@ -72,7 +68,7 @@ def read_server(name: str, response: Response, services: ServicesDep, _: ViewerD
     "/{name}", response_model=ServerView, openapi_extra=schema_body("OutboundServer", _BODY_DOC)
 )
 async def replace_server(
-    name: str, request: Request, response: Response, services: ServicesDep, _: AdminDep
+    name: str, request: Request, response: Response, servers: ServersDep, _: AdminDep
 ) -> ServerView:
     """Replace a server's configuration; masked or omitted secrets are kept.
 
@@ -81,7 +77,7 @@ async def replace_server(
     expected = expected_revision(request)
     body = await json_object(request)
     view = await run_in_threadpool(
-        lambda: services.servers.replace(name, body, expected_revision=expected)
+        lambda: servers.replace(name, body, expected_revision=expected)
     )
     tag_response(response, view.revision)
     return view
@@ -99,7 +95,7 @@ async def replace_server(
     },
 )
 async def update_server(
-    name: str, request: Request, response: Response, services: ServicesDep, _: AdminDep
+    name: str, request: Request, response: Response, servers: ServersDep, _: AdminDep
 ) -> ServerView:
     """Change some fields (JSON merge patch); the result is validated as a whole.
 
@@ -108,16 +104,16 @@ async def update_server(
     expected = expected_revision(request)
     patch: dict[str, Any] = await json_object(request)
     view = await run_in_threadpool(
-        lambda: services.servers.update(name, patch, expected_revision=expected)
+        lambda: servers.update(name, patch, expected_revision=expected)
     )
     tag_response(response, view.revision)
     return view
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_server(name: str, services: ServicesDep, _: AdminDep) -> Response:
+def delete_server(name: str, servers: ServersDep, _: AdminDep) -> Response:
     """Delete a server (409 naming the integrations that still use it)."""
-    services.servers.delete(name)
+    servers.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,7 +123,7 @@ def delete_server(name: str, services: ServicesDep, _: AdminDep) -> Response:
     openapi_extra=schema_body("RenameBody", "The server's new name."),
 )
 async def rename_server(
-    name: str, request: Request, services: ServicesDep, _: AdminDep
+    name: str, request: Request, servers: ServersDep, _: AdminDep
 ) -> ServerView:
     """Rename a server; integrations that use it keep using it."""
     # Read like the other bodies: FastAPI's own parsing answers 500 to deeply nested JSON.
@@ -136,4 +132,4 @@ async def rename_server(
         new_name = RenameBody.model_validate(body).name
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc, body) from None
-    return await run_in_threadpool(services.servers.rename, name, new_name)
+    return await run_in_threadpool(servers.rename, name, new_name)

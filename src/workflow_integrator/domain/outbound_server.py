@@ -39,7 +39,7 @@ from workflow_integrator.domain.hosts import (
 )
 from workflow_integrator.domain.redaction import redact_url
 
-Protocol = Literal["https", "http"]
+WebProtocol = Literal["https", "http"]
 VerifyMode = Literal["disable", "enable", "certificate"]
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]
 ServerState = Literal["ok", "needs_credentials"]
@@ -285,7 +285,7 @@ class OutboundServer(_Strict):
         description="Outbound Host: IP address or DNS name, optional :port and base path, "
         "or a pasted URL"
     )
-    protocol: Protocol = Field(default="https", description="HTTP or HTTPS")
+    protocol: WebProtocol = Field(default="https", description="HTTP or HTTPS")
     headers: str = Field(
         default=DEFAULT_HEADERS,
         max_length=8192,
