@@ -10,8 +10,9 @@ from tests.outbound.configs import leased, password_grant, server
 from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from tests.servers.uvicorn_thread import free_port
+from workflow_integrator.domain.redaction import token_preview
 from workflow_integrator.outbound import MemoryTokenStore, TokenManager, TransportPool, fetch_token
-from workflow_integrator.outbound.diagnostics import check_connection, mask_token
+from workflow_integrator.outbound.diagnostics import check_connection
 
 
 @pytest.fixture
@@ -73,8 +74,8 @@ async def test_test_connection_success_and_http_statuses(
 
 
 def test_mask_token_shows_first_and_last_four_only() -> None:
-    assert mask_token("abcdefghijklmnopqrstuvwxyz") == "abcd…wxyz"
-    assert mask_token("short-token") == "********"
+    assert token_preview("abcdefghijklmnopqrstuvwxyz") == "abcd…wxyz"
+    assert token_preview("short-token") == "********"
 
 
 async def test_fetch_token_uses_the_servers_timeout(oauth_server: OAuthServer) -> None:

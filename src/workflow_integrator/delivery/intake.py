@@ -26,7 +26,7 @@ from workflow_integrator.domain.events import (
 from workflow_integrator.domain.ticket import StepRef
 from workflow_integrator.securechange.documents import DocumentError
 from workflow_integrator.securechange.trigger_info import parse_ticket_info
-from workflow_integrator.services.errors import NotFound, ServiceError
+from workflow_integrator.services.errors import NotFound, ServiceError, describe_validation_errors
 from workflow_integrator.store import events as event_store
 from workflow_integrator.store.events import EventFilter, EventRow, NewEvent
 
@@ -136,7 +136,7 @@ class EventIntake:
         try:
             parsed = EventBody.model_validate(body)
         except ValidationError as exc:
-            first = exc.errors()[0]
+            first = describe_validation_errors(exc.errors(), body)[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
             raise BadEvent(f"{where}: {first['msg']}{more}") from None

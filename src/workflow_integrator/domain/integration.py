@@ -9,31 +9,43 @@ made by the integration service with the templating package.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from workflow_integrator.domain.conditions import (
     Condition,
     ConditionError,
     parse_condition,
 )
+from workflow_integrator.domain.events import WORKFLOW_EVENTS
+from workflow_integrator.domain.headers import is_header_name, line_breaker
 
-EventName = Literal[
-    "CREATE",
-    "ADVANCE",
-    "REDO",
-    "REJECT",
-    "CANCEL",
-    "CLOSE",
-    "RESOLVE",
-    "REOPEN",
-    "RESUBMIT",
-    "AUTOMATION_FAILED",
+EVENT_NAMES: tuple[str, ...] = tuple(event.value for event in WORKFLOW_EVENTS)
+"""The events a point may fire on (the one list lives in :mod:`domain.events`)."""
+
+
+def _event_name(value: str) -> str:
+    if value not in EVENT_NAMES:
+        raise ValueError(f"Input should be {', '.join(repr(n) for n in EVENT_NAMES)}")
+    return value
+
+
+EventName = Annotated[
+    str,
+    AfterValidator(_event_name),
+    WithJsonSchema({"type": "string", "enum": list(EVENT_NAMES)}),
 ]
-EVENT_NAMES: tuple[str, ...] = EventName.__args__  # type: ignore[attr-defined]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 PointKind = Literal["trigger", "inbound", "outbound", "step_trigger"]
 
@@ -62,7 +74,6 @@ FIELD_TYPE_NAMES: tuple[str, ...] = (
     "rule_decommission",
 )
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -161,11 +172,11 @@ class RequestTemplate(_Strict):
     @classmethod
     def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
-            if not _HEADER_NAME.match(name):
+            if not is_header_name(name):
                 raise ValueError(f"'{name}' is not a valid header name")
             if name.lower() in _FORBIDDEN_HEADERS:
                 raise ValueError(f"the {name} header is set by WI's HTTP client; leave it out")
-            if "\r" in text or "\n" in text:
+            if line_breaker(text) is not None:
                 raise ValueError(f"the value of header '{name}' must be one line")
         return value
 
@@ -285,7 +296,7 @@ class Integration(_Strict):
     def _trim(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("give the SecureChange workflow name")
-        if any(c in value for c in "\r\n\x00"):
+        if line_breaker(value) is not None:
             raise ValueError("the workflow name must be one line")
         return value.strip()
 

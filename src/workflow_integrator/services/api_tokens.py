@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound
 from workflow_integrator.services.principals import TOKEN_ROLES, Principal, Role
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import api_tokens as token_store
 from workflow_integrator.store.api_tokens import ApiTokenRow
 
@@ -44,7 +45,7 @@ class ApiTokenService:
                 ["role"], f"role must be one of {', '.join(TOKEN_ROLES)}"
             )
         token = token_store.new_token()
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             if any(row.name == name for row in token_store.list_tokens(session)):
                 raise Conflict(f"an API token named '{name}' already exists")
             row = ApiTokenRow(
@@ -61,7 +62,7 @@ class ApiTokenService:
 
     def revoke(self, name: str) -> None:
         """Delete a token: requests carrying it get 401 from now on."""
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = next((r for r in token_store.list_tokens(session) if r.name == name), None)
             if row is None:
                 raise NotFound(f"no API token named '{name}'")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.principals import ROLES, Principal, Role
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import users as user_store
 from workflow_integrator.store.users import UserRow, UserSessionRow
 
@@ -89,7 +90,7 @@ class UserService:
         name = self._check_name(name)
         self._check_role(role)
         self._check_password(password)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             if user_store.find_user(session, name):
                 raise Conflict(f"a user named '{name}' already exists")
             row = UserRow(
@@ -111,7 +112,7 @@ class UserService:
 
     def delete(self, name: str) -> None:
         """Delete a user and end their sessions; the last admin stays."""
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             self._keep_an_admin(session, row, "delete")
             user_store.drop_sessions(session, row.id)
@@ -120,7 +121,7 @@ class UserService:
     def set_password(self, name: str, password: str) -> None:
         """Change a password; every session of the user ends and any lock is lifted."""
         self._check_password(password)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             row.password_hash = self._hasher.hash(password)
             row.failed_logins = 0
@@ -142,7 +143,7 @@ class UserService:
     def set_role(self, name: str, role: str) -> UserView:
         """Change a user's role; takes effect on their next request."""
         self._check_role(role)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             if role != "admin":
                 self._keep_an_admin(session, row, "make a viewer of")
@@ -154,7 +155,7 @@ class UserService:
     def sign_in(self, name: str, password: str) -> SignedIn:
         """Check the password and open a session, or refuse without saying which was wrong."""
         refused: SignInRefused | None = None
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = user_store.find_user(session, name.strip())
             if row is None:
                 # Verifying against a real hash for unknown names keeps timing the same.
@@ -227,7 +228,7 @@ class UserService:
 
     def sign_out(self, token: str) -> None:
         """End one session."""
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             found = user_store.find_session(session, token)
             if found is not None:
                 session.delete(found)
