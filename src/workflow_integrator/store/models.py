@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workflow_integrator.store import (
     api_tokens,
+    deliveries,
     events,
     integrations,
     securechange_settings,
@@ -17,6 +18,7 @@ metadata = Base.metadata
 
 __all__ = [
     "api_tokens",
+    "deliveries",
     "events",
     "integrations",
     "metadata",
