@@ -121,6 +121,13 @@ def test_an_expired_lease_is_reclaimed_and_the_old_worker_outcome_ignored(db: Qu
     assert db.delivery(lost.id).state == DeliveryState.IN_FLIGHT
     assert db.queue.record(lost.id, "w2", delivered(), T0 + LEASE)
     assert db.delivery(lost.id).state == DeliveryState.DELIVERED
+    with db.sessions() as session:
+        attempts = session.execute(
+            select(DeliveryAttemptRow.number, DeliveryAttemptRow.outcome,
+                   DeliveryAttemptRow.error_class)
+            .where(DeliveryAttemptRow.delivery_id == lost.id).order_by(DeliveryAttemptRow.id)
+        ).all()
+    assert [tuple(a) for a in attempts] == [(1, "lost", "LeaseExpired"), (2, "delivered", None)]
 
 
 def test_a_renewed_lease_is_not_reclaimed(db: QueueDb) -> None:

@@ -84,6 +84,8 @@ log = logging.getLogger(__name__)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 DEFAULT_MAX_CONCURRENCY = 8  # the OutboundServer default, for a config without the field
 DEFAULT_GIVE_UP_AFTER = timedelta(hours=24)
+#: The outcome recorded for an attempt whose worker vanished (next to the Outcome kinds).
+LOST_OUTCOME = "lost"
 
 
 class DeliveryRow(Base):
@@ -360,17 +362,36 @@ class DatabaseDeliveryQueue:
 
     def _reclaim_expired(self, session: Session, now: datetime) -> None:
         # The worker that held these stopped renewing (crashed or cut off): send them again.
+        expired = (
+            select(D.id)
+            .where(D.state == DeliveryState.IN_FLIGHT, D.lease_expires_at <= now)
+            .with_for_update(skip_locked=True)
+        )
         reclaimed = session.execute(
             update(D)
-            .where(D.state == DeliveryState.IN_FLIGHT, D.lease_expires_at <= now)
+            .where(D.id.in_(expired), D.state == DeliveryState.IN_FLIGHT)
             .values(
                 state=DeliveryState.PENDING, lease_owner=None, lease_expires_at=None,
                 due_at=now, updated_at=now,
             )
+            .returning(D.id, D.replay_series, D.attempts)
             .execution_options(synchronize_session=False)
+        ).all()
+        if not reclaimed:
+            return
+        log.warning("reclaimed %d deliveries whose lease expired", len(reclaimed))
+        # The attempt counts (the request may have gone out): its record says so.
+        session.add_all(
+            DeliveryAttemptRow(
+                delivery_id=row.id, series=row.replay_series, number=row.attempts,
+                started_at=now, finished_at=now, duration_ms=0, method="", url="",
+                request_headers=[], response_headers=[], error_class="LeaseExpired",
+                error_message="the worker stopped renewing its lease before it recorded an "
+                "outcome; the request may have been sent",
+                stage="lease", outcome=LOST_OUTCOME, reason="lease expired",
+            )
+            for row in reclaimed
         )
-        if reclaimed.rowcount:  # type: ignore[attr-defined]
-            log.warning("reclaimed %d deliveries whose lease expired", reclaimed.rowcount)  # type: ignore[attr-defined]
 
     def _lock_servers(self, session: Session, now: datetime) -> list[int]:
         """PostgreSQL: lock the breaker rows of servers with due work, skipping those
