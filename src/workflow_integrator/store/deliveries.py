@@ -258,6 +258,7 @@ def _claimable_ids(now: datetime, limit: int, server_ids: Sequence[int] | None) 
         order_by=(cand_row.order_at, cand_row.event_id, cand_row.point_index, cand_row.id),
     )
     where = [
+        slots.c.free > 0,
         cand_row.state == DeliveryState.PENDING,
         cand_row.due_at <= now,
         _is_head(cand_row),
@@ -444,14 +445,15 @@ class DatabaseDeliveryQueue:
     def record(self, delivery_id: int, worker_id: str, outcome: Outcome, now: datetime) -> bool:
         """Attempt row + state transition + breaker + write-back, in one transaction."""
         with self._transaction() as session:
-            # Check-and-take in one statement: the lease must still be ours.
+            # Check and move in one statement: the lease must still be ours.
             row = session.execute(
                 update(D)
                 .where(
                     D.id == delivery_id, D.lease_owner == worker_id,
                     D.state == DeliveryState.IN_FLIGHT,
                 )
-                .values(lease_owner=None, lease_expires_at=None, updated_at=now)
+                .values(lease_owner=None, lease_expires_at=None, updated_at=now,
+                        **_transition(outcome, now))
                 .returning(D.attempts, D.replay_series, D.server_id)
                 .execution_options(synchronize_session=False)
             ).one_or_none()
@@ -462,11 +464,6 @@ class DatabaseDeliveryQueue:
                 )
                 return False
             session.add(_attempt_row(delivery_id, row.replay_series, row.attempts, outcome, now))
-            session.execute(
-                update(D).where(D.id == delivery_id)
-                .values(**_transition(outcome, now))
-                .execution_options(synchronize_session=False)
-            )
             if row.server_id is not None:
                 self._update_breaker(session, row.server_id, outcome, now)
         return True
@@ -476,6 +473,18 @@ class DatabaseDeliveryQueue:
     ) -> None:
         signal = breaker_signal(outcome)
         if signal == "none":
+            return
+        if signal == "success":
+            # The common case, in one statement that changes nothing on a closed breaker.
+            session.execute(
+                update(B)
+                .where(B.server_id == server_id,
+                       or_(B.breaker_failures > 0, B.breaker_open_until.is_not(None)))
+                .values(breaker_failures=0, breaker_openings=0, breaker_open_until=None,
+                        breaker_changed_at=case((B.breaker_open_until.is_(None),
+                                                 B.breaker_changed_at), else_=now))
+                .execution_options(synchronize_session=False)
+            )
             return
         self._ensure_servers(session, [server_id])
         stored = session.execute(
