@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from tests.delivery.conftest import LEASE, T0, QueueDb, attempt, delivered, failed, keys
 from workflow_integrator.delivery.queue import DeliveryFilter
 from workflow_integrator.domain.delivery import DeliveryState, Outcome
+from workflow_integrator.store import events as event_store
 from workflow_integrator.store.deliveries import DeliveryAttemptRow
+from workflow_integrator.store.events import EventFilter
 
 SECOND = timedelta(seconds=1)
 
@@ -246,3 +248,23 @@ def test_prune_removes_old_finished_deliveries_attempts_and_events_in_batches(
     assert [r.state for r in db.deliveries()] == ["in_flight"]
     with db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(DeliveryAttemptRow)) == 0
+
+    # Once they age out too, the events go, except the one whose delivery is in flight.
+    assert db.queue.prune(datetime.now(UTC) + timedelta(days=1), batch=2) == 4
+    assert [e.ticket_id for e in event_store.list_events(db.sessions, EventFilter())] == [
+        claimed[4].ticket_id]
+
+
+def test_prune_keeps_a_delivery_replayed_since_it_finished(db: QueueDb) -> None:
+    server = db.add_server()
+    db.plan(db.add_event(7, "2024-05-01T10:00:00Z"), server)
+    done = db.queue.claim("w", 10, T0, LEASE)[0]
+    db.queue.record(done.id, "w", delivered(writeback={"ref": "INC1"}), T0)
+
+    # A write-back still to do keeps it, and so does a replay.
+    assert db.queue.prune(T0 + timedelta(days=31), batch=10) == 0
+    writeback = db.queue.claim_writebacks("wb", 1, T0, LEASE)[0]
+    db.queue.record_writeback(writeback.delivery_id, "wb", True, "written", None, T0)
+    db.queue.replay(done.id, "alice", T0 + SECOND)
+    assert db.queue.prune(T0 + timedelta(days=31), batch=10) == 0
+    assert db.delivery(done.id).state == DeliveryState.PENDING

@@ -157,3 +157,42 @@ def test_events_are_claimed_once_postponed_and_a_lost_plan_is_ignored(db: QueueD
     planned = event_store.get(db.sessions, later)
     assert planned is not None and planned.state == "planned"
     assert [r.workflow for r in db.deliveries()] == ["Access"]
+
+
+def test_deliveries_of_a_deleted_server_go_dead_with_the_reason(db: QueueDb) -> None:
+    from workflow_integrator.store.servers import OutboundServerRow
+
+    server = db.add_server()
+    db.plan(db.add_event(7, "2024-05-01T10:00:00Z"), server)
+    with db.sessions() as session, session.begin():
+        session.delete(session.get(OutboundServerRow, server))
+
+    db.queue.refresh_held(T0)
+
+    row = db.deliveries()[0]
+    assert (row.state, row.server_id, row.reason) == (
+        DeliveryState.DEAD, None, "its outbound server was deleted")
+
+
+def test_a_write_back_whose_worker_vanished_is_taken_over_after_its_lease(db: QueueDb) -> None:
+    server = db.add_server()
+    db.plan(db.add_event(7, "2024-05-01T10:00:00Z"), server)
+    sent = db.queue.claim("w", 1, T0, LEASE)[0]
+    db.queue.record(sent.id, "w", delivered(writeback={"ref": "INC1"}), T0)
+    db.queue.claim_writebacks("gone", 1, T0, LEASE)
+
+    assert db.queue.claim_writebacks("wb", 1, T0 + LEASE - SECOND, LEASE) == []
+    assert db.queue.next_due(T0 + SECOND) == T0 + LEASE
+    taken = db.queue.claim_writebacks("wb", 1, T0 + LEASE, LEASE)
+    assert [(w.delivery_id, w.attempt) for w in taken] == [(sent.id, 2)]
+    assert not db.queue.record_writeback(sent.id, "gone", True, "late", None, T0 + LEASE)
+    assert db.queue.record_writeback(sent.id, "wb", False, "no field 'ref'", None, T0 + LEASE)
+    assert db.delivery(sent.id).writeback_state == WritebackState.FAILED
+    assert db.queue.next_due(T0 + LEASE) is None
+
+
+def test_nothing_to_do_means_no_due_time(db: QueueDb) -> None:
+    assert db.queue.next_due(T0) is None
+    db.add_server()
+    db.add_event(7, "2024-05-01T10:00:00Z")
+    assert db.queue.next_due(T0) == T0  # an event to plan

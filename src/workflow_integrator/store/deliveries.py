@@ -109,9 +109,8 @@ class DeliveryRow(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    event_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("events.id", ondelete="CASCADE")
-    )
+    # No cascade: an event goes only once its deliveries are gone (see prune).
+    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("events.id"))
     ticket_id: Mapped[int] = mapped_column(BigInteger)
     workflow: Mapped[str] = mapped_column(String(200))
     point_name: Mapped[str] = mapped_column(String(200))
@@ -872,35 +871,41 @@ class DatabaseDeliveryQueue:
         """Delete finished deliveries (with attempts) and settled events older than
         ``older_than``, ``batch`` rows per transaction; how many rows of both went."""
         removed = 0
+        finished = and_(
+            D.state.in_(FINISHED_STATES), D.finished_at < older_than,
+            D.writeback_state != WritebackState.PENDING,
+        )
         while True:
             with self._transaction() as session:
+                # The conditions hold again at deletion: a replay meanwhile keeps the row.
                 ids = list(session.scalars(
-                    select(D.id)
-                    .where(D.state.in_(FINISHED_STATES), D.finished_at < older_than,
-                           D.writeback_state != WritebackState.PENDING)
-                    .order_by(D.id)
-                    .limit(batch)
+                    delete(D)
+                    .where(D.id.in_(select(D.id).where(finished).order_by(D.id).limit(batch)),
+                           finished)
+                    .returning(D.id)
+                    .execution_options(synchronize_session=False)
                 ))
                 if ids:
                     session.execute(
                         delete(DeliveryAttemptRow).where(DeliveryAttemptRow.delivery_id.in_(ids))
                     )
-                    session.execute(delete(D).where(D.id.in_(ids)))
             removed += len(ids)
             if len(ids) < batch:
                 break
+        settled = and_(
+            EventRow.received_at < older_than, EventRow.state != EventState.PENDING,
+            ~exists().where(D.event_id == EventRow.id),
+        )
         while True:
             with self._transaction() as session:
                 ids = list(session.scalars(
-                    select(EventRow.id)
-                    .where(EventRow.received_at < older_than,
-                           EventRow.state != EventState.PENDING,
-                           ~exists().where(D.event_id == EventRow.id))
-                    .order_by(EventRow.id)
-                    .limit(batch)
+                    delete(EventRow)
+                    .where(EventRow.id.in_(
+                        select(EventRow.id).where(settled).order_by(EventRow.id).limit(batch)
+                    ), settled)
+                    .returning(EventRow.id)
+                    .execution_options(synchronize_session=False)
                 ))
-                if ids:
-                    session.execute(delete(EventRow).where(EventRow.id.in_(ids)))
             removed += len(ids)
             if len(ids) < batch:
                 break

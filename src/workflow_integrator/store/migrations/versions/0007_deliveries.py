@@ -58,8 +58,7 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("finished_at", UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["event_id"], ["events.id"],
-            name=op.f("fk_deliveries_event_id_events"), ondelete="CASCADE",
+            ["event_id"], ["events.id"], name=op.f("fk_deliveries_event_id_events"),
         ),
         sa.ForeignKeyConstraint(
             ["server_id"], ["outbound_servers.id"],
