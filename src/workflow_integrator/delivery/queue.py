@@ -157,10 +157,7 @@ class DeliveryQueue(Protocol):
         self, delivery_id: int, worker_id: str, ok: bool, detail: str,
         retry_at: datetime | None, now: datetime,
     ) -> bool:
-        """Done, retried at ``retry_at``, or failed (no ``retry_at``).
-
-        False when the lease was lost.
-        """
+        """Done, retried at ``retry_at``, or failed (no ``retry_at``); False: lease lost."""
         ...
 
     # -- planning ------------------------------------------------------------------------

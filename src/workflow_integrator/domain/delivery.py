@@ -131,8 +131,8 @@ class BreakerPolicy:
     def cooldown(self, openings: int) -> timedelta:
         """The cooldown of the ``openings``-th opening in a row (1-based): doubles, capped."""
         exponent = min(max(openings, 1) - 1, 32)  # 2**32 × any cooldown is past any cap
-        grown: timedelta = self.first_cooldown * (2**exponent)
-        return min(self.max_cooldown, grown)
+        factor: int = 2**exponent
+        return min(self.max_cooldown, self.first_cooldown * factor)
 
 
 @dataclass(frozen=True, slots=True)
