@@ -11,6 +11,7 @@ from workflow_integrator.delivery.queue import DeliveryFilter
 from workflow_integrator.domain.delivery import DeliveryState, Outcome
 from workflow_integrator.store import events as event_store
 from workflow_integrator.store.deliveries import DeliveryAttemptRow
+from workflow_integrator.store.delivery_records import get_delivery, list_deliveries
 from workflow_integrator.store.events import EventFilter
 
 SECOND = timedelta(seconds=1)
@@ -268,3 +269,28 @@ def test_prune_keeps_a_delivery_replayed_since_it_finished(db: QueueDb) -> None:
     db.queue.replay(done.id, "alice", T0 + SECOND)
     assert db.queue.prune(T0 + timedelta(days=31), batch=10) == 0
     assert db.delivery(done.id).state == DeliveryState.PENDING
+
+
+def test_deliveries_are_listed_by_filter_and_read_with_their_attempts(db: QueueDb) -> None:
+    itsm = db.add_server("itsm")
+    chat = db.add_server("chat")
+    for ticket in (7, 8):
+        db.plan(db.add_event(ticket, "2024-05-01T10:00:00Z"), itsm, chat)
+    first = db.queue.claim("w", 1, T0, LEASE)[0]
+    db.queue.record(first.id, "w", failed(T0 + SECOND), T0)
+
+    assert [r.ticket_id for r in list_deliveries(db.sessions, DeliveryFilter(server_id=chat))] == [
+        8, 7]
+    page = list_deliveries(db.sessions, DeliveryFilter(), limit=3)
+    assert len(page) == 3
+    rest = list_deliveries(db.sessions, DeliveryFilter(), before_id=page[-1].id)
+    assert len(rest) == 1
+    assert list_deliveries(db.sessions, DeliveryFilter(ticket_id=7, until=T0)) == []
+    pending = DeliveryFilter(states=(DeliveryState.PENDING,), ticket_id=7, since=T0)
+    assert len(list_deliveries(db.sessions, pending)) == 2
+
+    record = get_delivery(db.sessions, first.id)
+    assert record is not None
+    assert [(a.number, a.outcome, a.response_status) for a in record.attempts] == [
+        (1, "retry", 503)]
+    assert get_delivery(db.sessions, 10_000) is None

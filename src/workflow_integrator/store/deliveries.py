@@ -19,6 +19,7 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -844,8 +845,8 @@ class DatabaseDeliveryQueue:
         if isinstance(target, int):
             where: list[ColumnElement[bool]] = [D.id == target, D.state.in_(REPLAYABLE_STATES)]
         else:
-            where = _filter_conditions(target)
             states = target.states or DEFAULT_REPLAY_STATES
+            where = filter_conditions(replace(target, states=None))
             where.append(D.state.in_([s for s in states if s in REPLAYABLE_STATES]))
         where.append(D.server_id.is_not(None))
         with self._transaction() as session:
@@ -912,8 +913,11 @@ class DatabaseDeliveryQueue:
         return removed
 
 
-def _filter_conditions(flt: DeliveryFilter) -> list[ColumnElement[bool]]:
+def filter_conditions(flt: DeliveryFilter) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a delivery filter (states included when given)."""
     where: list[ColumnElement[bool]] = []
+    if flt.states:
+        where.append(D.state.in_(flt.states))
     if flt.server_id is not None:
         where.append(D.server_id == flt.server_id)
     if flt.workflow is not None:
