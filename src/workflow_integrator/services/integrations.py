@@ -31,7 +31,7 @@ from workflow_integrator.domain.integration import (
     IntegrationPoint,
     fold,
 )
-from workflow_integrator.domain.matching import WorkflowEvent, match, route
+from workflow_integrator.domain.matching import WorkflowEvent, condition_holds, match, route
 from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import OutboundServer, describe_errors
 from workflow_integrator.domain.ticket import Ticket
@@ -515,7 +515,25 @@ class IntegrationService:
                 f"'{integration.workflow}': nothing would be sent"
             )
         active = integration.model_copy(update={"enabled": True})
-        firing = [] if other_workflow else match(active, facts, the_ticket)
+        values = self.placeholder_values(
+            the_ticket,
+            facts,
+            create_date=create_date,
+            update_date=update_date,
+            integration=integration,
+        )
+        unevaluable: dict[str, str] = {}
+
+        def holds(candidate: IntegrationPoint) -> bool:
+            try:
+                return condition_holds(candidate, values)
+            except ConditionTimeout as exc:
+                unevaluable[candidate.name] = str(exc)
+                return False
+
+        firing = [] if other_workflow else match(active, facts, the_ticket, holds)
+        notes += [f"point '{n}': its condition cannot be evaluated: {why}"
+                  for n, why in unevaluable.items()]
         if point is not None:
             chosen = integration.point(point)
             if chosen is None:
@@ -527,13 +545,6 @@ class IntegrationService:
             targets = firing
             if not firing:
                 notes.append(f"no point fires for {name} on this ticket")
-        values = self.placeholder_values(
-            the_ticket,
-            facts,
-            create_date=create_date,
-            update_date=update_date,
-            integration=integration,
-        )
         fired_names = {p.name for p in firing}
         previews = [
             self._preview_point(planned, planned.point.name in fired_names)
@@ -679,6 +690,11 @@ class IntegrationService:
             for name in condition_fields(candidate.condition):
                 if name not in sample:
                     unknown(["routes", r, "when"], name)
+        for p, point in enumerate(integration.points):
+            if point.parsed_condition is not None:
+                for name in condition_fields(point.parsed_condition):
+                    if name not in sample:
+                        unknown(["points", p, "condition"], name)
 
         declared = {fold(n) for n in integration.fields}
         for p, point in enumerate(integration.points):
@@ -785,6 +801,8 @@ def document(integration: Integration) -> dict[str, Any]:
             item.pop("response", None)
         if item.get("server") is None:
             item.pop("server", None)
+        if item.get("condition") is None:
+            item.pop("condition", None)
         on = item["on"]
         item["on"] = {k: v for k, v in on.items() if v is not None}
     return doc
