@@ -11,9 +11,10 @@ from email.utils import format_datetime
 import pytest
 from starlette.responses import JSONResponse, Response
 
-from tests.delivery.conftest import START, claimed, clock, point, ticket, values
+from tests.delivery.parts import START, claimed, clock, point, ticket, values
 from tests.outbound.configs import BASIC_PASSWORD, STATIC_TOKEN, password_grant, refresh_grant
 from tests.outbound.configs import server as server_config
+from tests.outbound.conftest import no_secret_in_logs  # noqa: F401 - applies here too
 from tests.servers.oauth import OAuthServer
 from tests.servers.outbound_plugin import TLSMaterial
 from tests.servers.proxy import ProxyServer

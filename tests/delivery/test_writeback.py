@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.delivery.conftest import START, clock
+from tests.delivery.parts import START, clock
+from tests.outbound.conftest import no_secret_in_logs  # noqa: F401 - applies here too
 from tests.servers.simulator import SimulatorHandle
 from tests.servers.uvicorn_thread import free_port
 from workflow_integrator.delivery.queue import ClaimedWriteback

@@ -1,4 +1,4 @@
-"""Shared pieces of the delivery tests: claimed deliveries, ticket values, points."""
+"""Pieces the delivery engine tests share: claimed deliveries, ticket values, points."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.outbound.conftest import no_secret_in_logs
 from workflow_integrator.delivery.queue import ClaimedDelivery
 from workflow_integrator.domain.clock import ManualClock
 from workflow_integrator.domain.integration import IntegrationPoint
 from workflow_integrator.domain.matching import WorkflowEvent
 from workflow_integrator.domain.ticket import Field, Step, StepRef, Task, Ticket, Workflow
 from workflow_integrator.templating.placeholders import PlaceholderValues
-
-__all__ = ["no_secret_in_logs"]
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
