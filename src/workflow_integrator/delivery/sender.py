@@ -9,6 +9,7 @@ record keeps what a person needs to see, with every secret masked.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
@@ -83,7 +84,8 @@ class Sender:
         config = server.config
         secrets = set(_config_secrets(config))
         try:
-            request = render_request(point, config, values)
+            # Off the loop: a custom placeholder function may take seconds.
+            request = await asyncio.to_thread(render_request, point, config, values)
         except (RenderError, TemplateError, PlaceholderError) as exc:
             attempt = AttemptRecord(
                 started_at=started, duration_ms=0, method=point.request.method,
@@ -131,6 +133,18 @@ class Sender:
             return self._retry(delivery, record, wait, reason, status)
         return Outcome("dead", f"{reason}: not retried (only 408, 425, 429 and 5xx are)",
                        record, status=status)
+
+    def not_sent(
+        self, delivery: ClaimedDelivery, reason: str, *, stage: str, retry: bool,
+        url: str = "",
+    ) -> Outcome:
+        """The outcome of a delivery that could not even be sent (its point or server is
+        gone: dead; its ticket cannot be read now: retried like a network error)."""
+        record = AttemptRecord(started_at=self._clock.now(), duration_ms=0, method="",
+                               url=redact_url(url), error_message=reason, stage=stage)
+        if retry:
+            return self._retry(delivery, record, None, reason)
+        return Outcome("dead", reason, record)
 
     def _retry(
         self, delivery: ClaimedDelivery, record: AttemptRecord, wait: timedelta | None,

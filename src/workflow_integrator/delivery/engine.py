@@ -1,0 +1,161 @@
+"""The delivery engine: planning, sending and write-back loops, started and drained together.
+
+``wi serve`` runs it inside the web process (started and drained by the lifespan);
+``wi worker`` runs it alone. Any number of processes may share one database: the
+queue's claims and leases keep them from sending a delivery twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from workflow_integrator.delivery.planner import Planner
+from workflow_integrator.delivery.queue import DeliveryQueue
+from workflow_integrator.delivery.securechange import SecureChangeLine
+from workflow_integrator.delivery.sender import Sender
+from workflow_integrator.delivery.wakeup import Wakeup, sleep_until
+from workflow_integrator.delivery.worker import (
+    SendWorker,
+    WorkerSettings,
+    WritebackWorker,
+    off_loop,
+)
+from workflow_integrator.delivery.writeback import TicketWriter
+from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.outbound.transport import TransportPool
+from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
+
+if TYPE_CHECKING:
+    from workflow_integrator.app import Services
+
+log = logging.getLogger("workflow_integrator.delivery.engine")
+
+
+def new_worker_id() -> str:
+    """A name for this process's claims: host, process id and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class DeliveryEngine:
+    """The loops of one process (see the module docstring)."""
+
+    queue: DeliveryQueue
+    planner: Planner
+    sender: SendWorker
+    writeback: WritebackWorker
+    securechange: SecureChangeLine
+    wakeup: Wakeup
+    clock: Clock
+    settings: WorkerSettings
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _planning: bool = False
+    _plan_flag: asyncio.Event | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the loops were started and not stopped."""
+        return bool(self._tasks)
+
+    def wake(self) -> None:
+        """New work may be due (an event was stored, a server was saved): look now."""
+        self.sender.refresh_held_soon()
+        self.wakeup.set()
+
+    async def start(self) -> None:
+        """Start the planning, sending and write-back loops."""
+        if self._tasks:
+            return
+        self._planning = True
+        self._plan_flag = self.wakeup.listener()
+        self._tasks = [
+            asyncio.create_task(self._plan_loop(), name="wi-planner"),
+            asyncio.create_task(self.sender.run(), name="wi-sender"),
+            asyncio.create_task(self.writeback.run(), name="wi-writeback"),
+        ]
+        for task in self._tasks:
+            task.add_done_callback(_report_crash)
+        log.info("delivery engine started (worker %s, %s concurrent sends)",
+                 self.sender.worker_id, self.settings.concurrency)
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop claiming; finish or release the sends in flight within ``grace_seconds``."""
+        if not self._tasks:
+            await self.securechange.aclose()
+            return
+        self._planning = False
+        if self._plan_flag is not None:
+            self._plan_flag.set()
+        self.writeback.stop()
+        await self.sender.drain(grace_seconds)
+        _done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.securechange.aclose()
+        log.info("delivery engine stopped")
+
+    async def _plan_loop(self) -> None:
+        assert self._plan_flag is not None
+        while self._planning:
+            planned = await self.planner.plan_due()
+            if planned:
+                self.wakeup.set()  # the send loop has new deliveries
+                continue
+            if not self._planning:
+                break
+            due = await off_loop(self.queue.next_due, self.clock.now())
+            await sleep_until(self._plan_flag, self.clock, due,
+                              at_least=self.settings.min_sleep_seconds,
+                              at_most=self.settings.poll_seconds)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("delivery loop %s stopped: %r", task.get_name(), task.exception())
+
+
+def build_engine(
+    services: Services,
+    queue: DeliveryQueue,
+    *,
+    clock: Clock | None = None,
+    settings: WorkerSettings | None = None,
+    transports: TransportPool | None = None,
+    rng: random.Random | None = None,
+) -> DeliveryEngine:
+    """An engine on the process's services: its servers, integrations and SecureChange."""
+    clock = clock or SystemClock()
+    settings = settings or WorkerSettings()
+    rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+    worker_id = new_worker_id()
+    wakeup = Wakeup()
+    pool = transports or services.extras["transports"]
+    connection = SecureChangeSettingsService(services.sessions, services.secretbox).connection
+    line = SecureChangeLine(connection)
+    sender = Sender(pool, clock, rng)
+    planner = Planner(queue, services.integrations, services.servers, line, clock, worker_id,
+                      rng, lease=settings.lease)
+    send_worker = SendWorker(queue, sender, services.integrations, services.servers, line,
+                             clock, worker_id, wakeup, settings)
+    writeback = WritebackWorker(queue, TicketWriter(line, clock, rng), clock, worker_id, wakeup,
+                                settings)
+    return DeliveryEngine(queue, planner, send_worker, writeback, line, wakeup, clock, settings)
+
+
+async def run_until_stopped(engine: DeliveryEngine, stop: asyncio.Event,
+                            grace_seconds: float) -> None:
+    """Run ``engine`` until ``stop`` is set, then drain it (``wi worker``)."""
+    await engine.start()
+    with contextlib.suppress(asyncio.CancelledError):
+        await stop.wait()
+    await engine.stop(grace_seconds)
