@@ -17,10 +17,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.planner import Planner
 from workflow_integrator.delivery.queue import DeliveryQueue
 from workflow_integrator.delivery.securechange import SecureChangeLine
-from workflow_integrator.delivery.sender import Sender
+from workflow_integrator.delivery.sender import Sender, ServerRevision
 from workflow_integrator.delivery.wakeup import Wakeup, sleep_until
 from workflow_integrator.delivery.worker import (
     SendWorker,
@@ -32,6 +33,7 @@ from workflow_integrator.delivery.writeback import TicketWriter
 from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.outbound.transport import TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
+from workflow_integrator.services.errors import NotFound
 
 if TYPE_CHECKING:
     from workflow_integrator.app import Services
@@ -142,14 +144,38 @@ def build_engine(
     pool = transports or services.extras["transports"]
     connection = SecureChangeSettingsService(services.sessions, services.secretbox).connection
     line = SecureChangeLine(connection)
+    configuration = engine_configuration(services)
     sender = Sender(pool, clock, rng)
-    planner = Planner(queue, services.integrations, services.servers, line, clock, worker_id,
-                      rng, lease=settings.lease)
-    send_worker = SendWorker(queue, sender, services.integrations, services.servers, line,
-                             clock, worker_id, wakeup, settings)
+    planner = Planner(queue, configuration, line, clock, worker_id, rng, lease=settings.lease)
+    send_worker = SendWorker(queue, sender, configuration, line, clock, worker_id, wakeup,
+                             settings)
     writeback = WritebackWorker(queue, TicketWriter(line, clock, rng), clock, worker_id, wakeup,
                                 settings)
     return DeliveryEngine(queue, planner, send_worker, writeback, line, wakeup, clock, settings)
+
+
+def engine_configuration(services: Services) -> Configuration:
+    """The engine's view of the process's integrations, placeholders and servers."""
+
+    def server_id(name: str) -> int:
+        try:
+            return services.servers.id_of(name)
+        except NotFound as exc:
+            raise UnknownServer(exc.message) from None
+
+    def server(server_id: int) -> ServerRevision:
+        try:
+            row, config = services.servers.get_config_by_id(server_id)
+        except NotFound as exc:
+            raise UnknownServer(exc.message) from None
+        return ServerRevision(row.id, row.revision, config)
+
+    return Configuration(
+        integration=services.integrations.for_workflow,
+        values=services.integrations.placeholder_values,
+        server_id=server_id,
+        server=server,
+    )
 
 
 async def run_until_stopped(engine: DeliveryEngine, stop: asyncio.Event,

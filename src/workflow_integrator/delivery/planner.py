@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.queue import ClaimedEvent, DeliveryQueue, PlannedDelivery
 from workflow_integrator.delivery.securechange import SecureChangeLine
 from workflow_integrator.domain.clock import Clock
@@ -34,9 +35,6 @@ from workflow_integrator.domain.matching import (
 from workflow_integrator.domain.retry import backoff_delay
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeError
-from workflow_integrator.services.errors import NotFound
-from workflow_integrator.services.integrations import IntegrationService
-from workflow_integrator.services.outbound_servers import OutboundServerService
 
 log = logging.getLogger("workflow_integrator.delivery.planner")
 
@@ -60,8 +58,7 @@ class Planner:
     def __init__(
         self,
         queue: DeliveryQueue,
-        integrations: IntegrationService,
-        servers: OutboundServerService,
+        configuration: Configuration,
         securechange: SecureChangeLine,
         clock: Clock,
         worker_id: str,
@@ -73,8 +70,7 @@ class Planner:
         max_retry_seconds: float = 600.0,
     ) -> None:
         self._queue = queue
-        self._integrations = integrations
-        self._servers = servers
+        self._config = configuration
         self._securechange = securechange
         self._clock = clock
         self._worker_id = worker_id
@@ -114,7 +110,7 @@ class Planner:
     def decide(self, event: ClaimedEvent, ticket: Ticket) -> Plan:
         """The deliveries of ``event`` on ``ticket`` as read (database reads: off the loop)."""
         workflow = ticket.workflow.name
-        integration = self._integrations.for_workflow(workflow) if workflow else None
+        integration = self._config.integration(workflow) if workflow else None
         if integration is None:
             return Plan([], f"no integration for workflow '{workflow}' (ticket "
                             f"{ticket.id}); create one, then replan the event")
@@ -123,7 +119,7 @@ class Planner:
                             "disabled; enable it, then replan the event")
         info = ticket_info_from_dict(event.info)
         facts = event_facts(event.event, info)
-        values = self._integrations.placeholder_values(
+        values = self._config.values(
             ticket, facts, create_date=info.create_date, update_date=info.update_date,
             integration=integration,
         )
@@ -151,11 +147,11 @@ class Planner:
             return PlannedDelivery(point.name, index, None, error)
         try:
             server = route(integration, point, values)
-            return PlannedDelivery(point.name, index, self._servers.id_of(server))
+            return PlannedDelivery(point.name, index, self._config.server_id(server))
         except ConditionTimeout as exc:
             return PlannedDelivery(point.name, index, None,
                                    f"the route cannot be evaluated: {exc}")
-        except NotFound as exc:
+        except UnknownServer as exc:
             return PlannedDelivery(point.name, index, None, str(exc))
 
     async def _store(self, event: ClaimedEvent, snapshot: Mapping[str, Any], plan: Plan) -> None:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.planner import event_facts
 from workflow_integrator.delivery.queue import ClaimedDelivery, ClaimedWriteback, DeliveryQueue
 from workflow_integrator.delivery.securechange import SecureChangeLine
-from workflow_integrator.delivery.sender import Sender, ServerRevision
+from workflow_integrator.delivery.sender import Sender
 from workflow_integrator.delivery.wakeup import Wakeup, sleep_until
 from workflow_integrator.delivery.writeback import TicketWriter, WritebackResult
 from workflow_integrator.domain.clock import Clock
@@ -27,9 +28,6 @@ from workflow_integrator.domain.events import ticket_info_from_dict
 from workflow_integrator.domain.integration import IntegrationPoint
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeError
-from workflow_integrator.services.errors import NotFound
-from workflow_integrator.services.integrations import IntegrationService
-from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.templating.placeholders import PlaceholderValues
 
 log = logging.getLogger("workflow_integrator.delivery.worker")
@@ -68,8 +66,7 @@ class SendWorker:
         self,
         queue: DeliveryQueue,
         sender: Sender,
-        integrations: IntegrationService,
-        servers: OutboundServerService,
+        configuration: Configuration,
         securechange: SecureChangeLine,
         clock: Clock,
         worker_id: str,
@@ -78,8 +75,7 @@ class SendWorker:
     ) -> None:
         self._queue = queue
         self._sender = sender
-        self._integrations = integrations
-        self._servers = servers
+        self._config = configuration
         self._securechange = securechange
         self._clock = clock
         self.worker_id = worker_id
@@ -202,8 +198,8 @@ class SendWorker:
                 delivery, f"the integration of '{delivery.workflow}' no longer has a point "
                 f"named '{delivery.point_name}'", stage="config", retry=False)
         try:
-            row, config = await off_loop(self._servers.get_config_by_id, delivery.server_id)
-        except NotFound as exc:
+            server = await off_loop(self._config.server, delivery.server_id)
+        except UnknownServer as exc:
             return self._sender.not_sent(delivery, str(exc), stage="config", retry=False)
         if context.stale:
             try:
@@ -217,21 +213,20 @@ class SendWorker:
         else:
             ticket = Ticket.from_dict(context.ticket)
         values = await off_loop(self._values, delivery, ticket, context.event, context.info)
-        server = ServerRevision(row.id, row.revision, config)
         return await self._sender.send(delivery, point, server, values)
 
     def _point(self, delivery: ClaimedDelivery) -> IntegrationPoint | None:
-        integration = self._integrations.for_workflow(delivery.workflow)
+        integration = self._config.integration(delivery.workflow)
         return integration.point(delivery.point_name) if integration is not None else None
 
     def _values(
         self, delivery: ClaimedDelivery, ticket: Ticket, event: str, info: dict[str, Any]
     ) -> PlaceholderValues:
         trigger = ticket_info_from_dict(info)
-        return self._integrations.placeholder_values(
+        return self._config.values(
             ticket, event_facts(event, trigger), create_date=trigger.create_date,
             update_date=trigger.update_date,
-            integration=self._integrations.for_workflow(delivery.workflow),
+            integration=self._config.integration(delivery.workflow),
         )
 
     async def _renew_leases(self) -> None:
