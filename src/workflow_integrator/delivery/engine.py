@@ -34,6 +34,7 @@ from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.outbound.transport import TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.errors import NotFound
+from workflow_integrator.store.wakeups import can_notify, listen_dsn, listen_for_work
 
 if TYPE_CHECKING:
     from workflow_integrator.app import Services
@@ -58,6 +59,8 @@ class DeliveryEngine:
     wakeup: Wakeup
     clock: Clock
     settings: WorkerSettings
+    #: PostgreSQL: where to LISTEN for work stored by other processes (None: poll only).
+    listen: str | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _planning: bool = False
     _plan_flag: asyncio.Event | None = None
@@ -83,6 +86,9 @@ class DeliveryEngine:
             asyncio.create_task(self.sender.run(), name="wi-sender"),
             asyncio.create_task(self.writeback.run(), name="wi-writeback"),
         ]
+        if self.listen is not None:
+            self._tasks.append(asyncio.create_task(
+                listen_for_work(self.listen, self.wake), name="wi-listen"))
         for task in self._tasks:
             task.add_done_callback(_report_crash)
         log.info("delivery engine started (worker %s, %s concurrent sends)",
@@ -97,6 +103,9 @@ class DeliveryEngine:
         if self._plan_flag is not None:
             self._plan_flag.set()
         self.writeback.stop()
+        for task in self._tasks:
+            if task.get_name() == "wi-listen":
+                task.cancel()
         await self.sender.drain(grace_seconds)
         _done, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
         for task in pending:
@@ -151,7 +160,9 @@ def build_engine(
                              settings)
     writeback = WritebackWorker(queue, TicketWriter(line, clock, rng), clock, worker_id, wakeup,
                                 settings)
-    return DeliveryEngine(queue, planner, send_worker, writeback, line, wakeup, clock, settings)
+    listen = listen_dsn(services.engine) if can_notify(services.engine) else None
+    return DeliveryEngine(queue, planner, send_worker, writeback, line, wakeup, clock, settings,
+                          listen)
 
 
 def engine_configuration(services: Services) -> Configuration:
