@@ -22,7 +22,7 @@ from workflow_integrator.delivery.planner import Planner
 from workflow_integrator.delivery.queue import DeliveryQueue
 from workflow_integrator.delivery.securechange import SecureChangeLine
 from workflow_integrator.delivery.sender import Sender, ServerRevision
-from workflow_integrator.delivery.wakeup import Wakeup, sleep_until
+from workflow_integrator.delivery.wakeup import Wakeup, keep_running, sleep_until
 from workflow_integrator.delivery.worker import (
     SendWorker,
     WorkerSettings,
@@ -116,18 +116,20 @@ class DeliveryEngine:
         log.info("delivery engine stopped")
 
     async def _plan_loop(self) -> None:
+        await keep_running("planning", lambda: self._planning, self._plan_step, self._plan_idle)
+
+    async def _plan_step(self) -> bool:
+        if not await self.planner.plan_due():
+            return False
+        self.wakeup.set()  # the send loop has new deliveries
+        return True
+
+    async def _plan_idle(self) -> None:
         assert self._plan_flag is not None
-        while self._planning:
-            planned = await self.planner.plan_due()
-            if planned:
-                self.wakeup.set()  # the send loop has new deliveries
-                continue
-            if not self._planning:
-                break
-            due = await off_loop(self.queue.next_due, self.clock.now())
-            await sleep_until(self._plan_flag, self.clock, due,
-                              at_least=self.settings.min_sleep_seconds,
-                              at_most=self.settings.poll_seconds)
+        due = await off_loop(self.queue.next_due, self.clock.now())
+        await sleep_until(self._plan_flag, self.clock, due,
+                          at_least=self.settings.min_sleep_seconds,
+                          at_most=self.settings.poll_seconds)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

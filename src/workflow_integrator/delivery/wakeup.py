@@ -1,12 +1,18 @@
-"""Wake the engine's loops early: new work arrived, a slot came free, settings changed."""
+"""The engine's loops: how they sleep, how they are woken early, how they survive errors."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from workflow_integrator.domain.clock import Clock
+
+log = logging.getLogger("workflow_integrator.delivery")
+#: Pause after an unexpected error (a database restart, say) before the loop goes on.
+ERROR_PAUSE_SECONDS = 2.0
 
 
 class Wakeup:
@@ -41,3 +47,23 @@ async def sleep_until(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(flag.wait(), timeout=wait)
     flag.clear()
+
+
+async def keep_running(
+    name: str,
+    running: Callable[[], bool],
+    step: Callable[[], Awaitable[bool]],
+    idle: Callable[[], Awaitable[None]],
+) -> None:
+    """Run ``step`` while ``running()``; ``idle`` when a step found nothing to do.
+
+    An unexpected error is logged and the loop goes on after a pause: a database that
+    restarts must not stop delivery for good.
+    """
+    while running():
+        try:
+            if not await step() and running():
+                await idle()
+        except Exception:
+            log.exception("%s: unexpected error; going on in %ss", name, ERROR_PAUSE_SECONDS)
+            await asyncio.sleep(ERROR_PAUSE_SECONDS)

@@ -20,7 +20,7 @@ from workflow_integrator.delivery.planner import event_facts
 from workflow_integrator.delivery.queue import ClaimedDelivery, ClaimedWriteback, DeliveryQueue
 from workflow_integrator.delivery.securechange import SecureChangeLine
 from workflow_integrator.delivery.sender import Sender
-from workflow_integrator.delivery.wakeup import Wakeup, sleep_until
+from workflow_integrator.delivery.wakeup import Wakeup, keep_running, sleep_until
 from workflow_integrator.delivery.writeback import TicketWriter, WritebackResult
 from workflow_integrator.domain.clock import Clock
 from workflow_integrator.domain.delivery import Outcome
@@ -96,17 +96,22 @@ class SendWorker:
         """Claim and send until :meth:`stop`; renew leases alongside."""
         renewer = asyncio.create_task(self._renew_leases(), name="wi-lease-renewal")
         try:
-            while not self._stopping:
-                claimed = await self.claim_and_start()
-                if self._stopping:
-                    break
-                if claimed == 0:
-                    due = await off_loop(self._queue.next_due, self._clock.now())
-                    await sleep_until(self._flag, self._clock, due,
-                                      at_least=self.settings.min_sleep_seconds,
-                                      at_most=self.settings.poll_seconds)
+            await keep_running("sending", lambda: not self._stopping, self._step, self._idle)
         finally:
             renewer.cancel()
+
+    async def _step(self) -> bool:
+        if len(self._sends) >= self.settings.concurrency:
+            # Every slot busy: a finishing send sets the flag.
+            await sleep_until(self._flag, self._clock, None, at_least=0,
+                              at_most=self.settings.poll_seconds)
+            return True
+        return await self.claim_and_start() > 0
+
+    async def _idle(self) -> None:
+        due = await off_loop(self._queue.next_due, self._clock.now())
+        await sleep_until(self._flag, self._clock, due, at_least=self.settings.min_sleep_seconds,
+                          at_most=self.settings.poll_seconds)
 
     def stop(self) -> None:
         """Stop claiming (sends in flight go on until :meth:`drain`)."""
@@ -261,13 +266,15 @@ class WritebackWorker:
 
     async def run(self) -> None:
         """Write back until :meth:`stop`."""
-        while not self._stopping:
-            done = await self.run_once()
-            if done == 0 and not self._stopping:
-                due = await off_loop(self._queue.next_due, self._clock.now())
-                await sleep_until(self._flag, self._clock, due,
-                                  at_least=self.settings.min_sleep_seconds,
-                                  at_most=self.settings.poll_seconds)
+        await keep_running("write-back", lambda: not self._stopping, self._step, self._idle)
+
+    async def _step(self) -> bool:
+        return await self.run_once() > 0
+
+    async def _idle(self) -> None:
+        due = await off_loop(self._queue.next_due, self._clock.now())
+        await sleep_until(self._flag, self._clock, due, at_least=self.settings.min_sleep_seconds,
+                          at_most=self.settings.poll_seconds)
 
     def stop(self) -> None:
         """Stop after the write-backs in progress."""
