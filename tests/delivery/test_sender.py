@@ -264,3 +264,21 @@ async def test_https_receiver_behind_a_forward_proxy(
     assert json.loads(tls_receiver.last().body)["short_description"] == "via proxy"
     await pool.aclose()
     assert forward_proxy.saw(f"CONNECT {tls_receiver.host}")
+
+
+async def test_token_endpoint_down_is_retried_then_delivered(
+    sender: Sender, receiver: Receiver, oauth_server: OAuthServer
+) -> None:
+    down = ServerRevision(5, 1, server_config(
+        receiver.host, auth=password_grant(f"http://127.0.0.1:{free_port()}/oauth/token")))
+    outcome = await sender.send(claimed(), point(), down, values())
+
+    assert outcome.kind == "retry"
+    assert outcome.attempt.stage in ("connect", "oauth_error", "http")
+    assert receiver.requests == []
+
+    up = ServerRevision(5, 2, server_config(  # the endpoint is back (or fixed): new revision
+        receiver.host, auth=password_grant(oauth_server.token_url)))
+    receiver.authorize = oauth_server.accepts
+    again = await sender.send(claimed(attempt=2), point(), up, values())
+    assert again.kind == "delivered"
