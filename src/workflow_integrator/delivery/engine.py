@@ -32,7 +32,6 @@ from workflow_integrator.delivery.worker import (
 from workflow_integrator.delivery.writeback import TicketWriter
 from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.outbound.transport import TransportPool
-from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.errors import NotFound
 from workflow_integrator.store.wakeups import can_notify, listen_dsn, listen_for_work
 
@@ -152,9 +151,8 @@ def build_engine(
     rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
     worker_id = new_worker_id()
     wakeup = Wakeup()
-    pool = transports or services.extras["transports"]
-    connection = SecureChangeSettingsService(services.sessions, services.secretbox).connection
-    line = SecureChangeLine(connection)
+    pool = transports or services.transports
+    line = SecureChangeLine(services.securechange.connection)
     configuration = engine_configuration(services)
     sender = Sender(pool, clock, rng)
     planner = Planner(queue, configuration, line, clock, worker_id, rng, lease=settings.lease)
@@ -185,7 +183,7 @@ def engine_configuration(services: Services) -> Configuration:
 
     return Configuration(
         integration=services.integrations.for_workflow,
-        values=services.integrations.placeholder_values,
+        values=services.placeholders.values,
         server_id=server_id,
         server=server,
     )
