@@ -13,9 +13,9 @@ from tests.outbound.conftest import no_secret_in_logs  # noqa: F401 - applies he
 from tests.servers.simulator import SimulatorHandle
 from tests.servers.uvicorn_thread import free_port
 from workflow_integrator.delivery.queue import ClaimedWriteback
-from workflow_integrator.delivery.securechange import SecureChangeLine
 from workflow_integrator.delivery.writeback import TicketWriter
 from workflow_integrator.securechange.connection import SecureChangeConnection
+from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 
 
 class Settings:
@@ -39,19 +39,21 @@ def item(ticket_id: int, fields: dict[str, object], attempt: int = 1) -> Claimed
 
 
 @pytest.fixture
-async def line(sc_simulator: SimulatorHandle) -> AsyncIterator[tuple[SecureChangeLine, Settings]]:
+async def line(
+    sc_simulator: SimulatorHandle,
+) -> AsyncIterator[tuple[SecureChangeTicketReader, Settings]]:
     settings = Settings(connection_to(sc_simulator))
-    line = SecureChangeLine(settings)
+    line = SecureChangeTicketReader(settings)
     yield line, settings
     await line.aclose()
 
 
-def writer(line: SecureChangeLine) -> TicketWriter:
+def writer(line: SecureChangeTicketReader) -> TicketWriter:
     return TicketWriter(line, clock(), random.Random(3))
 
 
 async def test_mapped_values_appear_in_the_simulators_ticket(
-    sc_simulator: SimulatorHandle, line: tuple[SecureChangeLine, Settings]
+    sc_simulator: SimulatorHandle, line: tuple[SecureChangeTicketReader, Settings]
 ) -> None:
     ticket = sc_simulator.create_ticket("Open 443")
     result = await writer(line[0]).write(item(ticket.id, {
@@ -66,7 +68,7 @@ async def test_mapped_values_appear_in_the_simulators_ticket(
 
 
 async def test_a_field_of_an_earlier_step_is_written_where_it_is(
-    sc_simulator: SimulatorHandle, line: tuple[SecureChangeLine, Settings]
+    sc_simulator: SimulatorHandle, line: tuple[SecureChangeTicketReader, Settings]
 ) -> None:
     ticket = sc_simulator.create_ticket("Open 443")
     sc_simulator.move(ticket.id, "advance")
@@ -81,7 +83,7 @@ async def test_a_field_of_an_earlier_step_is_written_where_it_is(
 
 
 async def test_a_field_the_ticket_lacks_fails_for_good_and_the_others_are_written(
-    sc_simulator: SimulatorHandle, line: tuple[SecureChangeLine, Settings]
+    sc_simulator: SimulatorHandle, line: tuple[SecureChangeTicketReader, Settings]
 ) -> None:
     ticket = sc_simulator.create_ticket("Open 443")
     result = await writer(line[0]).write(item(ticket.id, {
@@ -94,7 +96,7 @@ async def test_a_field_the_ticket_lacks_fails_for_good_and_the_others_are_writte
 
 
 async def test_unreachable_securechange_is_retried_on_its_own_then_written(
-    sc_simulator: SimulatorHandle, line: tuple[SecureChangeLine, Settings]
+    sc_simulator: SimulatorHandle, line: tuple[SecureChangeTicketReader, Settings]
 ) -> None:
     the_line, settings = line
     good = settings.connection
@@ -117,7 +119,7 @@ async def test_unreachable_securechange_is_retried_on_its_own_then_written(
 async def test_no_connection_set_up_waits_instead_of_failing(
     sc_simulator: SimulatorHandle,
 ) -> None:
-    the_line = SecureChangeLine(Settings(None))
+    the_line = SecureChangeTicketReader(Settings(None))
     result = await writer(the_line).write(item(445, {"Change Window": "W1"}))
     await the_line.aclose()
 

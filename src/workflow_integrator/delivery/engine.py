@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.planner import Planner
 from workflow_integrator.delivery.queue import DeliveryQueue
-from workflow_integrator.delivery.securechange import SecureChangeLine
 from workflow_integrator.delivery.sender import Sender, ServerRevision
 from workflow_integrator.delivery.wakeup import Wakeup, keep_running, sleep_until
 from workflow_integrator.delivery.worker import (
@@ -54,7 +53,6 @@ class DeliveryEngine:
     planner: Planner
     sender: SendWorker
     writeback: WritebackWorker
-    securechange: SecureChangeLine
     wakeup: Wakeup
     clock: Clock
     settings: WorkerSettings
@@ -96,7 +94,6 @@ class DeliveryEngine:
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop claiming; finish or release the sends in flight within ``grace_seconds``."""
         if not self._tasks:
-            await self.securechange.aclose()
             return
         self._planning = False
         if self._plan_flag is not None:
@@ -111,7 +108,6 @@ class DeliveryEngine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        await self.securechange.aclose()
         log.info("delivery engine stopped")
 
     async def _plan_loop(self) -> None:
@@ -152,7 +148,7 @@ def build_engine(
     worker_id = new_worker_id()
     wakeup = Wakeup()
     pool = transports or services.transports
-    line = SecureChangeLine(services.securechange.connection)
+    line = services.tickets
     configuration = engine_configuration(services)
     sender = Sender(pool, clock, rng)
     planner = Planner(queue, configuration, line, clock, worker_id, rng, lease=settings.lease)
@@ -161,8 +157,7 @@ def build_engine(
     writeback = WritebackWorker(queue, TicketWriter(line, clock, rng), clock, worker_id, wakeup,
                                 settings)
     listen = listen_dsn(services.engine) if can_notify(services.engine) else None
-    return DeliveryEngine(queue, planner, send_worker, writeback, line, wakeup, clock, settings,
-                          listen)
+    return DeliveryEngine(queue, planner, send_worker, writeback, wakeup, clock, settings, listen)
 
 
 def engine_configuration(services: Services) -> Configuration:

@@ -20,7 +20,6 @@ from typing import Any
 
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.queue import ClaimedEvent, DeliveryQueue, PlannedDelivery
-from workflow_integrator.delivery.securechange import SecureChangeLine
 from workflow_integrator.domain.clock import Clock
 from workflow_integrator.domain.conditions import ConditionTimeout
 from workflow_integrator.domain.events import TicketInfo, ticket_info_from_dict
@@ -35,6 +34,7 @@ from workflow_integrator.domain.matching import (
 from workflow_integrator.domain.retry import backoff_delay
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeError
+from workflow_integrator.securechange.tickets import NotConfigured, SecureChangeTicketReader
 
 log = logging.getLogger("workflow_integrator.delivery.planner")
 
@@ -59,7 +59,7 @@ class Planner:
         self,
         queue: DeliveryQueue,
         configuration: Configuration,
-        securechange: SecureChangeLine,
+        securechange: SecureChangeTicketReader,
         clock: Clock,
         worker_id: str,
         rng: random.Random | None = None,
@@ -94,8 +94,8 @@ class Planner:
         """Plan one claimed event and store the plan (or postpone it)."""
         try:
             ticket = await self._securechange.ticket(event.ticket_id)
-        except SecureChangeError as exc:
-            if exc.status == 404:
+        except (SecureChangeError, NotConfigured) as exc:
+            if isinstance(exc, SecureChangeError) and exc.status == 404:
                 await self._store(event, {}, Plan([], str(exc)))
                 return
             wait = backoff_delay(event.attempt, self._rng, first=self._first, cap=self._cap)

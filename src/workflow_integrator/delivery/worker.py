@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.planner import event_facts
 from workflow_integrator.delivery.queue import ClaimedDelivery, ClaimedWriteback, DeliveryQueue
-from workflow_integrator.delivery.securechange import SecureChangeLine
 from workflow_integrator.delivery.sender import Sender
 from workflow_integrator.delivery.wakeup import Wakeup, keep_running, sleep_until
 from workflow_integrator.delivery.writeback import TicketWriter, WritebackResult
@@ -28,6 +27,7 @@ from workflow_integrator.domain.events import ticket_info_from_dict
 from workflow_integrator.domain.integration import IntegrationPoint
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeError
+from workflow_integrator.securechange.tickets import NotConfigured, SecureChangeTicketReader
 from workflow_integrator.templating.placeholders import PlaceholderValues
 
 log = logging.getLogger("workflow_integrator.delivery.worker")
@@ -67,7 +67,7 @@ class SendWorker:
         queue: DeliveryQueue,
         sender: Sender,
         configuration: Configuration,
-        securechange: SecureChangeLine,
+        securechange: SecureChangeTicketReader,
         clock: Clock,
         worker_id: str,
         wakeup: Wakeup,
@@ -209,10 +209,12 @@ class SendWorker:
         if context.stale:
             try:
                 ticket = await self._securechange.ticket(delivery.ticket_id)
-            except SecureChangeError as exc:
+            except (SecureChangeError, NotConfigured) as exc:
+                retry = not isinstance(exc, SecureChangeError) or exc.retryable or (
+                    exc.status in (401, 403))
                 return self._sender.not_sent(
                     delivery, f"the ticket must be read again (a write-back changed it): {exc}",
-                    stage="ticket", retry=exc.retryable or exc.status in (401, 403))
+                    stage="ticket", retry=retry)
             await off_loop(self._queue.save_ticket, delivery.id, ticket.to_dict(),
                            self._clock.now())
         else:

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from workflow_integrator.delivery.queue import ClaimedWriteback
-from workflow_integrator.delivery.securechange import SecureChangeLine
 from workflow_integrator.domain.clock import Clock
 from workflow_integrator.domain.retry import backoff_delay
 from workflow_integrator.domain.ticket import (
@@ -28,6 +27,7 @@ from workflow_integrator.domain.ticket import (
     Ticket,
 )
 from workflow_integrator.securechange.client import SecureChangeError
+from workflow_integrator.securechange.tickets import NotConfigured, SecureChangeTicketReader
 
 #: Statuses after which a later write-back may succeed once an admin fixed the settings.
 _FIXABLE = frozenset({401, 403})
@@ -53,8 +53,9 @@ class TicketWriter:
     """Applies response mappings to tickets through the SecureChange REST API."""
 
     def __init__(
-        self, securechange: SecureChangeLine, clock: Clock, rng: random.Random | None = None,
-        *, first_retry_seconds: float = 1.0, max_retry_seconds: float = 600.0,
+        self, securechange: SecureChangeTicketReader, clock: Clock,
+        rng: random.Random | None = None, *, first_retry_seconds: float = 1.0,
+        max_retry_seconds: float = 600.0,
     ) -> None:
         self._securechange = securechange
         self._clock = clock
@@ -67,15 +68,18 @@ class TicketWriter:
         if not item.fields:
             return WritebackResult(True, "nothing to write")
         try:
-            client = await self._securechange.client()
-            ticket = await client.ticket(item.ticket_id)
-            targets, problems = _targets(ticket, item.fields)
-            by_task: dict[tuple[int, int], list[Field]] = defaultdict(list)
-            for target in targets:
-                assert target.step.id is not None
-                by_task[(target.step.id, target.task_id)].append(target.field)
-            for (step_id, task_id), fields in by_task.items():
-                await client.update_fields(item.ticket_id, step_id, task_id, fields)
+            async with self._securechange.client() as client:
+                ticket = await client.ticket(item.ticket_id)
+                targets, problems = _targets(ticket, item.fields)
+                by_task: dict[tuple[int, int], list[Field]] = defaultdict(list)
+                for target in targets:
+                    assert target.step.id is not None
+                    by_task[(target.step.id, target.task_id)].append(target.field)
+                for (step_id, task_id), fields in by_task.items():
+                    await client.update_fields(item.ticket_id, step_id, task_id, fields)
+        except NotConfigured as exc:
+            wait = backoff_delay(item.attempt, self._rng, first=self._first, cap=self._cap)
+            return WritebackResult(False, str(exc), self._clock.now() + wait)
         except SecureChangeError as exc:
             if exc.retryable or exc.status in _FIXABLE:
                 wait = backoff_delay(item.attempt, self._rng, first=self._first, cap=self._cap)
