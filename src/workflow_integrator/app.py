@@ -28,12 +28,14 @@ from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.previews import PreviewService
+from workflow_integrator.services.replans import ReplanService
 from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, session_factory
 from workflow_integrator.store.secretbox import SecretBox, load_keys
 from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
+from workflow_integrator.store.wakeups import can_notify, notify_work
 
 
 class BackgroundRunner(Protocol):
@@ -68,6 +70,7 @@ class Services:
     placeholders: PlaceholderService
     integrations: IntegrationService
     previews: PreviewService
+    replans: ReplanService
     background: tuple[BackgroundRunner, ...] = ()
 
     async def aclose(self) -> None:
@@ -112,6 +115,12 @@ def build_services(
     integrations = IntegrationService(sessions, placeholders)
     # A server still named by an integration cannot be deleted.
     servers.usage_checks.append(integrations.usage)
+    events = EventIntake(sessions)
+    replans = ReplanService(sessions)
+    if can_notify(engine):
+        # Delivery engines in other processes hear of new work at once (LISTEN/NOTIFY).
+        events.on_stored.append(lambda: notify_work(engine))
+        replans.on_replanned.append(lambda: notify_work(engine))
     return Services(
         settings=settings,
         engine=engine,
@@ -120,7 +129,7 @@ def build_services(
         servers=servers,
         tokens=ApiTokenService(sessions),
         users=UserService(sessions, hasher=password_hasher),
-        events=EventIntake(sessions),
+        events=events,
         securechange=securechange,
         token_manager=token_manager,
         transports=transports,
@@ -129,6 +138,7 @@ def build_services(
         placeholders=placeholders,
         integrations=integrations,
         previews=PreviewService(integrations, servers, placeholders, tickets),
+        replans=replans,
     )
 
 
@@ -139,10 +149,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """
     from workflow_integrator import web
     from workflow_integrator.api import diagnostics as diagnostics_api
-    from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import (
+        errors,
+        event_replans,
+        health,
+        limits,
+        openapi,
+        outbound_servers,
+    )
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import securechange as securechange_api
+    from workflow_integrator.delivery.engine import delivery_engine
 
     settings = settings or (services.settings if services else Settings())
     owned = services is None
@@ -151,9 +169,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         started: list[BackgroundRunner] = []
+        runners = root.background
+        if not runners and root.settings.serve_workers:
+            runners = (delivery_engine(root),)
         try:
             # Background runners (the delivery engine) start here and drain on the way out.
-            for runner in root.background:
+            for runner in runners:
                 await runner.start()
                 started.append(runner)
             yield
@@ -181,6 +202,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(outbound_servers.router)
     app.include_router(diagnostics_api.router)
     app.include_router(events_api.router)
+    app.include_router(event_replans.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
     web.install(app, root)

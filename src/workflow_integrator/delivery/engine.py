@@ -15,6 +15,7 @@ import random
 import socket
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer
@@ -32,6 +33,7 @@ from workflow_integrator.delivery.writeback import TicketWriter
 from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.outbound.transport import TransportPool
 from workflow_integrator.services.errors import NotFound
+from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 from workflow_integrator.store.wakeups import can_notify, listen_dsn, listen_for_work
 
 if TYPE_CHECKING:
@@ -58,7 +60,10 @@ class DeliveryEngine:
     settings: WorkerSettings
     #: PostgreSQL: where to LISTEN for work stored by other processes (None: poll only).
     listen: str | None = None
+    #: On stop, how long sends in flight may finish before they are handed back.
+    drain_seconds: float = 10.0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _loop: asyncio.AbstractEventLoop | None = None
     _planning: bool = False
     _plan_flag: asyncio.Event | None = None
 
@@ -72,10 +77,17 @@ class DeliveryEngine:
         self.sender.refresh_held_soon()
         self.wakeup.set()
 
+    def wake_threadsafe(self) -> None:
+        """:meth:`wake` from any thread (intake stores events in worker threads)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.wake)
+
     async def start(self) -> None:
         """Start the planning, sending and write-back loops."""
         if self._tasks:
             return
+        self._loop = asyncio.get_running_loop()
         self._planning = True
         self._plan_flag = self.wakeup.listener()
         self._tasks = [
@@ -91,8 +103,12 @@ class DeliveryEngine:
         log.info("delivery engine started (worker %s, %s concurrent sends)",
                  self.sender.worker_id, self.settings.concurrency)
 
-    async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Stop claiming; finish or release the sends in flight within ``grace_seconds``."""
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop claiming; finish or release the sends in flight within ``grace_seconds``
+        (default :attr:`drain_seconds`)."""
+        self._loop = None
+        if grace_seconds is None:
+            grace_seconds = self.drain_seconds
         if not self._tasks:
             return
         self._planning = False
@@ -182,6 +198,26 @@ def engine_configuration(services: Services) -> Configuration:
         server_id=server_id,
         server=server,
     )
+
+
+def delivery_engine(
+    services: Services, *, concurrency: int | None = None, clock: Clock | None = None
+) -> DeliveryEngine:
+    """The engine on the process's database with WI's delivery settings, woken when this
+    process stores an event, replans one or saves a server's connection."""
+    settings = services.settings
+    queue = DatabaseDeliveryQueue(services.engine, services.sessions)
+    worker = WorkerSettings(
+        concurrency=concurrency or settings.worker_concurrency,
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
+        poll_seconds=settings.delivery_poll_seconds,
+    )
+    engine = build_engine(services, queue, clock=clock, settings=worker)
+    engine.drain_seconds = settings.delivery_drain_seconds
+    services.events.on_stored.append(engine.wake_threadsafe)
+    services.replans.on_replanned.append(engine.wake_threadsafe)
+    services.servers.change_hooks.append(lambda _session, _server_id: engine.wake_threadsafe())
+    return engine
 
 
 async def run_until_stopped(engine: DeliveryEngine, stop: asyncio.Event,
