@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,11 +42,16 @@ def wi_worker(settings: Settings, *args: str) -> Iterator[subprocess.Popen[bytes
             process.stdout.close()
 
 
-def wait_for(check: object, seconds: float, what: str) -> None:
+def wait_for(
+    check: Callable[[], bool], seconds: float, what: str, process: subprocess.Popen[bytes]
+) -> None:
+    """Poll until ``check`` holds; generous deadlines, since a loaded machine starts slowly."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if callable(check) and check():
+        if check():
             return
+        assert process.poll() is None, f"wi worker exited ({process.returncode}): " + (
+            process.stdout.read().decode(errors="replace") if process.stdout else "")
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -66,11 +71,11 @@ def test_a_worker_killed_mid_delivery_loses_nothing(
             w.event(ticket.id, "CREATE")
 
         with wi_worker(any_db_settings, "--concurrency", "1") as first:
-            wait_for(lambda: len(w.receiver.requests) >= 1, 30, "the first request")
+            wait_for(lambda: len(w.receiver.requests) >= 1, 120, "the first request", first)
             first.send_signal(signal.SIGKILL)  # mid-delivery: the receiver has not answered
             first.wait(10)
         with wi_worker(any_db_settings, "--concurrency", "2") as second:
-            wait_for(lambda: delivered(w) == 3, 60, "every delivery")
+            wait_for(lambda: delivered(w) == 3, 180, "every delivery", second)
             second.send_signal(signal.SIGTERM)
             assert second.wait(20) == 0
 
