@@ -120,21 +120,22 @@ async def test_the_lease_of_a_slow_send_is_renewed(
     settings = replace(FAST, lease=timedelta(seconds=3))  # renewed every second
     with world(any_db_settings, sc_simulator, receiver, settings) as w:
         w.add_server("itsm")
-        w.add_integration([{**OPEN, "request": {"method": "POST", "path": "/sleep/4000"}}])
+        w.add_integration([{**OPEN, "request": {"method": "POST", "path": "/sleep/6000"}}])
         ticket = w.simulator.create_ticket("Open 443")
         w.event(ticket.id, "CREATE")
         await w.plan()
         renewer = asyncio.create_task(w.engine.sender.run())
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while not w.receiver.requests and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         w.clock.advance(timedelta(seconds=2))
         renewed = START + timedelta(seconds=5)  # 3 s after the clock's time of renewal
-        while time.monotonic() < deadline + 5 and _aware(
+        while time.monotonic() < deadline + 30 and _aware(
                 w.deliveries()[0].lease_expires_at) != renewed:
             await asyncio.sleep(0.05)
         w.clock.advance(timedelta(seconds=2))  # past the first lease, within the renewed
 
+        assert w.engine.sender.in_flight  # still at the receiver
         stolen = w.queue.claim("another-process", 10, w.clock.now(), timedelta(seconds=3))
         assert stolen == []
         w.engine.sender.stop()
