@@ -65,9 +65,9 @@ def test_moves_become_requests_and_responses_are_written_back(
 
     ticket = sc_simulator.create_ticket('Open "443" to the web farm')
     until(lambda: (field := sc_simulator.ticket(ticket.id).field("Change Window")) is not None
-          and field.value == "INC0010001", 30, "the incident number in the ticket")
+          and field.value == "INC0010001", 90, "the incident number in the ticket")
     sc_simulator.move(ticket.id, "advance")
-    until(lambda: len(tls_receiver.requests) >= 2, 30, "the second request")
+    until(lambda: len(tls_receiver.requests) >= 2, 90, "the second request")
 
     create, done = tls_receiver.requests[:2]
     assert (create.method, create.path) == ("POST", "/api/now/table/incident")

@@ -174,7 +174,7 @@ async def test_the_running_engine_plans_sends_and_writes_back(
         try:
             w.event(ticket.id, "CREATE")
             w.engine.wake()  # as intake does
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60
             while len(w.receiver.requests) < 2 and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
         finally:
