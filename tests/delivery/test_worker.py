@@ -98,7 +98,9 @@ async def test_draining_releases_a_slow_send_and_it_is_sent_again_later(w: World
     await w.plan()
 
     assert await w.engine.sender.claim_and_start() == 1
-    await asyncio.sleep(0.3)  # the request is at the receiver now
+    deadline = time.monotonic() + 30
+    while not w.receiver.requests and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # until the request is at the receiver
     await w.engine.sender.drain(grace_seconds=0.1)
 
     row = w.deliveries()[0]
