@@ -29,12 +29,14 @@ from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.previews import PreviewService
+from workflow_integrator.services.replans import ReplanService
 from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, session_factory
 from workflow_integrator.store.secretbox import SecretBox, load_keys
 from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
+from workflow_integrator.store.wakeups import can_notify, notify_work
 
 
 class BackgroundRunner(Protocol):
@@ -69,6 +71,7 @@ class Services:
     placeholders: PlaceholderService
     integrations: IntegrationService
     previews: PreviewService
+    replans: ReplanService
     clock: Clock = field(default_factory=SystemClock)
     background: tuple[BackgroundRunner, ...] = ()
 
@@ -123,6 +126,12 @@ def build_services(
     integrations = IntegrationService(sessions, placeholders)
     # A server still named by an integration cannot be deleted.
     servers.usage_checks.append(integrations.usage)
+    events = EventIntake(sessions)
+    replans = ReplanService(sessions)
+    if can_notify(engine):
+        # Delivery engines in other processes hear of new work at once (LISTEN/NOTIFY).
+        events.on_stored.append(lambda: notify_work(engine))
+        replans.on_replanned.append(lambda: notify_work(engine))
     return Services(
         settings=settings,
         engine=engine,
@@ -131,7 +140,7 @@ def build_services(
         servers=servers,
         tokens=ApiTokenService(sessions, clock),
         users=UserService(sessions, hasher=password_hasher, clock=clock),
-        events=EventIntake(sessions),
+        events=events,
         securechange=securechange,
         token_manager=token_manager,
         transports=transports,
@@ -141,6 +150,7 @@ def build_services(
         integrations=integrations,
         previews=PreviewService(integrations, servers, placeholders, tickets),
         clock=clock,
+        replans=replans,
     )
 
 
@@ -151,10 +161,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """
     from workflow_integrator import web
     from workflow_integrator.api import diagnostics as diagnostics_api
-    from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import (
+        errors,
+        event_replans,
+        health,
+        limits,
+        openapi,
+        outbound_servers,
+    )
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import securechange as securechange_api
+    from workflow_integrator.delivery.engine import delivery_engine
 
     settings = settings or (services.settings if services else Settings())
     owned = services is None
@@ -163,9 +181,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         started: list[BackgroundRunner] = []
+        runners = root.background
+        if not runners and root.settings.serve_workers:
+            runners = (delivery_engine(root),)
         try:
             # Background runners (the delivery engine) start here and drain on the way out.
-            for runner in root.background:
+            for runner in runners:
                 await runner.start()
                 started.append(runner)
             yield
@@ -193,6 +214,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(outbound_servers.router)
     app.include_router(diagnostics_api.router)
     app.include_router(events_api.router)
+    app.include_router(event_replans.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
     web.install(app, root)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -116,6 +117,8 @@ class EventIntake:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        #: Called (in the storing thread) after a new event is stored: delivery looks at once.
+        self.on_stored: list[Callable[[], None]] = []
 
     def receive_securechange(
         self, document: bytes, event_name: str | None
@@ -192,6 +195,9 @@ class EventIntake:
             dedupe_key=dedupe_key(source, info.id, event.value, stamp),
         )
         row, created = event_store.insert_once(self._sessions, new)
+        if created:
+            for hook in self.on_stored:
+                hook()
         return IntakeResult(_view(row), created)
 
 

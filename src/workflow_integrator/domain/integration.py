@@ -227,15 +227,39 @@ class ResponseMapping(_Strict):
         return found, missing
 
 
+def _checked_condition(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parse_condition(value)
+    except ConditionError as exc:
+        where = ".".join(str(p) for p in exc.loc)
+        raise ValueError(f"{where + ': ' if where else ''}{exc.message}") from None
+    return value
+
+
 class IntegrationPoint(_Strict):
-    """One request that is sent when its ``on`` matches an event."""
+    """One request that is sent when its ``on`` matches an event (and its condition holds)."""
 
     name: str = Field(min_length=1, max_length=100)
     on: PointOn
+    condition: dict[str, Any] | None = Field(
+        default=None,
+        description="Only for tickets where this holds (the routes' condition language); "
+        "none: every ticket of the workflow",
+    )
     server: str | None = Field(default=None, description="Fixed server; wins over routes")
     enabled: bool = True
     request: RequestTemplate = Field(default_factory=RequestTemplate)
     response: ResponseMapping | None = None
+
+    @field_validator("condition")
+    @classmethod
+    def _valid_condition(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _checked_condition(value) if value is not None else None
+
+    @property
+    def parsed_condition(self) -> Condition | None:
+        """The parsed condition, or None when the point fires for every ticket."""
+        return parse_condition(self.condition) if self.condition is not None else None
 
 
 class Route(_Strict):
@@ -247,12 +271,7 @@ class Route(_Strict):
     @field_validator("when")
     @classmethod
     def _valid_condition(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            parse_condition(value)
-        except ConditionError as exc:
-            where = ".".join(str(p) for p in exc.loc)
-            raise ValueError(f"{where + ': ' if where else ''}{exc.message}") from None
-        return value
+        return _checked_condition(value)
 
     @property
     def condition(self) -> Condition:

@@ -118,19 +118,27 @@ def point_fires(point: IntegrationPoint, event: WorkflowEvent, ticket: TicketFac
 
 
 def match(
-    integration: Integration, event: WorkflowEvent, ticket: TicketFacts
+    integration: Integration,
+    event: WorkflowEvent,
+    ticket: TicketFacts,
+    holds: Callable[[IntegrationPoint], bool] | None = None,
 ) -> list[IntegrationPoint]:
     """The points of ``integration`` that fire for ``event`` on ``ticket``, in list order.
 
     Nothing fires for a disabled integration, a disabled point or a ticket of another
-    workflow. A step trigger point that fires suppresses general trigger points.
+    workflow. ``holds`` decides a point's ``condition`` (see :func:`condition_holds`);
+    without it conditions are not looked at. A step trigger point that fires
+    suppresses general trigger points.
     """
     if not integration.enabled:
         return []
     workflow = getattr(ticket.workflow, "name", "") or ""
     if workflow and fold(workflow) != fold(integration.workflow):
         return []
-    fired = [p for p in integration.points if p.enabled and point_fires(p, event, ticket)]
+    fired = [
+        p for p in integration.points
+        if p.enabled and point_fires(p, event, ticket) and (holds is None or holds(p))
+    ]
     if any(p.on.kind == "step_trigger" for p in fired):
         fired = [p for p in fired if p.on.kind != "trigger"]
     return fired
@@ -146,6 +154,14 @@ def _lookup_of(values: Values | Mapping[str, Any]) -> Callable[[str], Any]:
     if isinstance(values, Mapping):
         return values.__getitem__
     return values.lookup
+
+
+def condition_holds(point: IntegrationPoint, values: Values | Mapping[str, Any]) -> bool:
+    """Whether the point's ``condition`` holds for the ticket (no condition: it does).
+
+    May raise ``ConditionTimeout`` for a runaway pattern."""
+    condition = point.parsed_condition
+    return condition is None or evaluate(condition, _lookup_of(values))
 
 
 def route(

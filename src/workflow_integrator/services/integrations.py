@@ -73,6 +73,12 @@ class IntegrationService:
         with self._sessions() as session:
             return self._load(self._row(session, workflow), _server_names(session))
 
+    def for_workflow(self, workflow: str) -> Integration | None:
+        """The integration of ``workflow``, or None: what delivery planning asks per event."""
+        with self._sessions() as session:
+            row = store.find_by_key(session, fold(workflow))
+            return self._load(row, _server_names(session)) if row else None
+
     def usage(self, session: Session, server_id: int) -> list[str]:
         """Names of the integrations sending to server ``server_id`` (for server deletes)."""
         return [f"integration '{name}'" for name in store.workflows_using(session, server_id)]
@@ -288,6 +294,11 @@ class IntegrationService:
             for name in condition_fields(candidate.condition):
                 if name not in sample:
                     unknown(["routes", r, "when"], name)
+        for p, point in enumerate(integration.points):
+            if point.parsed_condition is not None:
+                for name in condition_fields(point.parsed_condition):
+                    if name not in sample:
+                        unknown(["points", p, "condition"], name)
 
         declared = {fold(n) for n in integration.fields}
         for p, point in enumerate(integration.points):
@@ -394,6 +405,8 @@ def document(integration: Integration) -> dict[str, Any]:
             item.pop("response", None)
         if item.get("server") is None:
             item.pop("server", None)
+        if item.get("condition") is None:
+            item.pop("condition", None)
         on = item["on"]
         item["on"] = {k: v for k, v in on.items() if v is not None}
     return doc

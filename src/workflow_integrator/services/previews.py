@@ -13,8 +13,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from workflow_integrator.domain.events import TriggerEvent
-from workflow_integrator.domain.integration import EVENT_NAMES, Integration, fold
-from workflow_integrator.domain.matching import WorkflowEvent, match
+from workflow_integrator.domain.conditions import ConditionTimeout
+from workflow_integrator.domain.integration import (
+    EVENT_NAMES,
+    Integration,
+    IntegrationPoint,
+    fold,
+)
+from workflow_integrator.domain.matching import WorkflowEvent, condition_holds, match
 from workflow_integrator.domain.outbound_server import OutboundServer
 from workflow_integrator.domain.redaction import redact_headers
 from workflow_integrator.domain.ticket import Ticket
@@ -160,7 +166,25 @@ class PreviewService:
                 f"'{integration.workflow}': nothing would be sent"
             )
         active = integration.model_copy(update={"enabled": True})
-        firing = [] if other_workflow else match(active, facts, the_ticket)
+        values = self._placeholders.values(
+            the_ticket,
+            facts,
+            create_date=create_date,
+            update_date=update_date,
+            integration=integration,
+        )
+        unevaluable: dict[str, str] = {}
+
+        def holds(candidate: IntegrationPoint) -> bool:
+            try:
+                return condition_holds(candidate, values)
+            except ConditionTimeout as exc:
+                unevaluable[candidate.name] = str(exc)
+                return False
+
+        firing = [] if other_workflow else match(active, facts, the_ticket, holds)
+        notes += [f"point '{n}': its condition cannot be evaluated: {why}"
+                  for n, why in unevaluable.items()]
         if point is not None:
             chosen = integration.point(point)
             if chosen is None:
@@ -172,13 +196,6 @@ class PreviewService:
             targets = firing
             if not firing:
                 notes.append(f"no point fires for {name} on this ticket")
-        values = self._placeholders.values(
-            the_ticket,
-            facts,
-            create_date=create_date,
-            update_date=update_date,
-            integration=integration,
-        )
         fired_names = {p.name for p in firing}
         previews = [
             _preview_point(planned, planned.point.name in fired_names)
