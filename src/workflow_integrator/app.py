@@ -23,6 +23,7 @@ from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
@@ -32,6 +33,7 @@ from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, session_factory
+from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 from workflow_integrator.store.secretbox import SecretBox, load_keys
 from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
 
@@ -68,6 +70,7 @@ class Services:
     placeholders: PlaceholderService
     integrations: IntegrationService
     previews: PreviewService
+    deliveries: DeliveryService
     background: tuple[BackgroundRunner, ...] = ()
 
     async def aclose(self) -> None:
@@ -129,6 +132,7 @@ def build_services(
         placeholders=placeholders,
         integrations=integrations,
         previews=PreviewService(integrations, servers, placeholders, tickets),
+        deliveries=DeliveryService(sessions, DatabaseDeliveryQueue(engine, sessions)),
     )
 
 
@@ -138,6 +142,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     The API's documentation (/docs, /openapi.json) is for signed-in users and API tokens.
     """
     from workflow_integrator import web
+    from workflow_integrator.api import deliveries as deliveries_api
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
     from workflow_integrator.api import events as events_api
@@ -183,6 +188,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(events_api.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
+    app.include_router(deliveries_api.router)
     web.install(app, root)
     openapi.install(app)
     return app
