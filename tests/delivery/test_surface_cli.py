@@ -79,7 +79,7 @@ def test_replay_one_in_bulk_with_progress_and_cancel(seeded: tuple[Path, Seeded]
 
     bulk = run_wi(data, "deliveries", "replay", "--state", "dead")
     assert bulk.returncode == 0, bulk.stderr
-    assert "Replayed 1 deliveries." in bulk.stdout
+    assert "Replayed 1 delivery." in bulk.stdout
     assert "Replaying" in bulk.stderr and "1/1" in bulk.stderr  # the progress bar
 
     none_left = run_wi(data, "deliveries", "replay", "--json")

@@ -11,7 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from workflow_integrator.cli.context import console, errors, handled, print_json, services
-from workflow_integrator.services.deliveries import DeliveryQuery, DeliveryService, DeliveryView
+from workflow_integrator.services.deliveries import (
+    DeliveryQuery,
+    DeliveryService,
+    DeliveryView,
+    replayed_message,
+)
 
 app = typer.Typer(help="Deliveries: requests to outbound servers and their attempts.",
                   no_args_is_help=True)
@@ -151,7 +156,7 @@ def replay(
     if as_json:
         print_json({"replayed": count})
     else:
-        console.print(f"Replayed {count} deliveries.", highlight=False)
+        console.print(replayed_message(count), highlight=False)
 
 
 @app.command("cancel")

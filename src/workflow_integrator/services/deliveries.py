@@ -38,6 +38,11 @@ Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while a bulk replay runs."""
 
 
+def replayed_message(count: int) -> str:
+    """What a bulk replay tells people (UI and CLI)."""
+    return f"Replayed {count} {'delivery' if count == 1 else 'deliveries'}."
+
+
 def _names(states: Iterable[DeliveryState]) -> str:
     return ", ".join(s.value for s in states)
 
