@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.delivery.conftest import LEASE, attempt
 from tests.delivery.surface import Seeded, seed
 from tests.servers.browser import screenshot
 from tests.web.conftest import WebUsers
+from workflow_integrator.domain.delivery import Outcome
+from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 
 pytestmark = pytest.mark.browser
 
@@ -23,6 +27,18 @@ def sign_in_to_deliveries(page: Page, web: WebUsers, user: tuple[str, str]) -> N
     expect(page).to_have_url(re.compile(r"/servers$"))
     page.get_by_role("link", name="Deliveries").click()
     expect(page.get_by_role("heading", name="Deliveries")).to_be_visible()
+
+
+def record_attempt(web: WebUsers, delivery_id: int) -> None:
+    """A worker sends the replayed delivery and records a 201, through the queue."""
+    services = web.live.services
+    queue = DatabaseDeliveryQueue(services.engine, services.sessions)
+    now = datetime.now(UTC)
+    claimed = queue.claim("browser-test", 10, now, LEASE)
+    assert delivery_id in [c.id for c in claimed]
+    queue.release("browser-test", [c.id for c in claimed if c.id != delivery_id])
+    assert queue.record(delivery_id, "browser-test", Outcome(
+        "delivered", "201 Created", attempt(now, 201), status=201), now)
 
 
 def test_admin_filters_reads_attempts_replays_and_sees_states_change_live(
@@ -58,6 +74,14 @@ def test_admin_filters_reads_attempts_replays_and_sees_states_change_live(
     expect(page.locator("#delivery-state")).to_have_text("pending")
     # The first series' attempt stays in the timeline.
     expect(page.locator("#attempts li.attempt")).to_have_count(1)
+    # A new attempt shows up without reloading, and an opened record stays open.
+    page.locator("#attempts li.attempt details").first.locator("summary").click()
+    record_attempt(web, s.dead)
+    expect(page.locator("#attempts li.attempt")).to_have_count(2, timeout=10_000)
+    expect(page.locator("#attempts li.attempt").nth(0)).to_contain_text("Replay 1, attempt 1")
+    expect(page.locator("#attempts li.attempt").nth(1).locator("details").first
+           ).to_have_attribute("open", "")
+    expect(page.locator("#delivery-state")).to_have_text("delivered")
 
     page.goto(f"{web.url}/deliveries/{s.pending}")
     page.get_by_label("Reason").fill("duplicate of another change")
@@ -67,9 +91,9 @@ def test_admin_filters_reads_attempts_replays_and_sees_states_change_live(
 
     # A filtered set at once: every delivered one.
     page.goto(f"{web.url}/deliveries?state=delivered")
-    expect(table).to_have_count(1)
+    expect(table).to_have_count(2)
     page.get_by_role("button", name=re.compile("Replay all delivered deliveries")).click()
-    expect(page.get_by_role("status")).to_have_text("Replayed 1 delivery.")
+    expect(page.get_by_role("status")).to_have_text("Replayed 2 deliveries.")
     expect(page.locator("#delivery-list tbody tr")).to_have_count(0)
 
 
