@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from workflow_integrator.cli.context import console, errors, handled, print_json, services
+from workflow_integrator.domain.delivery import DeliveryState
 from workflow_integrator.services.deliveries import (
     DeliveryQuery,
     DeliveryService,
@@ -23,7 +24,7 @@ app = typer.Typer(help="Deliveries: requests to outbound servers and their attem
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 StateOption = Annotated[list[str] | None, typer.Option(
-    "--state", help="pending, in_flight, delivered, dead, held, cancelled (repeatable).")]
+    "--state", help=f"{', '.join(DeliveryState)} (repeatable).")]
 ServerOption = Annotated[str | None, typer.Option(help="Only this outbound server (name).")]
 WorkflowOption = Annotated[str | None, typer.Option(help="Only this workflow (name).")]
 TicketOption = Annotated[int | None, typer.Option("--ticket", help="Only this ticket id.")]
