@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from tests.delivery.conftest import LEASE, T0, QueueDb, attempt
+from tests.servers.live_wi import FAST_HASHER, LiveWI, serve_wi
 from workflow_integrator.app import Services
 from workflow_integrator.domain.delivery import Outcome
+from workflow_integrator.settings import Settings
 from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 
 MASK = "********"  # what the sender writes for a secret
 #: Secrets of the seeded servers: no deliveries answer may contain any of them.
 SECRETS = ("Seed-Basic-Pw-71", "Seed-Client-Secret-72", "Seed-Refresh-73")
+
+
+class NoEngine:
+    """Runs in place of the delivery engine: the tests' deliveries stay as the tests store them."""
+
+    async def start(self) -> None:
+        """Nothing to start."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+
+
+@contextmanager
+def serve_without_engine(settings: Settings) -> Iterator[LiveWI]:
+    """WI over real HTTP whose lifespan starts no delivery engine."""
+    with serve_wi(settings, password_hasher=FAST_HASHER, background=(NoEngine(),)) as live:
+        yield live
 
 
 @dataclass(frozen=True)

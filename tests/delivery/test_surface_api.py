@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.delivery.surface import SECRETS, Seeded, seed
+from tests.delivery.surface import SECRETS, Seeded, seed, serve_without_engine
 from tests.servers.live_wi import LiveWI
+from workflow_integrator.settings import Settings
 
 BIG = 2**63  # one past the largest 64-bit id
+
+
+@pytest.fixture
+def live_wi_any_db(any_db_settings: Settings) -> Iterator[LiveWI]:
+    """WI over real HTTP on SQLite, then PostgreSQL, with no delivery engine running."""
+    with serve_without_engine(any_db_settings) as live:
+        yield live
 
 
 @pytest.fixture

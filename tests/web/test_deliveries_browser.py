@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.delivery.conftest import LEASE, attempt
-from tests.delivery.surface import Seeded, seed
+from tests.delivery.surface import Seeded, seed, serve_without_engine
 from tests.servers.browser import screenshot
+from tests.servers.live_wi import LiveWI
 from tests.web.conftest import WebUsers
 from workflow_integrator.domain.delivery import Outcome
+from workflow_integrator.settings import Settings
 from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def live_wi(wi_settings: Settings) -> Iterator[LiveWI]:
+    """WI over real HTTP with no delivery engine: deliveries stay as the test stores them."""
+    with serve_without_engine(wi_settings) as live:
+        yield live
 
 
 def sign_in_to_deliveries(page: Page, web: WebUsers, user: tuple[str, str]) -> None:

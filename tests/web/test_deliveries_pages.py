@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx2
 import pytest
 
-from tests.delivery.surface import SECRETS, Seeded, seed
+from tests.delivery.surface import SECRETS, Seeded, seed, serve_without_engine
+from tests.servers.live_wi import LiveWI
 from tests.web.conftest import WebUsers, csrf_of
+from workflow_integrator.settings import Settings
+
+
+@pytest.fixture
+def live_wi(wi_settings: Settings) -> Iterator[LiveWI]:
+    """WI over real HTTP with no delivery engine: deliveries stay as the test stores them."""
+    with serve_without_engine(wi_settings) as live:
+        yield live
 
 
 @pytest.fixture
