@@ -24,6 +24,7 @@ from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
@@ -34,6 +35,7 @@ from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, session_factory
+from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 from workflow_integrator.store.secretbox import SecretBox, load_keys
 from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
 from workflow_integrator.store.wakeups import can_notify, notify_work
@@ -72,6 +74,7 @@ class Services:
     integrations: IntegrationService
     previews: PreviewService
     replans: ReplanService
+    deliveries: DeliveryService
     clock: Clock = field(default_factory=SystemClock)
     background: tuple[BackgroundRunner, ...] = ()
 
@@ -128,10 +131,12 @@ def build_services(
     servers.usage_checks.append(integrations.usage)
     events = EventIntake(sessions)
     replans = ReplanService(sessions)
+    deliveries = DeliveryService(sessions, DatabaseDeliveryQueue(engine, sessions), clock)
     if can_notify(engine):
         # Delivery engines in other processes hear of new work at once (LISTEN/NOTIFY).
         events.on_stored.append(lambda: notify_work(engine))
         replans.on_replanned.append(lambda: notify_work(engine))
+        deliveries.on_replayed.append(lambda: notify_work(engine))
     return Services(
         settings=settings,
         engine=engine,
@@ -151,6 +156,7 @@ def build_services(
         previews=PreviewService(integrations, servers, placeholders, tickets),
         clock=clock,
         replans=replans,
+        deliveries=deliveries,
     )
 
 
@@ -160,6 +166,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     The API's documentation (/docs, /openapi.json) is for signed-in users and API tokens.
     """
     from workflow_integrator import web
+    from workflow_integrator.api import deliveries as deliveries_api
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import (
         errors,
@@ -217,6 +224,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(event_replans.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
+    app.include_router(deliveries_api.router)
     web.install(app, root)
     openapi.install(app)
     return app

@@ -14,6 +14,7 @@ from workflow_integrator.cli import (
     users,
     worker,
 )
+from workflow_integrator.cli import deliveries as deliveries_cli
 from workflow_integrator.cli import events as events_cli
 from workflow_integrator.cli import integrations as integrations_cli
 from workflow_integrator.cli import securechange as securechange_cli
@@ -38,6 +39,7 @@ app.add_typer(securechange_cli.app, name="securechange")
 app.add_typer(sim_cli.app, name="sim")
 app.add_typer(integrations_cli.app, name="integrations")
 app.add_typer(users.app, name="users")
+app.add_typer(deliveries_cli.app, name="deliveries")
 
 
 def main() -> None:

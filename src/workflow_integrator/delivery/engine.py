@@ -30,7 +30,7 @@ from workflow_integrator.delivery.worker import (
     off_loop,
 )
 from workflow_integrator.delivery.writeback import TicketWriter
-from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.domain.clock import Clock
 from workflow_integrator.outbound.transport import TransportPool
 from workflow_integrator.services.errors import NotFound
 from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
@@ -216,6 +216,7 @@ def delivery_engine(
     engine.drain_seconds = settings.delivery_drain_seconds
     services.events.on_stored.append(engine.wake_threadsafe)
     services.replans.on_replanned.append(engine.wake_threadsafe)
+    services.deliveries.on_replayed.append(engine.wake_threadsafe)
     services.servers.change_hooks.append(lambda _session, _server_id: engine.wake_threadsafe())
     return engine
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from workflow_integrator.domain.events import TriggerEvent
 from workflow_integrator.domain.conditions import ConditionTimeout
+from workflow_integrator.domain.events import TriggerEvent
 from workflow_integrator.domain.integration import (
     EVENT_NAMES,
     Integration,
