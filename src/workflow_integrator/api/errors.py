@@ -11,6 +11,7 @@ from workflow_integrator.services.errors import (
     InvalidInput,
     NotFound,
     ServiceError,
+    UnsupportedMedia,
 )
 from workflow_integrator.store.secretbox import SecretKeyError
 
@@ -25,6 +26,8 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
     if isinstance(exc, Conflict):
         return JSONResponse({"detail": str(exc)}, status_code=409)
+    if isinstance(exc, UnsupportedMedia):
+        return JSONResponse({"detail": str(exc)}, status_code=415)
     return JSONResponse({"detail": str(exc)}, status_code=400)
 
 

@@ -29,6 +29,10 @@ class InUse(Conflict):
         self.users = users
 
 
+class UnsupportedMedia(ServiceError):
+    """The body is not in an encoding or type WI reads, e.g. not UTF-8 (HTTP 415)."""
+
+
 class InvalidInput(ServiceError):
     """Validation failed; ``errors`` holds one ``{loc, msg}`` entry per bad field (HTTP 422)."""
 
