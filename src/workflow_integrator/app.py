@@ -69,7 +69,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         engine=engine,
         sessions=sessions,
         secretbox=secretbox,
-        servers=OutboundServerService(sessions, secretbox),
+        servers=OutboundServerService(sessions, secretbox, settings.token_script_dir),
         tokens=ApiTokenService(sessions),
     )
     diagnostics.install(services)

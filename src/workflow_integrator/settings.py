@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     plugin_dir: Path | None = Field(
         default=None, description="Folder holding custom_functions.py; default <data_dir>/plugins"
     )
+    token_script_dir: Path | None = Field(
+        default=None,
+        description="If set, bearer token scripts must live in this folder; a path "
+        "outside it is refused when a server is saved, imported or tried.",
+    )
     log_level: str = Field(default="info")
 
     @property

@@ -27,6 +27,7 @@ MAX_STEP_NAME_CHARS = 256
 
 _DIGITS = re.compile(r"[0-9]{1,19}")
 # What XML 1.0 can carry: no C0 controls but TAB/LF/CR, no surrogates, no U+FFFE/U+FFFF.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -76,19 +77,20 @@ def check_characters(value: str, what: str) -> str:
 
 
 def check_json_value(value: object, what: str = "body") -> None:
-    """Refuse JSON nested deeper than MAX_DOCUMENT_DEPTH, too large, or with bad text.
+    """Refuse JSON nested deeper than MAX_DOCUMENT_DEPTH, too large, or holding text that
+    is not Unicode (lone surrogates, which no database stores and no reader can show).
 
     Walks with an explicit stack: a deep document must not exhaust Python's recursion.
     """
-    stack: list[tuple[object, int]] = [(value, 1)]
+    stack: list[tuple[object, str, int]] = [(value, what, 1)]
     nodes = 0
     while stack:
-        item, depth = stack.pop()
+        item, where, depth = stack.pop()
         nodes += 1
         if nodes > MAX_DOCUMENT_NODES:
             raise OutOfBounds(f"{what} has more than {MAX_DOCUMENT_NODES} values")
         if isinstance(item, str):
-            check_characters(item, what)
+            _check_unicode(item, where)
         elif isinstance(item, Mapping | list):
             if depth > MAX_DOCUMENT_DEPTH:
                 raise OutOfBounds(
@@ -96,7 +98,16 @@ def check_json_value(value: object, what: str = "body") -> None:
                 )
             if isinstance(item, Mapping):
                 for key, member in item.items():
-                    check_characters(str(key), what)
-                    stack.append((member, depth + 1))
+                    _check_unicode(str(key), where)
+                    stack.append((member, f"{where}.{key}", depth + 1))
             else:
-                stack.extend((member, depth + 1) for member in item)
+                stack.extend((m, f"{where}[{i}]", depth + 1) for i, m in enumerate(item))
+
+
+def _check_unicode(value: str, where: str) -> None:
+    bad = _SURROGATE.search(value)
+    if bad is not None:
+        raise OutOfBounds(
+            f"{where[:200]} contains the lone surrogate U+{ord(bad.group()):04X}, which is "
+            "not a character; send text as valid UTF-8"
+        )

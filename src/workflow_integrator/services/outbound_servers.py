@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -122,9 +123,15 @@ def document(
 class OutboundServerService:
     """Every operation on outbound servers, shared by the API, the UI and the CLI."""
 
-    def __init__(self, sessions: sessionmaker[Session], secretbox: SecretBox) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        secretbox: SecretBox,
+        token_script_dir: Path | None = None,
+    ) -> None:
         self._sessions = sessions
         self._box = secretbox
+        self._token_script_dir = token_script_dir
         self.usage_checks: list[UsageCheck] = []
         self.change_hooks: list[ChangeHook] = []
 
@@ -235,7 +242,7 @@ class OutboundServerService:
         stored = self.get_config(base) if base else None
         body = dict(body)
         body.setdefault("name", base or "unsaved")
-        return self._validate(body, stored=stored, check_paths=False)
+        return self._validate(body, stored=stored)
 
     # -- import / export -----------------------------------------------------------
 
@@ -399,7 +406,7 @@ class OutboundServerService:
         return doc
 
     def _validate(
-        self, body: dict[str, Any], *, stored: OutboundServer | None, check_paths: bool = True
+        self, body: dict[str, Any], *, stored: OutboundServer | None
     ) -> OutboundServer:
         if not isinstance(body, dict):
             raise InvalidInput.single([], "the body must be a JSON object")
@@ -414,9 +421,10 @@ class OutboundServerService:
             server = OutboundServer.model_validate(merged, context={"stored": unchanged})
         except ValidationError as exc:
             raise InvalidInput(describe_errors(exc.errors())) from None
-        if check_paths and server.auth.method == "bearer" and server.auth.token_script:
+        # Saved, imported or only tried: every configured script passes the same check.
+        if server.auth.method == "bearer" and server.auth.token_script:
             try:
-                check_token_script(server.auth.token_script)
+                check_token_script(server.auth.token_script, self._token_script_dir)
             except ValueError as exc:
                 message = str(exc).removeprefix("token_script: ")
                 raise InvalidInput.single(["auth", "token_script"], message) from None
