@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
+from workflow_integrator.domain.networks import parse_networks
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services import diagnostics
 from workflow_integrator.services.api_tokens import ApiTokenService
@@ -90,8 +91,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     The API's documentation (/docs, /openapi.json) is for signed-in users and API tokens.
     """
     from workflow_integrator import web
+    from workflow_integrator.api import (
+        client_address,
+        errors,
+        health,
+        limits,
+        openapi,
+        outbound_servers,
+    )
     from workflow_integrator.api import diagnostics as diagnostics_api
-    from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import securechange as securechange_api
@@ -110,6 +118,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     errors.install(app)
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(client_address.ClientAddress,
+                       proxies=parse_networks(settings.trusted_proxies))
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
     app.include_router(diagnostics_api.router)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflow_integrator.domain.networks import parse_networks
 
 
 class Settings(BaseSettings):
@@ -44,7 +46,18 @@ class Settings(BaseSettings):
         description="If set, bearer token scripts must live in this folder; a path "
         "outside it is refused when a server is saved, imported or tried.",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For WI believes (e.g. 10.0.0.5). Empty: the header is ignored.",
+    )
     log_level: str = Field(default="info")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,4 +1,4 @@
-"""UserService on SQLite and PostgreSQL: hashing, lock-out, sessions, the last admin."""
+"""UserService on SQLite and PostgreSQL: hashing, sign-in delays, sessions, the last admin."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 
 from workflow_integrator.app import build_services
 from workflow_integrator.services.errors import Conflict
-from workflow_integrator.services.users import FREE_ATTEMPTS, SignInRefused, user_service
+from workflow_integrator.services.sign_in_throttle import FREE_ATTEMPTS
+from workflow_integrator.services.users import SignInRefused, user_service
 from workflow_integrator.settings import Settings
 
 
@@ -28,13 +29,13 @@ def test_users_on_both_databases(any_db_settings: Settings) -> None:
             with pytest.raises(SignInRefused) as wrong:
                 users.sign_in("victor", "wrong-password-000")
             assert wrong.value.retry_after is None
-        with pytest.raises(SignInRefused) as locked:
+        with pytest.raises(SignInRefused) as delayed:
             users.sign_in("victor", "victor-password-456")
-        assert locked.value.retry_after is not None
-        assert 0 < locked.value.retry_after <= 16
-        # An admin's new password lifts the lock.
-        users.set_password("victor", "victor-password-789")
-        assert users.sign_in("victor", "victor-password-789").principal.role == "viewer"
+        assert delayed.value.retry_after is not None
+        assert 0 < delayed.value.retry_after <= 16
+        # The delay holds that name at that address only.
+        assert users.sign_in("victor", "victor-password-456", "192.0.2.7").principal.role == (
+            "viewer")
 
         with pytest.raises(Conflict, match="only admin"):
             users.delete("alice")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from workflow_integrator.api.client_address import SERVER_OPTIONS
 from workflow_integrator.app import build_services, create_app
 from workflow_integrator.cli.context import console
 from workflow_integrator.services.users import user_service
@@ -47,4 +48,5 @@ def serve(
         f"WI listening on http://{settings.host}:{settings.port} "
         f"(API docs at /docs, database {services.engine.url.render_as_string()})"
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                **SERVER_OPTIONS)

@@ -13,7 +13,6 @@ def install(app: FastAPI) -> None:
     from workflow_integrator.web.routes import routers
     from workflow_integrator.web.security import WebSessionMiddleware
     from workflow_integrator.web.templating import STATIC_DIR
-    from workflow_integrator.web.throttle import SignInThrottle
 
     services = app.state.services
 
@@ -21,7 +20,6 @@ def install(app: FastAPI) -> None:
         return user_service(services)
 
     users()
-    app.state.sign_in_throttle = SignInThrottle()
     app.add_middleware(
         WebSessionMiddleware, users=users, max_body_bytes=services.settings.max_body_bytes
     )
