@@ -22,7 +22,7 @@ from workflow_integrator.services.integrations import (
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
-from workflow_integrator.store.db import make_engine, session_factory
+from workflow_integrator.store.db import make_engine, private_data_dir, session_factory
 from workflow_integrator.store.secretbox import SecretBox, load_keys
 
 
@@ -51,9 +51,7 @@ class Services:
 
 def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     """Open the database (applying migrations unless told not to) and wire the services."""
-    if not settings.data_dir.exists():
-        # The folder holds the database, the key file and first-start credentials.
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_data_dir(settings.data_dir)
     engine = make_engine(
         settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
@@ -98,6 +96,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         limits,
         openapi,
         outbound_servers,
+        response_headers,
     )
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import events as events_api
@@ -118,8 +117,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     errors.install(app)
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(client_address.ClientAddress,
-                       proxies=parse_networks(settings.trusted_proxies))
     app.include_router(health.router)
     app.include_router(outbound_servers.router)
     app.include_router(diagnostics_api.router)
@@ -128,4 +125,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(integrations_api.router)
     web.install(app)
     openapi.install(app)
+    # Outermost: every answer, the UI's refusals included, gets the headers, and the
+    # client's address and scheme are settled before anything reads them.
+    app.add_middleware(response_headers.ResponseHeaders)
+    app.add_middleware(client_address.ClientAddress,
+                       proxies=parse_networks(settings.trusted_proxies))
     return app

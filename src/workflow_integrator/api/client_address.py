@@ -30,14 +30,15 @@ def client_address(peer: str, forwarded_for: str | None, proxies: Sequence[Netwo
 
 
 class ClientAddress:
-    """ASGI middleware: rewrites ``scope["client"]`` from trusted proxies' headers."""
+    """ASGI middleware: from a trusted proxy, ``X-Forwarded-For`` sets ``scope["client"]``
+    and ``X-Forwarded-Proto`` (http or https) sets ``scope["scheme"]``."""
 
     def __init__(self, app: ASGIApp, proxies: Sequence[Network]) -> None:
         self.app = app
         self.proxies = tuple(proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and self.proxies and scope.get("client"):
+        if scope["type"] == "http" and self.proxies and scope.get("client"):
             peer, port = scope["client"]
             header = b",".join(
                 value for name, value in scope["headers"] if name == b"x-forwarded-for"
@@ -45,4 +46,8 @@ class ClientAddress:
             address = client_address(peer, header.decode("latin-1") or None, self.proxies)
             if address != peer:
                 scope = {**scope, "client": (address, port)}
+            if in_networks(peer, self.proxies):
+                proto = dict(scope["headers"]).get(b"x-forwarded-proto", b"").strip().lower()
+                if proto in (b"http", b"https"):
+                    scope = {**scope, "scheme": proto.decode()}
         await self.app(scope, receive, send)
