@@ -125,10 +125,8 @@ def test_one_address_cannot_guess_through_many_names(
 
 @contextmanager
 def _live(settings: Settings) -> Iterator[LiveWI]:
-    with serve_wi(settings) as live:
-        users = UserService(live.services.sessions, hasher=CountingHasher())
-        live.services.extras["users"] = users
-        users.add(ADMIN[0], "admin", ADMIN[1])
+    with serve_wi(settings, password_hasher=CountingHasher()) as live:
+        live.services.users.add(ADMIN[0], "admin", ADMIN[1])
         yield live
 
 
