@@ -243,16 +243,6 @@ def test_the_ticket_reader_keeps_its_client_and_follows_changed_settings(
         assert preview_by_id(client, ticket.id, "Firewall Change Request").status_code == 200
 
 
-async def test_a_blocking_ticket_source_works_inside_a_running_event_loop() -> None:
-    from workflow_integrator.securechange.ticket_format import parse_ticket_document
-    from workflow_integrator.services.integrations import blocking_ticket_source
-
-    async def read(ticket_id: int):
-        return parse_ticket_document(TICKET_XML)
-
-    assert blocking_ticket_source(read)(445).id == 445
-
-
 def test_deeply_nested_pasted_ticket_is_422_for_a_viewer(
     live_wi: LiveWI, example: dict[str, Any]
 ) -> None:
