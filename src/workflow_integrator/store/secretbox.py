@@ -6,12 +6,19 @@ import base64
 import hashlib
 import os
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _PREFIX = "wi1"
+_FORM_PREFIX = "wif1"
+FORM_SEAL_SECONDS = 3600
+"""How long a secret typed into a form may be carried between its re-displays."""
 
 
 class SecretKeyError(RuntimeError):
@@ -44,7 +51,14 @@ class SecretBox:
     Ciphertext text: ``wi1:<key id>:<base64url(nonce || ciphertext+tag)>``.
     """
 
-    def __init__(self, keys: list[str], *, key_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        keys: list[str],
+        *,
+        key_file: Path | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._now = now
         self._use(keys)
         # With a key file, `wi secrets rotate-key` may replace the keys under a running
         # WI: following the file keeps it reading new ciphertexts and writing readable ones.
@@ -57,6 +71,7 @@ class SecretBox:
         decoded = [_decode_key(k) for k in keys]
         self._newest = decoded[0]
         self._by_id = {_key_id(k): AESGCM(k) for k in decoded}
+        self._form_by_id = {_key_id(k): AESGCM(_form_key(k)) for k in decoded}
 
     def _stamp(self) -> tuple[int, int] | None:
         if self._key_file is None:
@@ -107,6 +122,48 @@ class SecretBox:
             return aead.decrypt(blob[:12], blob[12:], _PREFIX.encode()).decode()
         except InvalidTag:
             raise SecretKeyError(f"stored secret does not decrypt with key {key_id}") from None
+
+
+    def seal_for_form(self, plain: str, field: str) -> str:
+        """Encrypt a typed secret that a form carries until it is saved.
+
+        A key of its own (derived, never the one for stored secrets), bound to the
+        form field and to the time of sealing: a stored ciphertext pasted into the
+        form, a value moved to another field, or one older than
+        :data:`FORM_SEAL_SECONDS` does not open.
+        """
+        key_id = self.key_id
+        issued = str(int(self._now()))
+        nonce = os.urandom(12)
+        aad = f"{_FORM_PREFIX}:{field}:{issued}".encode()
+        sealed = self._form_by_id[key_id].encrypt(nonce, plain.encode(), aad)
+        body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+        return f"{_FORM_PREFIX}:{key_id}:{issued}:{body}"
+
+    def open_from_form(self, token: str, field: str) -> str:
+        """The secret :meth:`seal_for_form` sealed for ``field``; ValueError otherwise."""
+        try:
+            prefix, key_id, issued, body = token.split(":", 3)
+            age = self._now() - int(issued)
+            blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except ValueError:
+            raise ValueError("not a value this form sealed") from None
+        self._follow_key_file()
+        aead = self._form_by_id.get(key_id)
+        if prefix != _FORM_PREFIX or aead is None or len(blob) < 28:
+            raise ValueError("not a value this form sealed")
+        if not 0 <= age <= FORM_SEAL_SECONDS:
+            raise ValueError("the form's carried secret has expired")
+        aad = f"{_FORM_PREFIX}:{field}:{issued}".encode()
+        try:
+            return aead.decrypt(blob[:12], blob[12:], aad).decode()
+        except InvalidTag:
+            raise ValueError("not a value this form sealed for this field") from None
+
+
+def _form_key(key: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"wi form carry v1").derive(key)
 
 
 def load_keys(env_value: str | None, key_file: Path) -> list[str]:
