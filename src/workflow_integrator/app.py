@@ -29,6 +29,7 @@ from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.previews import PreviewService
+from workflow_integrator.services.secret_keys import reseal_legacy
 from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
@@ -100,6 +101,8 @@ def build_services(
     secretbox = SecretBox(
         load_keys(secret_key, settings.resolved_secret_key_file), key_file=key_file
     )
+    if upgrade:
+        reseal_legacy(engine, secretbox)  # the upgrade step that needs the running key
     servers = OutboundServerService(sessions, secretbox, settings.token_script_dir)
     # A server whose auth, TLS or proxy changed must not keep its old tokens.
     servers.change_hooks.append(forget_tokens)

@@ -28,7 +28,7 @@ def test_form_seal_opens_only_for_its_field_and_only_while_fresh() -> None:
     assert box.open_from_form(sealed, "basic_password") == "typed-secret"
     with pytest.raises(ValueError, match="for this field"):
         box.open_from_form(sealed, "client_secret")
-    stored = box.encrypt("a stored secret")  # the key for data at rest does not open here
+    stored = box.encrypt("a stored secret", "outbound_servers/1/secrets")  # at-rest key
     with pytest.raises(ValueError):
         box.open_from_form(stored, "basic_password")
     clock.seconds += FORM_SEAL_SECONDS + 1

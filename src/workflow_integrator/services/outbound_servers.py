@@ -29,7 +29,13 @@ from workflow_integrator.domain.outbound_server import (
 from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound
 from workflow_integrator.store import servers as server_store
-from workflow_integrator.store.secretbox import SecretBox, WrongPassphrase, open_sealed, seal
+from workflow_integrator.store.secretbox import (
+    SecretBox,
+    WrongPassphrase,
+    open_sealed,
+    place,
+    seal,
+)
 from workflow_integrator.store.servers import OutboundServerRow
 
 UsageCheck = Callable[[Session, int], list[str]]
@@ -179,7 +185,7 @@ class OutboundServerService:
             if server_store.find_by_name(session, server.name):
                 raise Conflict(f"an outbound server named '{server.name}' already exists")
             row = OutboundServerRow(name=server.name)
-            self._store(row, server)
+            self._store(session, row, server)
             session.add(row)
             session.flush()
             return self._view(row)
@@ -221,7 +227,7 @@ class OutboundServerService:
             if new_name != name and server_store.find_by_name(session, new_name):
                 raise Conflict(f"an outbound server named '{new_name}' already exists")
             row.name = renamed.name
-            self._store(row, renamed)
+            self._store(session, row, renamed)
             return self._view(row)
 
     def delete(self, name: str) -> None:
@@ -333,7 +339,7 @@ class OutboundServerService:
                     report.created.append(server.name)
                     if not dry_run:
                         new_row = OutboundServerRow(name=server.name)
-                        self._store(new_row, server)
+                        self._store(session, new_row, server)
                         session.add(new_row)
                 elif same:
                     report.unchanged.append(server.name)
@@ -439,7 +445,7 @@ class OutboundServerService:
     ) -> None:
         if stored == server:
             return
-        self._store(row, server)
+        self._store(session, row, server)
         connection_changed = any(
             getattr(stored, f) != getattr(server, f)
             for f in (
@@ -460,7 +466,7 @@ class OutboundServerService:
             for hook in self.change_hooks:
                 hook(session, row.id)
 
-    def _store(self, row: OutboundServerRow, server: OutboundServer) -> None:
+    def _store(self, session: Session, row: OutboundServerRow, server: OutboundServer) -> None:
         clear = document(server, secrets="clear")
         secrets: dict[str, str] = {}
         for path in SECRET_PATHS:
@@ -473,12 +479,19 @@ class OutboundServerService:
             if server.proxy.password:
                 secrets["proxy.password"] = server.proxy.password.get_secret_value()
         row.config = clear
-        row.secrets = self._box.encrypt(json.dumps(secrets)) if secrets else None
+        if secrets and row.id is None:
+            session.add(row)
+            session.flush()  # the ciphertext names its row, so the row needs its id first
+        row.secrets = (
+            self._box.encrypt(json.dumps(secrets), _secrets_place(row)) if secrets else None
+        )
         row.revision = (row.revision or 0) + 1
 
     def _load(self, row: OutboundServerRow) -> OutboundServer:
         doc = deepcopy(row.config)
-        secrets: dict[str, str] = json.loads(self._box.decrypt(row.secrets)) if row.secrets else {}
+        secrets: dict[str, str] = (
+            json.loads(self._box.decrypt(row.secrets, _secrets_place(row))) if row.secrets else {}
+        )
         proxy = doc.get("proxy")
         if isinstance(proxy, dict):
             doc["proxy"] = ProxySetting(
@@ -606,3 +619,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
                 url=parsed.url, username=parsed.username, password=password
             ).full_url()
     return body
+
+
+def _secrets_place(row: OutboundServerRow) -> str:
+    return place("outbound_servers", row.id, "secrets")

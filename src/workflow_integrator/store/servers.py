@@ -15,7 +15,7 @@ from workflow_integrator.store.base import (
     UTCDateTime,
     utcnow,
 )
-from workflow_integrator.store.secretbox import SecretBox
+from workflow_integrator.store.secretbox import SecretBox, place
 
 
 class OutboundServerRow(Timestamps, Base):
@@ -67,9 +67,10 @@ def replace_refresh_token(
     row = session.get(OutboundServerRow, server_id)
     if row is None or row.secrets is None:
         return
-    secrets = json.loads(box.decrypt(row.secrets))
+    where = place("outbound_servers", row.id, "secrets")
+    secrets = json.loads(box.decrypt(row.secrets, where))
     if "auth.refresh_token" not in secrets:
         return  # password grant: the issued refresh token only lives in the token cache
     if secrets["auth.refresh_token"] != refresh_token:
         secrets["auth.refresh_token"] = refresh_token
-        row.secrets = box.encrypt(json.dumps(secrets))
+        row.secrets = box.encrypt(json.dumps(secrets), where)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from workflow_integrator.outbound.tokens import AccessToken, ServerId
 from workflow_integrator.store.base import Base, utcnow
 from workflow_integrator.store.db import is_postgresql
-from workflow_integrator.store.secretbox import SecretBox
+from workflow_integrator.store.secretbox import SecretBox, place
 from workflow_integrator.store.servers import replace_refresh_token, set_state
 
 _ADVISORY_CLASS = 0x5749  # "WI": the first key of pg_advisory_lock(int, int)
@@ -73,7 +73,7 @@ class DatabaseTokenStore:
             if row is None or row.access_token is None or row.access_expires_at is None:
                 return None
             return AccessToken(
-                value=self._box.decrypt(row.access_token),
+                value=self._box.decrypt(row.access_token, _where(server_id, "access_token")),
                 expires_at=row.access_expires_at,
                 scope=row.scope,
                 expires_in=row.expires_in,
@@ -82,7 +82,9 @@ class DatabaseTokenStore:
     def _save_access(self, server_id: ServerId, token: AccessToken | None) -> None:
         with self._transaction() as session:
             row = self._row(session, server_id)
-            row.access_token = self._box.encrypt(token.value) if token else None
+            row.access_token = (
+                self._box.encrypt(token.value, _where(server_id, "access_token")) if token else None
+            )
             row.access_expires_at = token.expires_at if token else None
             row.expires_in = token.expires_in if token else None
             row.scope = token.scope if token else None
@@ -92,12 +94,15 @@ class DatabaseTokenStore:
             row = session.get(OAuthTokenRow, int(server_id))
             if row is None or row.refresh_token is None:
                 return None
-            return self._box.decrypt(row.refresh_token)
+            return self._box.decrypt(row.refresh_token, _where(server_id, "refresh_token"))
 
     def _save_refresh(self, server_id: ServerId, refresh_token: str | None) -> None:
         with self._transaction() as session:
             row = self._row(session, server_id)
-            row.refresh_token = self._box.encrypt(refresh_token) if refresh_token else None
+            row.refresh_token = (
+                self._box.encrypt(refresh_token, _where(server_id, "refresh_token"))
+                if refresh_token else None
+            )
             if refresh_token:
                 replace_refresh_token(session, self._box, int(server_id), refresh_token)
 
@@ -150,3 +155,7 @@ class DatabaseTokenStore:
                     )
             finally:
                 await asyncio.to_thread(connection.close)
+
+
+def _where(server_id: ServerId, column: str) -> str:
+    return place("oauth_tokens", int(server_id), column)
