@@ -479,13 +479,13 @@ class OutboundServerService:
             if server.proxy.password:
                 secrets["proxy.password"] = server.proxy.password.get_secret_value()
         row.config = clear
+        row.revision = (row.revision or 0) + 1
         if secrets and row.id is None:
             session.add(row)
             session.flush()  # the ciphertext names its row, so the row needs its id first
         row.secrets = (
             self._box.encrypt(json.dumps(secrets), _secrets_place(row)) if secrets else None
         )
-        row.revision = (row.revision or 0) + 1
 
     def _load(self, row: OutboundServerRow) -> OutboundServer:
         doc = deepcopy(row.config)
