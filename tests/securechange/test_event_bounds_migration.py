@@ -20,10 +20,11 @@ def test_upgrade_keeps_events_and_stores_64_bit_ticket_ids(any_db_settings: Sett
     any_db_settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(any_db_settings.resolved_database_url)
     try:
-        migrate.upgrade(engine, "0005_integrations")
+        migrate.upgrade(engine, "0007_deliveries")  # the revision before 0008
         with engine.begin() as connection:
             connection.execute(INSERT, {"ticket": 2**31 - 1, "key": "before"})
         migrate.upgrade(engine)
+        assert migrate.current_revision(engine) == "0008_event_bounds"
         with engine.begin() as connection:
             connection.execute(INSERT, {"ticket": 2**53 - 1, "key": "after"})
             rows = connection.execute(

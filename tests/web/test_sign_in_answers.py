@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from tests.servers.live_wi import LiveWI, serve_wi
 from tests.web.conftest import ADMIN, browser_client, sign_in
 from workflow_integrator.app import build_services
+from workflow_integrator.domain.clock import ManualClock
 from workflow_integrator.services.sign_in_throttle import (
     ADDRESS_LIMIT,
     FREE_ATTEMPTS,
@@ -37,18 +38,10 @@ class CountingHasher(PasswordHasher):
         return super().verify(hash, password)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.seconds = 1000.0
-
-    def __call__(self) -> float:
-        return self.seconds
-
-
 @pytest.fixture
-def parts(wi_settings: Settings) -> Iterator[tuple[UserService, CountingHasher, Clock]]:
+def parts(wi_settings: Settings) -> Iterator[tuple[UserService, CountingHasher, ManualClock]]:
     services = build_services(wi_settings)
-    hasher, clock = CountingHasher(), Clock()
+    hasher, clock = CountingHasher(), ManualClock()
     users = UserService(services.sessions, hasher=hasher, throttle=SignInThrottle(clock))
     users.add("alice", "admin", "alice-password-123")
     users.add("bob", "viewer", "bob-password-1234")
@@ -67,7 +60,7 @@ def _refusal(users: UserService, hasher: CountingHasher, name: str, password: st
 
 
 def test_unknown_and_known_names_get_the_same_answer_after_the_same_work(
-    parts: tuple[UserService, CountingHasher, Clock],
+    parts: tuple[UserService, CountingHasher, ManualClock],
 ) -> None:
     users, hasher, _ = parts
     unknown = _refusal(users, hasher, "mallory", "guess-guess-1")
@@ -79,7 +72,7 @@ def test_unknown_and_known_names_get_the_same_answer_after_the_same_work(
 
 
 def test_delayed_answers_are_the_same_for_unknown_and_known_names(
-    parts: tuple[UserService, CountingHasher, Clock],
+    parts: tuple[UserService, CountingHasher, ManualClock],
 ) -> None:
     users, hasher, clock = parts
     for _ in range(FREE_ATTEMPTS):
@@ -88,12 +81,12 @@ def test_delayed_answers_are_the_same_for_unknown_and_known_names(
     known = _refusal(users, hasher, "alice", "alice-password-123")  # even the right password
     unknown = _refusal(users, hasher, "mallory", "anything-at-all")
     assert known == unknown == ("too many failed sign-ins; try again in 16 seconds", 16, 0)
-    clock.seconds += 16
+    clock.advance(16)
     assert users.sign_in("alice", "alice-password-123", "198.51.100.1").principal.name == "alice"
 
 
 def test_delay_grows_per_name_and_address_and_spares_other_addresses(
-    parts: tuple[UserService, CountingHasher, Clock],
+    parts: tuple[UserService, CountingHasher, ManualClock],
 ) -> None:
     users, hasher, clock = parts
     stranger = "203.0.113.9"
@@ -102,24 +95,24 @@ def test_delay_grows_per_name_and_address_and_spares_other_addresses(
         _, wait, _ = _refusal(users, hasher, "alice", "guess-guess-1", stranger)
         if wait is not None:
             waits.append(wait)
-            clock.seconds += wait
+            clock.advance(wait)
             _refusal(users, hasher, "alice", "guess-guess-1", stranger)
     assert waits == [16, 31, 61, 121]
     # The real admin, elsewhere, is not held by the stranger's guesses.
     assert users.sign_in("alice", "alice-password-123", "198.51.100.1").principal.can_write
-    clock.seconds += 900
+    clock.advance(900)
     assert users.sign_in("alice", "alice-password-123", stranger).principal.can_write
 
 
 def test_one_address_cannot_guess_through_many_names(
-    parts: tuple[UserService, CountingHasher, Clock],
+    parts: tuple[UserService, CountingHasher, ManualClock],
 ) -> None:
     users, hasher, clock = parts
     for n in range(ADDRESS_LIMIT):
         _refusal(users, hasher, f"name-{n}", "guess-guess-1", "203.0.113.9")
     message, wait, work = _refusal(users, hasher, "alice", "alice-password-123", "203.0.113.9")
     assert wait is not None and work == 0 and message.startswith("too many failed sign-ins")
-    clock.seconds += wait
+    clock.advance(wait)
     users.sign_in("alice", "alice-password-123", "203.0.113.9")
 
 

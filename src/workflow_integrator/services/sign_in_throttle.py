@@ -9,10 +9,11 @@ address still stops one address from guessing through many names. Kept per proce
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from workflow_integrator.domain.clock import Clock, SystemClock
 
 FREE_ATTEMPTS = 5
 """Failed sign-ins per (name, address) answered at once; after that each waits longer."""
@@ -29,37 +30,37 @@ _MAX_KEYS = 10_000  # bounds memory when names or addresses are made up by the t
 @dataclass
 class _Failures:
     count: int
-    last: float
+    last: datetime
 
 
 class SignInThrottle:
-    """Progressive delay per (name, address) plus a cap per address; ``now`` is a
-    monotonic clock in seconds (tests move it instead of sleeping)."""
+    """Progressive delay per (name, address) plus a cap per address; time comes from
+    the injected ``clock`` (tests move it instead of sleeping)."""
 
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self._now = now
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._pairs: dict[tuple[str, str], _Failures] = {}
-        self._addresses: dict[str, deque[float]] = {}
+        self._addresses: dict[str, deque[datetime]] = {}
         self._lock = threading.Lock()
 
     def retry_after(self, name: str, address: str) -> int | None:
         """Seconds before this name may be tried again from this address, or None."""
         with self._lock:
-            now = self._now()
+            now = self._clock.now()
             waits = [0.0]
             recent = self._recent(address, now)
             if len(recent) >= ADDRESS_LIMIT:
-                waits.append(recent[0] + ADDRESS_WINDOW - now)
+                waits.append((recent[0] - now).total_seconds() + ADDRESS_WINDOW)
             pair = self._pairs.get((name, address))
             if pair is not None and pair.count >= FREE_ATTEMPTS:
-                waits.append(pair.last + delay_after(pair.count) - now)
+                waits.append((pair.last - now).total_seconds() + delay_after(pair.count))
             wait = max(waits)
             return int(wait) + 1 if wait > 0 else None
 
     def failed(self, name: str, address: str) -> None:
         """Record a failed sign-in of ``name`` from ``address``."""
         with self._lock:
-            now = self._now()
+            now = self._clock.now()
             self._recent(address, now).append(now)
             pair = self._pairs.setdefault((name, address), _Failures(0, now))
             pair.count += 1
@@ -72,15 +73,15 @@ class SignInThrottle:
         with self._lock:
             self._pairs.pop((name, address), None)
 
-    def _recent(self, address: str, now: float) -> deque[float]:
+    def _recent(self, address: str, now: datetime) -> deque[datetime]:
         recent = self._addresses.setdefault(address, deque())
-        while recent and recent[0] < now - ADDRESS_WINDOW:
+        while recent and recent[0] < now - timedelta(seconds=ADDRESS_WINDOW):
             recent.popleft()
         return recent
 
-    def _forget_old(self, now: float) -> None:
+    def _forget_old(self, now: datetime) -> None:
         for key, pair in list(self._pairs.items()):
-            if now - pair.last > MAX_DELAY:
+            if (now - pair.last).total_seconds() > MAX_DELAY:
                 del self._pairs[key]
         for address in [a for a, recent in self._addresses.items() if not recent]:
             del self._addresses[address]

@@ -19,11 +19,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.principals import ROLES, Principal, Role
 from workflow_integrator.services.sign_in_throttle import SignInThrottle
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import users as user_store
-from workflow_integrator.store.base import utcnow
 from workflow_integrator.store.users import UserRow, UserSessionRow
 
 MIN_PASSWORD = 10
@@ -63,13 +64,6 @@ class SignedIn:
     principal: Principal
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=utcnow().tzinfo)
-    return moment
-
-
 def _role(value: str) -> Role:
     return "admin" if value == "admin" else "viewer"
 
@@ -82,11 +76,13 @@ class UserService:
         sessions: sessionmaker[Session],
         hasher: PasswordHasher | None = None,
         throttle: SignInThrottle | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._sessions = sessions
+        self._clock: Clock = clock or SystemClock()
         # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
         self._hasher = hasher or PasswordHasher()
-        self.throttle = throttle or SignInThrottle()
+        self.throttle = throttle or SignInThrottle(self._clock)
         # Unknown names are checked against this hash: the same work as a real user.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
@@ -97,7 +93,7 @@ class UserService:
         name = self._check_name(name)
         self._check_role(role)
         self._check_password(password)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             if user_store.find_user(session, name):
                 raise Conflict(f"a user named '{name}' already exists")
             row = UserRow(
@@ -119,7 +115,7 @@ class UserService:
 
     def delete(self, name: str) -> None:
         """Delete a user and end their sessions; the last admin stays."""
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             self._keep_an_admin(session, row, "delete")
             user_store.drop_sessions(session, row.id)
@@ -128,7 +124,7 @@ class UserService:
     def set_password(self, name: str, password: str) -> None:
         """Change a password; every session of the user ends."""
         self._check_password(password)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             row.password_hash = self._hasher.hash(password)
             row.failed_logins = 0
@@ -150,7 +146,7 @@ class UserService:
     def set_role(self, name: str, role: str) -> UserView:
         """Change a user's role; takes effect on their next request."""
         self._check_role(role)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             if role != "admin":
                 self._keep_an_admin(session, row, "make a viewer of")
@@ -169,7 +165,7 @@ class UserService:
         wait = self.throttle.retry_after(name, address)
         if wait is not None:
             raise SignInRefused(_TOO_MANY.format(wait), retry_after=wait)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = user_store.find_user(session, name)
             password_hash = row.password_hash if row is not None else self._dummy_hash
             if not self._verify(password_hash, password) or row is None:
@@ -177,7 +173,7 @@ class UserService:
                 raise SignInRefused(_WRONG)
             if self._hasher.check_needs_rehash(row.password_hash):
                 row.password_hash = self._hasher.hash(password)
-            now = utcnow()
+            now = self._clock.now()
             row.failed_logins = 0
             row.locked_until = None
             row.last_login_at = now
@@ -204,9 +200,9 @@ class UserService:
             found = user_store.find_session(session, token)
             if found is None:
                 return None
-            now = utcnow()
-            created = _aware(found.created_at) or now
-            seen = _aware(found.last_seen_at) or now
+            now = self._clock.now()
+            created = found.created_at
+            seen = found.last_seen_at
             if now - seen > SESSION_IDLE or now - created > SESSION_MAX:
                 session.delete(found)
                 session.commit()
@@ -223,7 +219,7 @@ class UserService:
 
     def sign_out(self, token: str) -> None:
         """End one session."""
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             found = user_store.find_session(session, token)
             if found is not None:
                 session.delete(found)

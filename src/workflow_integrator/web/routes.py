@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workflow_integrator.web import account, auth, integrations, servers, users
+from workflow_integrator.web import account, auth, deliveries, integrations, servers, users
 
 routers: list[APIRouter] = [
     auth.router,
     account.router,
     servers.router,
     integrations.router,
+    deliveries.router,
     users.router,
 ]

@@ -1,14 +1,16 @@
 """event bounds: events.ticket_id is a 64-bit integer on every database
 
+deliveries.ticket_id is created 64-bit by 0007_deliveries, so only events widens here.
+
 Revision ID: 0008_event_bounds
-Revises: 0005_integrations
+Revises: 0007_deliveries
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_event_bounds"
-down_revision = "0005_integrations"
+down_revision = "0007_deliveries"
 branch_labels = None
 depends_on = None
 
