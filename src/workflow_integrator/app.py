@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow_integrator import __version__
 from workflow_integrator.delivery.intake import EventIntake
 from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.domain.networks import parse_networks
 from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.securechange.tickets import SecureChangeTicketReader
@@ -31,10 +32,11 @@ from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.previews import PreviewService
 from workflow_integrator.services.replans import ReplanService
+from workflow_integrator.services.secret_keys import reseal_legacy
 from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
-from workflow_integrator.store.db import make_engine, session_factory
+from workflow_integrator.store.db import make_engine, private_data_dir, session_factory
 from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 from workflow_integrator.store.secretbox import SecretBox, load_keys
 from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
@@ -100,13 +102,11 @@ def build_services(
 ) -> Services:
     """Open the database (applying migrations unless told not to) and wire the services.
 
-    ``clock`` decides token freshness, sign-in lockouts and session expiry (tests pass
+    ``clock`` decides token freshness, sign-in delays and session expiry (tests pass
     a ``ManualClock``).
     """
     clock = clock or SystemClock()
-    if not settings.data_dir.exists():
-        # The folder holds the database, the key file and first-start credentials.
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_data_dir(settings.data_dir)
     engine = make_engine(
         settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
@@ -118,7 +118,9 @@ def build_services(
     secretbox = SecretBox(
         load_keys(secret_key, settings.resolved_secret_key_file), key_file=key_file
     )
-    servers = OutboundServerService(sessions, secretbox)
+    if upgrade:
+        reseal_legacy(engine, secretbox)  # the upgrade step that needs the running key
+    servers = OutboundServerService(sessions, secretbox, settings.token_script_dir)
     # A server whose auth, TLS or proxy changed must not keep its old tokens.
     servers.change_hooks.append(forget_tokens)
     token_manager = TokenManager(DatabaseTokenStore(engine, sessions, secretbox), clock)
@@ -166,16 +168,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     The API's documentation (/docs, /openapi.json) is for signed-in users and API tokens.
     """
     from workflow_integrator import web
-    from workflow_integrator.api import deliveries as deliveries_api
-    from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import (
+        client_address,
         errors,
         event_replans,
         health,
         limits,
         openapi,
         outbound_servers,
+        response_headers,
     )
+    from workflow_integrator.api import deliveries as deliveries_api
+    from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import securechange as securechange_api
@@ -227,4 +231,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(deliveries_api.router)
     web.install(app, root)
     openapi.install(app)
+    # Outermost: every answer, the UI's refusals included, gets the headers, and the
+    # client's address and scheme are settled before anything reads them.
+    app.add_middleware(response_headers.ResponseHeaders)
+    app.add_middleware(client_address.ClientAddress,
+                       proxies=parse_networks(settings.trusted_proxies))
     return app

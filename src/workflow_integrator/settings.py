@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflow_integrator.domain.networks import parse_networks
 
 
 class Settings(BaseSettings):
@@ -39,6 +41,16 @@ class Settings(BaseSettings):
     plugin_dir: Path | None = Field(
         default=None, description="Folder holding custom_functions.py; default <data_dir>/plugins"
     )
+    token_script_dir: Path | None = Field(
+        default=None,
+        description="If set, bearer token scripts must live in this folder; a path "
+        "outside it is refused when a server is saved, imported or tried.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For WI believes (e.g. 10.0.0.5). Empty: the header is ignored.",
+    )
     log_level: str = Field(default="info")
     worker_concurrency: int = Field(
         default=16, ge=1, le=1000,
@@ -65,6 +77,12 @@ class Settings(BaseSettings):
         description="Longest wait before looking for work stored by another process "
         "(PostgreSQL also wakes workers at once with LISTEN/NOTIFY).",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,7 +19,7 @@ from tests.servers.live_wi import LiveWI, serve_wi
 from workflow_integrator.app import build_services
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.settings import Settings
-from workflow_integrator.store.secretbox import SecretBox, SecretKeyError, new_key
+from workflow_integrator.store.secretbox import SecretBox, SecretKeyError, new_key, place
 
 URL = "/api/v1/outbound-servers"
 CLIENT = self_signed("wi-client")
@@ -178,8 +178,10 @@ def test_key_file_is_created_with_mode_0600(tmp_path: Path) -> None:
         key = key_file.read_text().strip()
         services.servers.create(SERVERS[3])
         with services.engine.connect() as connection:
-            stored = connection.execute(text("SELECT secrets FROM outbound_servers")).scalar_one()
-        assert SECRETS["bearer token"] in SecretBox([key]).decrypt(stored)
+            row_id, stored = connection.execute(
+                text("SELECT id, secrets FROM outbound_servers")).one()
+        where = place("outbound_servers", row_id, "secrets")
+        assert SECRETS["bearer token"] in SecretBox([key]).decrypt(stored, where)
     finally:
         services.close()
 
@@ -201,22 +203,24 @@ def test_wi_secret_key_is_used_when_set(tmp_path: Path) -> None:
         services.servers.create(SERVERS[3])
         assert not (settings.data_dir / "secret.key").exists()
         with services.engine.connect() as connection:
-            stored = connection.execute(text("SELECT secrets FROM outbound_servers")).scalar_one()
-        assert SECRETS["bearer token"] in SecretBox([key]).decrypt(stored)
+            row_id, stored = connection.execute(
+                text("SELECT id, secrets FROM outbound_servers")).one()
+        where = place("outbound_servers", row_id, "secrets")
+        assert SECRETS["bearer token"] in SecretBox([key]).decrypt(stored, where)
         with pytest.raises(SecretKeyError):
-            SecretBox([new_key()]).decrypt(stored)
+            SecretBox([new_key()]).decrypt(stored, where)
     finally:
         services.close()
 
 
-def _stored_ciphertexts(settings: Settings) -> list[str]:
+def _stored_ciphertexts(settings: Settings) -> list[tuple[str, str]]:
     services = build_services(settings)
     try:
         with services.engine.connect() as connection:
             return [
-                row[0]
+                (row[0], place("outbound_servers", row[1], "secrets"))
                 for row in connection.execute(
-                    text("SELECT secrets FROM outbound_servers WHERE secrets IS NOT NULL")
+                    text("SELECT secrets, id FROM outbound_servers WHERE secrets IS NOT NULL")
                 )
             ]
     finally:
@@ -226,10 +230,10 @@ def _stored_ciphertexts(settings: Settings) -> list[str]:
 def _check_rotated(settings: Settings, old_key: str, new: str) -> None:
     ciphertexts = _stored_ciphertexts(settings)
     assert len(ciphertexts) == len(SERVERS)
-    for ciphertext in ciphertexts:
+    for ciphertext, where in ciphertexts:
         with pytest.raises(SecretKeyError):
-            SecretBox([old_key]).decrypt(ciphertext)
-        SecretBox([new]).decrypt(ciphertext)
+            SecretBox([old_key]).decrypt(ciphertext, where)
+        SecretBox([new]).decrypt(ciphertext, where)
     services = build_services(settings)
     try:
         auth = services.servers.get_config("oauth-password").auth

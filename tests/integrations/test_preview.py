@@ -264,3 +264,30 @@ def test_the_ticket_reader_keeps_its_client_and_follows_changed_settings(
         assert "refused the user name or password (401)" in refused.text
         assert client.put("/api/v1/securechange", json=settings).status_code == 200
         assert preview_by_id(client, ticket.id, "Firewall Change Request").status_code == 200
+
+
+def test_deeply_nested_pasted_ticket_is_422_for_a_viewer(
+    live_wi: LiveWI, example: dict[str, Any]
+) -> None:
+    add_servers(live_wi)
+    with live_wi.client() as client:
+        assert client.post("/api/v1/integrations", json=integration(example)).status_code == 201
+    depth = 3000  # once a RecursionError (500) while reading the field's value
+    nested = "<x>" * depth + "</x>" * depth
+    xml = TICKET_XML.replace("<fields>", '<fields><field xsi:type="rule_decommission" '
+                             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+                             f"<name>deep</name>{nested}</field>", 1)
+    as_json: Any = "leaf"
+    for _ in range(40):
+        as_json = {"x": as_json}
+    with live_wi.client(live_wi.viewer_token) as viewer:
+        deep_xml = viewer.post(f"/api/v1/integrations/{WORKFLOW}/preview",
+                               json={"event": "CREATE", "ticket": xml})
+        deep_json = viewer.post(f"/api/v1/integrations/{WORKFLOW}/preview",
+                                json={"event": "CREATE", "ticket": {"id": 1, "deep": as_json}})
+        huge_id = viewer.post(f"/api/v1/integrations/{WORKFLOW}/preview",
+                              json={"event": "CREATE", "ticket_id": 2**64})
+    assert deep_xml.status_code == 422, deep_xml.text
+    assert "nested more than 32 elements deep" in deep_xml.text
+    assert deep_json.status_code == 422 and "nested more than 32 levels deep" in deep_json.text
+    assert huge_id.status_code == 422 and "ticket_id" in huge_id.text

@@ -13,6 +13,7 @@ import httpx2
 import uvicorn
 from argon2 import PasswordHasher
 
+from workflow_integrator.api.client_address import SERVER_OPTIONS
 from workflow_integrator.app import BackgroundRunner, Services, build_services, create_app
 from workflow_integrator.settings import Settings
 
@@ -64,7 +65,8 @@ def serve_wi(
     app = create_app(settings, services)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                       **SERVER_OPTIONS)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -75,7 +75,7 @@ def test_wrong_password_is_refused_without_saying_which_part_was_wrong(web: WebU
         assert "wi_session" not in client.cookies
 
 
-def test_repeated_failures_lock_the_account_for_a_while(web: WebUsers) -> None:
+def test_repeated_failures_delay_that_name_from_that_address(web: WebUsers) -> None:
     with browser_client(web.url) as client:
         for _ in range(5):
             assert sign_in(client, web.admin[0], "guess-guess-guess").status_code == 401
@@ -214,6 +214,8 @@ def test_cookie_is_secure_when_served_over_https(wi_settings: Settings, tmp_path
             )
             assert "Secure" in cookie
             assert "HttpOnly" in cookie
+            # Served over HTTPS: browsers are told to keep to it.
+            assert answer.headers["strict-transport-security"].startswith("max-age=31536000")
     finally:
         server.should_exit = True
         thread.join(timeout=10)

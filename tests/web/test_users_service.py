@@ -1,4 +1,4 @@
-"""UserService on SQLite and PostgreSQL: hashing, lock-out, sessions, the last admin."""
+"""UserService on SQLite and PostgreSQL: hashing, sign-in delays, sessions, the last admin."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 from workflow_integrator.app import build_services
 from workflow_integrator.domain.clock import ManualClock
 from workflow_integrator.services.errors import Conflict
-from workflow_integrator.services.users import (
+from workflow_integrator.services.sign_in_throttle import (
+    ADDRESS_LIMIT,
+    ADDRESS_WINDOW,
     FREE_ATTEMPTS,
-    SESSION_IDLE,
-    SESSION_MAX,
-    SignInRefused,
+    SignInThrottle,
 )
+from workflow_integrator.services.users import SESSION_IDLE, SESSION_MAX, SignInRefused
 from workflow_integrator.settings import Settings
-from workflow_integrator.web.throttle import SignInThrottle
 
 
 def test_users_on_both_databases(any_db_settings: Settings) -> None:
@@ -37,13 +37,13 @@ def test_users_on_both_databases(any_db_settings: Settings) -> None:
             with pytest.raises(SignInRefused) as wrong:
                 users.sign_in("victor", "wrong-password-000")
             assert wrong.value.retry_after is None
-        with pytest.raises(SignInRefused) as locked:
+        with pytest.raises(SignInRefused) as delayed:
             users.sign_in("victor", "victor-password-456")
-        assert locked.value.retry_after is not None
-        assert 0 < locked.value.retry_after <= 16
-        # An admin's new password lifts the lock.
-        users.set_password("victor", "victor-password-789")
-        assert users.sign_in("victor", "victor-password-789").principal.role == "viewer"
+        assert delayed.value.retry_after is not None
+        assert 0 < delayed.value.retry_after <= 16
+        # The delay holds that name at that address only.
+        assert users.sign_in("victor", "victor-password-456", "192.0.2.7").principal.role == (
+            "viewer")
 
         with pytest.raises(Conflict, match="only admin"):
             users.delete("alice")
@@ -58,7 +58,7 @@ def test_users_on_both_databases(any_db_settings: Settings) -> None:
         services.close()
 
 
-def test_lockout_and_sessions_expire_by_the_clock(wi_settings: Settings) -> None:
+def test_sign_in_delays_and_sessions_expire_by_the_clock(wi_settings: Settings) -> None:
     clock = ManualClock()
     services = build_services(wi_settings, clock=clock)
     try:
@@ -90,11 +90,12 @@ def test_lockout_and_sessions_expire_by_the_clock(wi_settings: Settings) -> None
 
 def test_sign_in_throttle_forgets_failures_after_its_window() -> None:
     clock = ManualClock()
-    throttle = SignInThrottle(limit=3, window=300, clock=clock)
-    for _ in range(3):
-        throttle.failed("192.0.2.7")
+    throttle = SignInThrottle(clock)
+    for n in range(ADDRESS_LIMIT):
+        throttle.failed(f"guess-{n}", "192.0.2.7")
         clock.advance(10)
-    assert throttle.retry_after("192.0.2.7") == 270  # the first failure leaves in 270 s
-    assert throttle.retry_after("192.0.2.8") is None
-    clock.advance(270)
-    assert throttle.retry_after("192.0.2.7") is None
+    # The first failure leaves the window ADDRESS_WINDOW after it, 10 s per failure ago.
+    assert throttle.retry_after("alice", "192.0.2.7") == ADDRESS_WINDOW - 10 * ADDRESS_LIMIT + 1
+    assert throttle.retry_after("alice", "192.0.2.8") is None
+    clock.advance(ADDRESS_WINDOW - 10 * ADDRESS_LIMIT)
+    assert throttle.retry_after("alice", "192.0.2.7") is None

@@ -12,23 +12,39 @@ from typing import Any
 
 from fastapi import Request
 
-from workflow_integrator.services.errors import InvalidInput
+from workflow_integrator.domain.bounds import MAX_DOCUMENT_DEPTH, OutOfBounds, check_json_value
+from workflow_integrator.services.errors import InvalidInput, UnsupportedMedia
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 422 that says what is wrong with it."""
+    """The request body as a JSON object, or a 422 that says what is wrong with it.
+
+    The body must be UTF-8 (415 otherwise), nested at most ``MAX_DOCUMENT_DEPTH``
+    levels, and hold only text both databases can store (no lone surrogates).
+    """
     raw = await request.body()
     if not raw.strip():
         raise InvalidInput.single([], "the request needs a JSON object body")
     try:
-        value = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnsupportedMedia(
+            f"the body is not valid UTF-8 (byte {exc.start}); send JSON encoded as UTF-8"
+        ) from None
+    try:
+        value = json.loads(text)
+        check_json_value(value)
+    except json.JSONDecodeError as exc:
         raise InvalidInput.single([], f"the body is not valid JSON: {exc}") from None
+    except OutOfBounds as exc:
+        raise InvalidInput.single([], str(exc)) from None
     except ValueError as exc:
         # e.g. an integer of more than 4300 digits, which Python refuses to convert.
         raise InvalidInput.single([], f"the body cannot be read as JSON: {exc}") from None
     except RecursionError:
-        raise InvalidInput.single([], "the body is nested too deeply to be a server") from None
+        raise InvalidInput.single(
+            [], f"the body is nested more than {MAX_DOCUMENT_DEPTH} levels deep"
+        ) from None
     if not isinstance(value, dict):
         raise InvalidInput.single([], "the body must be a JSON object")
     return value

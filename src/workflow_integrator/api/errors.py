@@ -14,6 +14,7 @@ from workflow_integrator.services.errors import (
     NotFound,
     ServiceError,
     Stale,
+    UnsupportedMedia,
     describe_validation_errors,
 )
 from workflow_integrator.store.secretbox import SecretKeyError
@@ -37,6 +38,8 @@ async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
         )
     if isinstance(exc, Conflict):
         return JSONResponse({"detail": str(exc)}, status_code=409)
+    if isinstance(exc, UnsupportedMedia):
+        return JSONResponse({"detail": str(exc)}, status_code=415)
     return JSONResponse({"detail": str(exc)}, status_code=400)
 
 

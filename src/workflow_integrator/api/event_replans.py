@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.deps import AdminDep, ServicesDep
 from workflow_integrator.delivery.intake import BadEvent
+from workflow_integrator.domain.bounds import ROW_ID_MAX, TICKET_ID_MAX
 from workflow_integrator.domain.events import parse_event_name
 from workflow_integrator.store.events import EventFilter
 
@@ -22,7 +23,7 @@ class ReplanFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ticket_id: int | None = Field(default=None, gt=0)
+    ticket_id: int | None = Field(default=None, gt=0, le=TICKET_ID_MAX)
     event: str | None = Field(default=None, description="e.g. CREATE")
     source: str | None = None
     since: datetime | None = Field(default=None, description="received at or after")
@@ -53,6 +54,8 @@ async def replan_failed(body: ReplanFilter, services: ServicesDep, _: AdminDep) 
 @router.post("/{event_id}/replan")
 async def replan_one(event_id: int, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
     """Plan one failed event again; 409 when it is not failed."""
+    if not 1 <= event_id <= ROW_ID_MAX:
+        raise BadEvent(f"event id must be between 1 and {ROW_ID_MAX}, got {event_id}")
     await run_in_threadpool(services.replans.replan, event_id)
     event = await run_in_threadpool(services.events.get, event_id)
     return event.summary()

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
 from workflow_integrator.api.deps import EventsDep, EventSourceDep, ViewerDep
 from workflow_integrator.delivery.intake import IntakeResult
+from workflow_integrator.domain.bounds import ROW_ID_MAX, TICKET_ID_MAX
+from workflow_integrator.services.errors import UnsupportedMedia
 from workflow_integrator.store.events import EventFilter
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
@@ -36,7 +38,8 @@ def _accepted(result: IntakeResult) -> JSONResponse:
     },
     responses={200: {"description": "the test call: nothing stored"},
                400: {"description": "malformed document or unknown event name"},
-               413: {"description": "body too large"}},
+               413: {"description": "body too large"},
+               415: {"description": "the document is not UTF-8"}},
 )
 async def receive_securechange(
     request: Request,
@@ -47,6 +50,9 @@ async def receive_securechange(
     = None,
 ) -> JSONResponse:
     """Store a SecureChange trigger event once; 202 with its id (also for a retry)."""
+    charset = _charset(request.headers.get("content-type", ""))
+    if charset not in ("", "utf-8", "utf8"):
+        raise UnsupportedMedia(f"the document must be UTF-8, not {charset}")
     document = await request.body()
     result = await run_in_threadpool(
         events.receive_securechange, document, event or x_scw_event
@@ -75,17 +81,26 @@ async def receive_json(request: Request, events: EventsDep, _: EventSourceDep) -
     return _accepted(result)
 
 
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return ""
+
+
 @router.get("")
 def list_events(
     events: EventsDep,
     _: ViewerDep,
-    ticket_id: int | None = None,
+    ticket_id: Annotated[int | None, Query(ge=1, le=TICKET_ID_MAX)] = None,
     event: str | None = None,
     state: str | None = None,
     source: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: Annotated[int | None, Query(description="page: events older than this id")]
+    before_id: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX,
+                                           description="page: events older than this id")]
     = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
@@ -96,6 +111,8 @@ def list_events(
 
 
 @router.get("/{event_id}")
-def read_event(event_id: int, events: EventsDep, _: ViewerDep) -> dict[str, Any]:
+def read_event(
+    event_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], events: EventsDep, _: ViewerDep
+) -> dict[str, Any]:
     """One event with its parsed and raw document."""
     return events.get(event_id).detail()

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from workflow_integrator.api.body import json_object
 from workflow_integrator.api.deps import AdminDep, IntegrationsDep, PreviewsDep, ViewerDep
 from workflow_integrator.api.preconditions import expected_revision, tag_response
+from workflow_integrator.domain.bounds import TICKET_ID_MAX
 from workflow_integrator.domain.integration import Integration
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.integrations import IntegrationView, document
@@ -47,7 +48,8 @@ class PreviewBody(BaseModel):
         default=None,
         description="The ticket document: SecureChange XML (a string) or JSON (an object)",
     )
-    ticket_id: int | None = Field(default=None, description="Read the ticket from SecureChange")
+    ticket_id: int | None = Field(default=None, gt=0, le=TICKET_ID_MAX,
+                                  description="Read the ticket from SecureChange")
     completed_step: str | None = Field(default=None, description="For ADVANCE: the step done")
     current_step: str | None = Field(
         default=None, description="The step after the event (default: the ticket's)"

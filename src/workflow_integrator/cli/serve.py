@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from workflow_integrator.api.client_address import SERVER_OPTIONS
 from workflow_integrator.app import build_services, create_app
 from workflow_integrator.cli.context import console
 from workflow_integrator.settings import Settings
@@ -48,6 +49,7 @@ def serve(
     )
     try:
         # The app's lifespan closes the network clients; the database goes last.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+        uvicorn.run(app, host=settings.host, port=settings.port,
+                    log_level=settings.log_level, **SERVER_OPTIONS)
     finally:
         services.close()

@@ -11,11 +11,20 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.bounds import (
+    MAX_DATE_CHARS,
+    MAX_STEP_NAME_CHARS,
+    MAX_SUBJECT_CHARS,
+    ROW_ID_MAX,
+    TICKET_ID_MAX,
+    check_characters,
+    row_id_in_range,
+)
 from workflow_integrator.domain.events import (
     EventSource,
     EventState,
@@ -27,7 +36,12 @@ from workflow_integrator.domain.events import (
 from workflow_integrator.domain.ticket import StepRef
 from workflow_integrator.securechange.documents import DocumentError
 from workflow_integrator.securechange.trigger_info import parse_ticket_info
-from workflow_integrator.services.errors import NotFound, ServiceError, describe_validation_errors
+from workflow_integrator.services.errors import (
+    NotFound,
+    ServiceError,
+    UnsupportedMedia,
+    describe_validation_errors,
+)
 from workflow_integrator.store import events as event_store
 from workflow_integrator.store.events import EventFilter, EventRow, NewEvent
 
@@ -78,10 +92,19 @@ class IntakeResult:
     created: bool
 
 
+def _storable(value: str) -> str:
+    return check_characters(value, "text")
+
+
+#: A ticket or step id: a JSON integer (not a string, boolean or fraction) within bounds.
+StrictId = Annotated[int, Field(strict=True, gt=0, le=TICKET_ID_MAX)]
+StorableText = Annotated[str, Field(strict=True), AfterValidator(_storable)]
+
+
 class _Stage(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: int | None = None
-    name: str = ""
+    id: StrictId | None = None
+    name: Annotated[StorableText, Field(max_length=MAX_STEP_NAME_CHARS)] = ""
 
 
 class EventBody(BaseModel):
@@ -89,8 +112,9 @@ class EventBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    event: str = Field(description="CREATE, ADVANCE, ... (SecureChange's SCW_EVENT names)")
-    source: str = Field(default=EventSource.API.value, max_length=32,
+    event: str = Field(description="CREATE, ADVANCE, ... (SecureChange's SCW_EVENT names)",
+                       strict=True, max_length=32)
+    source: str = Field(default=EventSource.API.value, max_length=32, strict=True,
                         pattern=r"^[a-z][a-z0-9_-]*$")
     ticket: TicketBody
 
@@ -100,10 +124,10 @@ class TicketBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: int = Field(gt=0)
-    subject: str = ""
-    create_date: str = Field(default="", max_length=64)
-    update_date: str = Field(default="", max_length=64)
+    id: StrictId
+    subject: Annotated[StorableText, Field(max_length=MAX_SUBJECT_CHARS)] = ""
+    create_date: Annotated[StorableText, Field(max_length=MAX_DATE_CHARS)] = ""
+    update_date: Annotated[StorableText, Field(max_length=MAX_DATE_CHARS)] = ""
     current_stage: _Stage | None = None
     open_request_stage: _Stage | None = None
     completion_stage: _Stage | None = None
@@ -123,15 +147,24 @@ class EventIntake:
     def receive_securechange(
         self, document: bytes, event_name: str | None
     ) -> IntakeResult | None:
-        """Accept a SecureChange trigger document; None for the empty test document."""
+        """Accept a SecureChange trigger document; None for the empty test document.
+
+        UnsupportedMedia when the bytes are not UTF-8: the stored document is shown as is.
+        """
         try:
-            info = parse_ticket_info(document)
+            text = document.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UnsupportedMedia(
+                f"ticket_info: the document is not valid UTF-8 (byte {exc.start}); "
+                "send it encoded as UTF-8"
+            ) from None
+        try:
+            info = parse_ticket_info(text)
         except DocumentError as exc:
             raise BadEvent(f"ticket_info: {exc}") from None
         if info is None:
             return None
         event = self._event(event_name)
-        text = document.decode("utf-8", "replace")
         return self._store(EventSource.SECURECHANGE.value, event, info, text, "application/xml")
 
     def receive_json(self, body: dict[str, Any]) -> IntakeResult:
@@ -155,7 +188,7 @@ class EventIntake:
 
     def get(self, event_id: int) -> StoredEvent:
         """One event; NotFound when there is none."""
-        row = event_store.get(self._sessions, event_id)
+        row = event_store.get(self._sessions, event_id) if row_id_in_range(event_id) else None
         if row is None:
             raise NotFound(f"event {event_id} does not exist")
         return _view(row)
@@ -164,6 +197,11 @@ class EventIntake:
         """Events matching the filter, newest first; BadEvent for bad filter values."""
         if not 1 <= flt.limit <= MAX_LIST_LIMIT:
             raise BadEvent(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {flt.limit}")
+        if flt.ticket_id is not None and not 1 <= flt.ticket_id <= TICKET_ID_MAX:
+            raise BadEvent(f"ticket_id must be between 1 and {TICKET_ID_MAX}, "
+                           f"got {flt.ticket_id}")
+        if flt.before_id is not None and not row_id_in_range(flt.before_id):
+            raise BadEvent(f"before_id must be between 1 and {ROW_ID_MAX}, got {flt.before_id}")
         if flt.event is not None:
             flt = replace(flt, event=self._event(flt.event).value)
         if flt.state is not None and flt.state not in {s.value for s in EventState}:

@@ -15,6 +15,12 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from workflow_integrator.domain.bounds import (
+    MAX_DOCUMENT_DEPTH,
+    MAX_DOCUMENT_NODES,
+    OutOfBounds,
+    check_json_value,
+)
 from workflow_integrator.domain.ticket import JsonValue
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -34,24 +40,70 @@ class DocumentError(ValueError):
     """A document that is not well-formed or not what was expected; the message says why."""
 
 
-def parse_xml(data: bytes | str) -> Element:
-    """Parse untrusted XML, refusing entity declarations, DTDs and external references."""
+def decode_utf8(data: bytes | str) -> str:
+    """The document as text; DocumentError unless the bytes are valid UTF-8."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DocumentError(
+                f"the document holds a character that is not valid UTF-8 (at {exc.start})"
+            ) from None
+        return data
     try:
-        root = SafeET.fromstring(data, forbid_dtd=True)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(
+            f"the document is not valid UTF-8 (byte {exc.start}); send it encoded as UTF-8"
+        ) from None
+
+
+def parse_xml(data: bytes | str) -> Element:
+    """Parse untrusted XML, refusing entity declarations, DTDs, external references,
+    text that is not UTF-8 and documents deeper or larger than the bounds."""
+    try:
+        root = cast(Element, SafeET.fromstring(decode_utf8(data), forbid_dtd=True))
     except DefusedXmlException as exc:
         raise DocumentError(
             f"XML refused: {type(exc).__name__} (DTDs and entities are not allowed)"
         ) from None
     except SafeET.ParseError as exc:
         raise DocumentError(f"malformed XML: {exc}") from None
-    return cast(Element, root)
+    _check_tree(root)
+    return root
+
+
+def _check_tree(root: Element) -> None:
+    # An explicit stack: readers of the tree recurse, so depth is checked before them.
+    stack = [(root, 1)]
+    nodes = 0
+    while stack:
+        element, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise DocumentError(
+                f"the document is nested more than {MAX_DOCUMENT_DEPTH} elements deep"
+            )
+        if nodes > MAX_DOCUMENT_NODES:
+            raise DocumentError(f"the document has more than {MAX_DOCUMENT_NODES} elements")
+        stack.extend((child, depth + 1) for child in element)
 
 
 def parse_json(data: bytes | str, root_tag: str) -> Element:
     """Read a SecureChange JSON document (``{"ticket": {...}}`` or the bare object)."""
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        value = json.loads(decode_utf8(data))
+        check_json_value(value, "the document")
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise DocumentError(
+            f"the document is nested more than {MAX_DOCUMENT_DEPTH} levels deep"
+        ) from None
+    except OutOfBounds as exc:
+        raise DocumentError(str(exc)) from None
+    except ValueError as exc:
+        # e.g. an integer of more than 4300 digits, which Python refuses to convert.
         raise DocumentError(f"malformed JSON: {exc}") from None
     if isinstance(value, Mapping) and len(value) == 1 and root_tag in value:
         value = value[root_tag]

@@ -9,7 +9,8 @@ answered that the event is stored, and never runs longer than its time budget.
 Configuration (environment wins over the config file):
 
     WI_URL          WI's base URL, e.g. https://wi.example.com
-    WI_API_TOKEN    an admin API token of WI (or WI_API_TOKEN_FILE: a file holding it)
+    WI_API_TOKEN    a WI API token with the trigger role (or WI_API_TOKEN_FILE: a file
+                    holding it); it may deliver events and do nothing else
     WI_CA_FILE      PEM file of the CA that signed WI's certificate (optional)
     WI_TIMEOUT      total seconds to spend, retries included (default 30)
 

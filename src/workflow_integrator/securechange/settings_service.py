@@ -13,8 +13,9 @@ from workflow_integrator.securechange.client import ConnectionCheck, SecureChang
 from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.services.errors import InvalidInput, NotFound
 from workflow_integrator.store import securechange_settings as settings_store
-from workflow_integrator.store.secretbox import SecretBox
+from workflow_integrator.store.secretbox import SecretBox, place
 
+_PASSWORD_PLACE = place("securechange_settings", settings_store.SINGLETON_ID, "password")
 
 class SecureChangeSettingsService:
     """One service for the API, CLI and UI; the password never leaves it in clear."""
@@ -31,7 +32,7 @@ class SecureChangeSettingsService:
                 return None
             config = dict(row.config)
             if row.password is not None:
-                config["password"] = self._secretbox.decrypt(row.password)
+                config["password"] = self._secretbox.decrypt(row.password, _PASSWORD_PLACE)
         return SecureChangeConnection.model_validate(config)
 
     def web_url(self) -> str | None:
@@ -52,7 +53,8 @@ class SecureChangeSettingsService:
         """Validate and save; a password sent as the mask (or left out) keeps the stored one."""
         connection = self.resolve(body)
         config = connection.model_dump(mode="json", exclude={"password"})
-        secret = (self._secretbox.encrypt(connection.password.get_secret_value())
+        secret = (self._secretbox.encrypt(connection.password.get_secret_value(),
+                                          _PASSWORD_PLACE)
                   if connection.password is not None else None)
         with self._sessions() as session:
             settings_store.save(session, config, secret)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from xml.etree.ElementTree import Element, SubElement
 
+from workflow_integrator.domain.bounds import TICKET_ID_MAX, OutOfBounds, parse_ticket_id
 from workflow_integrator.domain.ticket import (
     MULTI_TEXT_TYPES,
     OBJECT_LIST_TYPES,
@@ -69,9 +70,13 @@ def ticket_from_element(root: Element) -> Ticket:
     """Read a ``<ticket>`` element; DocumentError when it lacks an id."""
     if root.tag != "ticket":
         raise DocumentError(f"expected a <ticket> document, got <{root.tag}>")
-    ticket_id = _int(child_text(root, "id"), "ticket id")
-    if ticket_id is None:
+    raw_id = child_text(root, "id")
+    if not raw_id:
         raise DocumentError("the ticket has no <id>")
+    try:
+        ticket_id = parse_ticket_id(raw_id)
+    except OutOfBounds as exc:
+        raise DocumentError(str(exc)) from None
     workflow = root.find("workflow")
     current = root.find("current_step")
     return Ticket(
@@ -231,10 +236,14 @@ def _raw_text(element: Element, tag: str) -> str:
 def _int(raw: str | None, what: str) -> int | None:
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise DocumentError(f"{what} must be a whole number, got {raw!r}") from None
+    # ASCII digits only: int() would also take "1_000" and other scripts' digits.
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 16):
+        raise DocumentError(f"{what} must be a whole number, got {raw[:40]!r}")
+    value = int(raw)
+    if abs(value) > TICKET_ID_MAX:
+        raise DocumentError(f"{what} must be at most {TICKET_ID_MAX}, got {raw}")
+    return value
 
 
 def _bool(raw: str | None) -> bool | None:

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from xml.etree.ElementTree import Element, SubElement
 
+from workflow_integrator.domain.bounds import (
+    MAX_DATE_CHARS,
+    MAX_STEP_NAME_CHARS,
+    MAX_SUBJECT_CHARS,
+    OutOfBounds,
+    check_text,
+    parse_ticket_id,
+)
 from workflow_integrator.domain.events import TicketInfo
 from workflow_integrator.domain.ticket import StepRef
 from workflow_integrator.securechange.documents import (
@@ -35,33 +43,33 @@ def ticket_info_from_element(root: Element) -> TicketInfo | None:
     raw_id = child_text(root, "id")
     if not raw_id:
         raise DocumentError("ticket_info has no <id>")
-    try:
-        ticket_id = int(raw_id)
-    except ValueError:
-        raise DocumentError(f"ticket_info <id> must be a whole number, got {raw_id!r}") from None
-    if ticket_id < 1:
-        raise DocumentError(f"ticket_info <id> must be positive, got {ticket_id}")
     completion = root.find("completion_data")
-    return TicketInfo(
-        id=ticket_id,
-        subject=child_text(root, "subject") or "",
-        create_date=child_text(root, "createDate") or "",
-        update_date=child_text(root, "updateDate") or "",
-        current_stage=_stage(root.find("current_stage")),
-        open_request_stage=_stage(root.find("open_request_stage")),
-        completion_stage=_stage(completion.find("stage")) if completion is not None else None,
-    )
+    try:
+        return TicketInfo(
+            id=parse_ticket_id(raw_id, "ticket_info <id>"),
+            subject=_text(root, "subject", MAX_SUBJECT_CHARS),
+            create_date=_text(root, "createDate", MAX_DATE_CHARS),
+            update_date=_text(root, "updateDate", MAX_DATE_CHARS),
+            current_stage=_stage(root.find("current_stage")),
+            open_request_stage=_stage(root.find("open_request_stage")),
+            completion_stage=(
+                _stage(completion.find("stage")) if completion is not None else None
+            ),
+        )
+    except OutOfBounds as exc:
+        raise DocumentError(str(exc)) from None
+
+
+def _text(element: Element, tag: str, max_chars: int) -> str:
+    return check_text(child_text(element, tag) or "", f"<{tag}>", max_chars)
 
 
 def _stage(element: Element | None) -> StepRef | None:
     if element is None or len(element) == 0:
         return None
     raw = child_text(element, "id")
-    try:
-        stage_id = int(raw) if raw else None
-    except ValueError:
-        raise DocumentError(f"stage <id> must be a whole number, got {raw!r}") from None
-    return StepRef(stage_id, child_text(element, "name") or "")
+    stage_id = parse_ticket_id(raw, f"<{element.tag}> <id>") if raw else None
+    return StepRef(stage_id, _text(element, "name", MAX_STEP_NAME_CHARS))
 
 
 def render_ticket_info(info: TicketInfo) -> str:

@@ -54,6 +54,10 @@ class Stale(ServiceError):
             raise cls(thing, current, expected)
 
 
+class UnsupportedMedia(ServiceError):
+    """The body is not in an encoding or type WI reads, e.g. not UTF-8 (HTTP 415)."""
+
+
 class InvalidInput(ServiceError):
     """Validation failed; ``errors`` holds one ``{loc, msg}`` entry per bad field (HTTP 422)."""
 

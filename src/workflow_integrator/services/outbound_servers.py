@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from copy import deepcopy
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -27,7 +28,13 @@ from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
 from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import servers as server_store
-from workflow_integrator.store.secretbox import SecretBox, WrongPassphrase, open_sealed, seal
+from workflow_integrator.store.secretbox import (
+    SecretBox,
+    WrongPassphrase,
+    open_sealed,
+    place,
+    seal,
+)
 from workflow_integrator.store.servers import OutboundServerRow
 
 UsageCheck = Callable[[Session, int], list[str]]
@@ -121,9 +128,15 @@ def document(
 class OutboundServerService:
     """Every operation on outbound servers, shared by the API, the UI and the CLI."""
 
-    def __init__(self, sessions: sessionmaker[Session], secretbox: SecretBox) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        secretbox: SecretBox,
+        token_script_dir: Path | None = None,
+    ) -> None:
         self._sessions = sessions
         self._box = secretbox
+        self._token_script_dir = token_script_dir
         self.usage_checks: list[UsageCheck] = []
         self.change_hooks: list[ChangeHook] = []
 
@@ -171,7 +184,7 @@ class OutboundServerService:
             if server_store.find_by_name(session, server.name):
                 raise Conflict(f"an outbound server named '{server.name}' already exists")
             row = OutboundServerRow(name=server.name)
-            self._store(row, server)
+            self._store(session, row, server)
             session.add(row)
             session.flush()
             return self._view(row)
@@ -225,7 +238,7 @@ class OutboundServerService:
             if new_name != name and server_store.find_by_name(session, new_name):
                 raise Conflict(f"an outbound server named '{new_name}' already exists")
             row.name = renamed.name
-            self._store(row, renamed)
+            self._store(session, row, renamed)
             return self._view(row)
 
     def delete(self, name: str) -> None:
@@ -246,7 +259,7 @@ class OutboundServerService:
         stored = self.get_config(base) if base else None
         body = dict(body)
         body.setdefault("name", base or "unsaved")
-        return self._validate(body, stored=stored, check_paths=False)
+        return self._validate(body, stored=stored)
 
     # -- import / export -----------------------------------------------------------
 
@@ -337,7 +350,7 @@ class OutboundServerService:
                     report.created.append(server.name)
                     if not dry_run:
                         new_row = OutboundServerRow(name=server.name)
-                        self._store(new_row, server)
+                        self._store(session, new_row, server)
                         session.add(new_row)
                 elif same:
                     report.unchanged.append(server.name)
@@ -415,7 +428,7 @@ class OutboundServerService:
         return doc
 
     def _validate(
-        self, body: dict[str, Any], *, stored: OutboundServer | None, check_paths: bool = True
+        self, body: dict[str, Any], *, stored: OutboundServer | None
     ) -> OutboundServer:
         if not isinstance(body, dict):
             raise InvalidInput.single([], "the body must be a JSON object")
@@ -430,9 +443,10 @@ class OutboundServerService:
             server = OutboundServer.model_validate(merged, context={"stored": unchanged})
         except ValidationError as exc:
             raise InvalidInput.from_validation(exc, merged) from None
-        if check_paths and server.auth.method == "bearer" and server.auth.token_script:
+        # Saved, imported or only tried: every configured script passes the same check.
+        if server.auth.method == "bearer" and server.auth.token_script:
             try:
-                check_token_script(server.auth.token_script)
+                check_token_script(server.auth.token_script, self._token_script_dir)
             except ValueError as exc:
                 message = str(exc).removeprefix("token_script: ")
                 raise InvalidInput.single(["auth", "token_script"], message) from None
@@ -447,7 +461,7 @@ class OutboundServerService:
     ) -> None:
         if stored == server:
             return
-        self._store(row, server)
+        self._store(session, row, server)
         connection_changed = any(
             getattr(stored, f) != getattr(server, f)
             for f in (
@@ -468,7 +482,7 @@ class OutboundServerService:
             for hook in self.change_hooks:
                 hook(session, row.id)
 
-    def _store(self, row: OutboundServerRow, server: OutboundServer) -> None:
+    def _store(self, session: Session, row: OutboundServerRow, server: OutboundServer) -> None:
         clear = document(server, secrets="clear")
         secrets: dict[str, str] = {}
         for path in SECRET_PATHS:
@@ -481,12 +495,19 @@ class OutboundServerService:
             if server.proxy.password:
                 secrets["proxy.password"] = server.proxy.password.get_secret_value()
         row.config = clear
-        row.secrets = self._box.encrypt(json.dumps(secrets)) if secrets else None
         row.revision = (row.revision or 0) + 1
+        if secrets and row.id is None:
+            session.add(row)
+            session.flush()  # the ciphertext names its row, so the row needs its id first
+        row.secrets = (
+            self._box.encrypt(json.dumps(secrets), _secrets_place(row)) if secrets else None
+        )
 
     def _load(self, row: OutboundServerRow) -> OutboundServer:
         doc = deepcopy(row.config)
-        secrets: dict[str, str] = json.loads(self._box.decrypt(row.secrets)) if row.secrets else {}
+        secrets: dict[str, str] = (
+            json.loads(self._box.decrypt(row.secrets, _secrets_place(row))) if row.secrets else {}
+        )
         proxy = doc.get("proxy")
         if isinstance(proxy, dict):
             doc["proxy"] = ProxySetting(
@@ -614,3 +635,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
                 url=parsed.url, username=parsed.username, password=password
             ).full_url()
     return body
+
+
+def _secrets_place(row: OutboundServerRow) -> str:
+    return place("outbound_servers", row.id, "secrets")

@@ -1,8 +1,9 @@
 """Local users: add, list, delete, change password, sign in, and browser sessions.
 
-Passwords are hashed with argon2id. Failed sign-ins lock the account for a growing
-time; sessions live in the database so that signing out (or deleting the user, or
-changing the password) ends them at once.
+Passwords are hashed with argon2id. Failed sign-ins delay further attempts of the
+same name from the same address (``sign_in_throttle``); sessions live in the
+database so that signing out (or deleting the user, or changing the password)
+ends them at once.
 """
 
 from __future__ import annotations
@@ -21,20 +22,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.principals import ROLES, Principal, Role
+from workflow_integrator.services.sign_in_throttle import SignInThrottle
 from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import users as user_store
 from workflow_integrator.store.users import UserRow, UserSessionRow
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
-FREE_ATTEMPTS = 5
-"""Failed sign-ins allowed before the account is locked for a while."""
-MAX_LOCK = timedelta(minutes=15)
 SESSION_IDLE = timedelta(hours=12)
 SESSION_MAX = timedelta(days=7)
 _TOUCH_EVERY = timedelta(minutes=1)
 INITIAL_ADMIN = "admin"
 _WRONG = "wrong user name or password"
+_TOO_MANY = "too many failed sign-ins; try again in {} seconds"
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 - a file name
 
 
@@ -48,7 +48,7 @@ class UserView(BaseModel):
 
 
 class SignInRefused(ServiceError):
-    """Wrong name or password, or a locked account; ``retry_after`` in seconds if locked."""
+    """Wrong name or password, or too many tries; ``retry_after`` in seconds if delayed."""
 
     def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -75,13 +75,16 @@ class UserService:
         self,
         sessions: sessionmaker[Session],
         hasher: PasswordHasher | None = None,
+        throttle: SignInThrottle | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock: Clock = clock or SystemClock()
         # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
         self._hasher = hasher or PasswordHasher()
-        self._dummy_hash: str | None = None
+        self.throttle = throttle or SignInThrottle(self._clock)
+        # Unknown names are checked against this hash: the same work as a real user.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     # -- managing users ----------------------------------------------------------
 
@@ -119,7 +122,7 @@ class UserService:
             session.delete(row)
 
     def set_password(self, name: str, password: str) -> None:
-        """Change a password; every session of the user ends and any lock is lifted."""
+        """Change a password; every session of the user ends."""
         self._check_password(password)
         with write_transaction(self._sessions) as session:
             row = self._row(session, name)
@@ -152,53 +155,41 @@ class UserService:
 
     # -- signing in ----------------------------------------------------------------
 
-    def sign_in(self, name: str, password: str) -> SignedIn:
-        """Check the password and open a session, or refuse without saying which was wrong."""
-        refused: SignInRefused | None = None
+    def sign_in(self, name: str, password: str, address: str = "local") -> SignedIn:
+        """Check the password and open a session, or refuse without saying which was wrong.
+
+        Unknown and known names, delayed or not, get the same answers after the same
+        work: a delayed attempt checks nothing; any other checks exactly one hash.
+        """
+        name = name.strip()[:200]
+        wait = self.throttle.retry_after(name, address)
+        if wait is not None:
+            raise SignInRefused(_TOO_MANY.format(wait), retry_after=wait)
         with write_transaction(self._sessions) as session:
-            row = user_store.find_user(session, name.strip())
-            if row is None:
-                # Verifying against a real hash for unknown names keeps timing the same.
-                if self._dummy_hash is None:
-                    self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
-                self._verify(self._dummy_hash, password)
+            row = user_store.find_user(session, name)
+            password_hash = row.password_hash if row is not None else self._dummy_hash
+            if not self._verify(password_hash, password) or row is None:
+                self.throttle.failed(name, address)
                 raise SignInRefused(_WRONG)
+            if self._hasher.check_needs_rehash(row.password_hash):
+                row.password_hash = self._hasher.hash(password)
             now = self._clock.now()
-            locked_until = row.locked_until
-            if locked_until is not None and locked_until > now:
-                wait = int((locked_until - now).total_seconds()) + 1
-                raise SignInRefused(
-                    f"too many failed sign-ins for this account; try again in {wait} seconds",
-                    retry_after=wait,
+            row.failed_logins = 0
+            row.locked_until = None
+            row.last_login_at = now
+            token = secrets.token_urlsafe(32)
+            csrf = secrets.token_urlsafe(32)
+            session.add(
+                UserSessionRow(
+                    token_hash=user_store.hash_session_token(token),
+                    user_id=row.id,
+                    csrf_token=csrf,
+                    created_at=now,
+                    last_seen_at=now,
                 )
-            if not self._verify(row.password_hash, password):
-                row.failed_logins += 1
-                if row.failed_logins >= FREE_ATTEMPTS:
-                    # 15 s, 30 s, 60 s ... up to 15 minutes.
-                    lock = timedelta(seconds=15 * 2 ** (row.failed_logins - FREE_ATTEMPTS))
-                    row.locked_until = now + min(lock, MAX_LOCK)
-                # Raised after the block so that the count is committed.
-                refused = SignInRefused(_WRONG)
-            else:
-                if self._hasher.check_needs_rehash(row.password_hash):
-                    row.password_hash = self._hasher.hash(password)
-                row.failed_logins = 0
-                row.locked_until = None
-                row.last_login_at = now
-                token = secrets.token_urlsafe(32)
-                csrf = secrets.token_urlsafe(32)
-                session.add(
-                    UserSessionRow(
-                        token_hash=user_store.hash_session_token(token),
-                        user_id=row.id,
-                        csrf_token=csrf,
-                        created_at=now,
-                        last_seen_at=now,
-                    )
-                )
-                principal = Principal(row.name, _role(row.role), kind="user")
-        if refused is not None:
-            raise refused
+            )
+            principal = Principal(row.name, _role(row.role), kind="user")
+        self.throttle.succeeded(name, address)
         return SignedIn(token, csrf, principal)
 
     def resume(self, token: str) -> SignedIn | None:

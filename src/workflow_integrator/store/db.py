@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -13,6 +16,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
     """Create the engine for ``url``; SQLite gets WAL mode, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            private_sqlite_files(Path(parsed.database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
@@ -32,6 +37,34 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True)
+
+
+def private_data_dir(folder: Path) -> None:
+    """Create the data folder 0700, or make an existing one 0700.
+
+    It holds the database, the key file and first-start credentials: nobody else
+    needs to list or enter it.
+    """
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(PermissionError):  # not ours: its owner decides
+        if folder.stat().st_mode & 0o077:
+            folder.chmod(0o700)
+
+
+def private_sqlite_files(database: Path) -> None:
+    """Create the SQLite file 0600 (and make an existing one and its -wal/-shm 0600).
+
+    They hold token and session hashes and every event. SQLite gives the -wal and
+    -shm files it creates the mode of the database file, so creating that one
+    private first is enough for new installations.
+    """
+    if database.parent.is_dir():
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        # Another user's file is theirs to fix; WI still opens what it may.
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text, select, update
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -27,7 +27,8 @@ class EventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
-    ticket_id: Mapped[int] = mapped_column(Integer)
+    # 64-bit on every database: ticket ids go up to domain.bounds.TICKET_ID_MAX.
+    ticket_id: Mapped[int] = mapped_column(BigInteger)
     event: Mapped[str] = mapped_column(String(32))
     update_date: Mapped[str] = mapped_column(String(64), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -6,12 +6,20 @@ import base64
 import hashlib
 import os
 import secrets
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-_PREFIX = "wi1"
+_LEGACY_PREFIX = "wi1"  # associated data a constant: readable until re-sealed at start
+_PREFIX = "wi2"  # associated data names the table, row and column
+_FORM_PREFIX = "wif1"
+FORM_SEAL_SECONDS = 3600
+"""How long a secret typed into a form may be carried between its re-displays."""
 
 
 class SecretKeyError(RuntimeError):
@@ -38,13 +46,28 @@ def _key_id(key: bytes) -> str:
     return hashlib.sha256(key).hexdigest()[:8]
 
 
+def place(table: str, row_id: object, column: str) -> str:
+    """Where a ciphertext lives, as its associated data names it: ``table/row/column``."""
+    return f"{table}/{row_id}/{column}"
+
+
 class SecretBox:
     """Encrypts with the newest key; decrypts with whichever key made the ciphertext.
 
-    Ciphertext text: ``wi1:<key id>:<base64url(nonce || ciphertext+tag)>``.
+    Ciphertext text: ``wi2:<key id>:<base64url(nonce || ciphertext+tag)>``; the
+    associated data names the ciphertext's :func:`place`, so a value copied to another
+    row, column or table does not decrypt. ``wi1`` values (constant associated data)
+    are read until ``reseal_legacy`` rewrites them.
     """
 
-    def __init__(self, keys: list[str], *, key_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        keys: list[str],
+        *,
+        key_file: Path | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._now = now
         self._use(keys)
         # With a key file, `wi secrets rotate-key` may replace the keys under a running
         # WI: following the file keeps it reading new ciphertexts and writing readable ones.
@@ -57,6 +80,7 @@ class SecretBox:
         decoded = [_decode_key(k) for k in keys]
         self._newest = decoded[0]
         self._by_id = {_key_id(k): AESGCM(k) for k in decoded}
+        self._form_by_id = {_key_id(k): AESGCM(_form_key(k)) for k in decoded}
 
     def _stamp(self) -> tuple[int, int] | None:
         if self._key_file is None:
@@ -82,31 +106,86 @@ class SecretBox:
         self._follow_key_file()
         return _key_id(self._newest)
 
-    def encrypt(self, plain: str) -> str:
-        """Encrypt ``plain`` under the newest key."""
+    def encrypt(self, plain: str, where: str) -> str:
+        """Encrypt ``plain`` under the newest key, bound to ``where`` (:func:`place`)."""
         key_id = self.key_id
         nonce = os.urandom(12)
-        sealed = self._by_id[key_id].encrypt(nonce, plain.encode(), _PREFIX.encode())
+        sealed = self._by_id[key_id].encrypt(nonce, plain.encode(), _aad(where))
         body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
         return f"{_PREFIX}:{key_id}:{body}"
 
-    def decrypt(self, token: str) -> str:
-        """Decrypt a ciphertext made by this or an older key."""
+    def decrypt(self, token: str, where: str) -> str:
+        """Decrypt a ciphertext made by this or an older key for ``where``."""
         try:
             prefix, key_id, body = token.split(":", 2)
         except ValueError:
             raise SecretKeyError("stored secret is not WI ciphertext") from None
         self._follow_key_file()
         aead = self._by_id.get(key_id)
-        if prefix != _PREFIX or aead is None:
+        if prefix not in (_PREFIX, _LEGACY_PREFIX) or aead is None:
             raise SecretKeyError(
                 f"stored secret was encrypted with key {key_id}, which is not configured"
             )
+        aad = _aad(where) if prefix == _PREFIX else _LEGACY_PREFIX.encode()
         blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         try:
-            return aead.decrypt(blob[:12], blob[12:], _PREFIX.encode()).decode()
+            return aead.decrypt(blob[:12], blob[12:], aad).decode()
         except InvalidTag:
-            raise SecretKeyError(f"stored secret does not decrypt with key {key_id}") from None
+            raise SecretKeyError(
+                f"the secret stored in {where} does not decrypt with key {key_id} there "
+                "(a wrong key, or a value copied from elsewhere)"
+            ) from None
+
+    @staticmethod
+    def is_legacy(token: str) -> bool:
+        """Whether ``token`` predates place-bound ciphertexts (and should be re-sealed)."""
+        return token.startswith(_LEGACY_PREFIX + ":")
+
+
+    def seal_for_form(self, plain: str, field: str) -> str:
+        """Encrypt a typed secret that a form carries until it is saved.
+
+        A key of its own (derived, never the one for stored secrets), bound to the
+        form field and to the time of sealing: a stored ciphertext pasted into the
+        form, a value moved to another field, or one older than
+        :data:`FORM_SEAL_SECONDS` does not open.
+        """
+        key_id = self.key_id
+        issued = str(int(self._now()))
+        nonce = os.urandom(12)
+        aad = f"{_FORM_PREFIX}:{field}:{issued}".encode()
+        sealed = self._form_by_id[key_id].encrypt(nonce, plain.encode(), aad)
+        body = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+        return f"{_FORM_PREFIX}:{key_id}:{issued}:{body}"
+
+    def open_from_form(self, token: str, field: str) -> str:
+        """The secret :meth:`seal_for_form` sealed for ``field``; ValueError otherwise."""
+        try:
+            prefix, key_id, issued, body = token.split(":", 3)
+            age = self._now() - int(issued)
+            blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except ValueError:
+            raise ValueError("not a value this form sealed") from None
+        self._follow_key_file()
+        aead = self._form_by_id.get(key_id)
+        if prefix != _FORM_PREFIX or aead is None or len(blob) < 28:
+            raise ValueError("not a value this form sealed")
+        if not 0 <= age <= FORM_SEAL_SECONDS:
+            raise ValueError("the form's carried secret has expired")
+        aad = f"{_FORM_PREFIX}:{field}:{issued}".encode()
+        try:
+            return aead.decrypt(blob[:12], blob[12:], aad).decode()
+        except InvalidTag:
+            raise ValueError("not a value this form sealed for this field") from None
+
+
+def _aad(where: str) -> bytes:
+    return f"{_PREFIX}:{where}".encode()
+
+
+def _form_key(key: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"wi form carry v1").derive(key)
 
 
 def load_keys(env_value: str | None, key_file: Path) -> list[str]:

@@ -16,7 +16,7 @@ from workflow_integrator.store.base import (
     utcnow,
 )
 from workflow_integrator.store.db import begin_writing
-from workflow_integrator.store.secretbox import SecretBox
+from workflow_integrator.store.secretbox import SecretBox, place
 
 
 class OutboundServerRow(Timestamps, Base):
@@ -74,9 +74,10 @@ def replace_refresh_token(
     row = session.get(OutboundServerRow, server_id)
     if row is None or row.secrets is None:
         return
-    secrets = json.loads(box.decrypt(row.secrets))
+    where = place("outbound_servers", row.id, "secrets")
+    secrets = json.loads(box.decrypt(row.secrets, where))
     if "auth.refresh_token" not in secrets:
         return  # password grant: the issued refresh token only lives in the token cache
     if secrets["auth.refresh_token"] != refresh_token:
         secrets["auth.refresh_token"] = refresh_token
-        row.secrets = box.encrypt(json.dumps(secrets))
+        row.secrets = box.encrypt(json.dumps(secrets), where)

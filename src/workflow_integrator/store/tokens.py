@@ -24,7 +24,7 @@ from workflow_integrator.outbound.errors import OutboundError
 from workflow_integrator.outbound.tokens import AccessToken, ServerId
 from workflow_integrator.store.base import Base, UTCDateTime, utcnow
 from workflow_integrator.store.db import is_postgresql
-from workflow_integrator.store.secretbox import SecretBox
+from workflow_integrator.store.secretbox import SecretBox, place
 from workflow_integrator.store.servers import replace_refresh_token, set_state
 
 _ADVISORY_CLASS = 0x5749  # "WI": the first key of pg_advisory_lock(int, int)
@@ -89,7 +89,7 @@ class DatabaseTokenStore:
             if row is None or row.access_token is None or row.access_expires_at is None:
                 return None
             return AccessToken(
-                value=self._box.decrypt(row.access_token),
+                value=self._box.decrypt(row.access_token, _where(server_id, "access_token")),
                 expires_at=row.access_expires_at,
                 scope=row.scope,
                 expires_in=row.expires_in,
@@ -98,7 +98,9 @@ class DatabaseTokenStore:
     def _save_access(self, server_id: ServerId, token: AccessToken | None) -> None:
         with self._transaction() as session:
             row = self._row(session, server_id)
-            row.access_token = self._box.encrypt(token.value) if token else None
+            row.access_token = (
+                self._box.encrypt(token.value, _where(server_id, "access_token")) if token else None
+            )
             row.access_expires_at = token.expires_at if token else None
             row.expires_in = token.expires_in if token else None
             row.scope = token.scope if token else None
@@ -108,12 +110,15 @@ class DatabaseTokenStore:
             row = session.get(OAuthTokenRow, int(server_id))
             if row is None or row.refresh_token is None:
                 return None
-            return self._box.decrypt(row.refresh_token)
+            return self._box.decrypt(row.refresh_token, _where(server_id, "refresh_token"))
 
     def _save_refresh(self, server_id: ServerId, refresh_token: str | None) -> None:
         with self._transaction() as session:
             row = self._row(session, server_id)
-            row.refresh_token = self._box.encrypt(refresh_token) if refresh_token else None
+            row.refresh_token = (
+                self._box.encrypt(refresh_token, _where(server_id, "refresh_token"))
+                if refresh_token else None
+            )
             if refresh_token:
                 replace_refresh_token(session, self._box, int(server_id), refresh_token)
 
@@ -235,3 +240,7 @@ def _try_flock(fd: int) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+def _where(server_id: ServerId, column: str) -> str:
+    return place("oauth_tokens", int(server_id), column)

@@ -18,17 +18,11 @@ from workflow_integrator.services.users import (
 )
 from workflow_integrator.web.security import SESSION_COOKIE, is_https
 from workflow_integrator.web.templating import principal_of, render
-from workflow_integrator.web.throttle import SignInThrottle
 
 router = APIRouter(include_in_schema=False)
 
 # Binds the sign-in form to the browser that loaded it (login CSRF).
 SIGN_IN_COOKIE = "wi_signin"
-
-
-def _throttle(request: Request) -> SignInThrottle:
-    throttle: SignInThrottle = request.app.state.sign_in_throttle
-    return throttle
 
 
 def _safe_next(target: str | None) -> str:
@@ -110,22 +104,12 @@ def sign_in(
             403,
             name,
         )
+    # The peer, or the client a trusted proxy names (api/client_address.py).
     address = request.client.host if request.client else "unknown"
-    wait = _throttle(request).retry_after(address)
-    if wait is not None:
-        return _form_page(
-            request,
-            services.settings.data_dir,
-            target,
-            f"too many failed sign-ins from your address; try again in {wait} seconds",
-            429,
-            name,
-        )
     try:
-        signed = services.users.sign_in(name, password)
+        signed = services.users.sign_in(name, password, address)
     except SignInRefused as exc:
-        _throttle(request).failed(address)
-        return _form_page(
+        page = _form_page(
             request,
             services.settings.data_dir,
             target,
@@ -133,6 +117,9 @@ def sign_in(
             429 if exc.retry_after else 401,
             name,
         )
+        if exc.retry_after:
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -30,9 +30,9 @@ PUBLIC_PREFIXES = ("/sign-in", "/static/", "/healthz", "/favicon.ico")
 NOT_UI_PREFIXES = ("/api/", "/openapi.json")
 """Served by the API, which has its own authentication (API tokens). A new endpoint
 outside ``/api/`` that machines call (metrics, webhooks) must be added here."""
-THIRD_PARTY_PAGES = ("/docs",)
-"""UI pages (sign-in required) built by a library that loads its own scripts: they
-keep the security headers but not the content security policy."""
+API_DOCS_PAGES = ("/docs",)
+"""The API documentation: a UI page (sign-in required) that also opens with an API
+token. Served from WI's own files under the same content security policy."""
 
 SECURITY_HEADERS = [
     (
@@ -99,7 +99,7 @@ class WebSessionMiddleware:
                 return
 
         # The API documentation also opens with an API token (checked by its route).
-        token_for_docs = path.startswith(THIRD_PARTY_PAGES) and bool(headers.get("authorization"))
+        token_for_docs = path.startswith(API_DOCS_PAGES) and bool(headers.get("authorization"))
         if is_ui and signed is None and not path.startswith(PUBLIC_PREFIXES) and not token_for_docs:
             await _to_sign_in(scope, headers, send)
             return
@@ -112,8 +112,6 @@ class WebSessionMiddleware:
             if message["type"] == "http.response.start":
                 extra = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS:
-                    if name == b"content-security-policy" and path.startswith(THIRD_PARTY_PAGES):
-                        continue
                     if name.decode() not in extra:
                         extra.append(name.decode(), value.decode())
                 if signed is not None:

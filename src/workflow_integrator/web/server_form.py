@@ -119,30 +119,35 @@ SECRET_INPUTS: frozenset[str] = frozenset(
 CARRIED_PREFIX = "carried_"
 
 
-def carry_secrets(values: dict[str, str], encrypt: Callable[[str], str]) -> dict[str, str]:
+def carry_secrets(
+    values: dict[str, str], encrypt: Callable[[str, str], str]
+) -> dict[str, str]:
     """For re-showing the dialog: typed secrets become the mask plus their ciphertext.
 
     The browser never gets a typed secret back in clear, yet need not type it again.
+    ``encrypt(value, field)`` seals for that field (``SecretBox.seal_for_form``).
     """
     carried = {k: v for k, v in values.items() if not k.startswith(CARRIED_PREFIX)}
     for name in (*SECRET_INPUTS, "client_key"):
         value = carried.get(name, "")
         if value and value != MASK:
             carried[name] = MASK
-            carried[CARRIED_PREFIX + name] = encrypt(value)
+            carried[CARRIED_PREFIX + name] = encrypt(value, name)
         elif value == MASK and values.get(CARRIED_PREFIX + name):
             carried[CARRIED_PREFIX + name] = values[CARRIED_PREFIX + name]
     return carried
 
 
-def restore_secrets(values: dict[str, str], decrypt: Callable[[str], str]) -> dict[str, str]:
+def restore_secrets(
+    values: dict[str, str], decrypt: Callable[[str, str], str]
+) -> dict[str, str]:
     """Undo :func:`carry_secrets` for inputs still showing the mask."""
     restored = {k: v for k, v in values.items() if not k.startswith(CARRIED_PREFIX)}
     for name in (*SECRET_INPUTS, "client_key"):
         sealed = values.get(CARRIED_PREFIX + name)
         if sealed and restored.get(name) == MASK:
             try:
-                restored[name] = decrypt(sealed)
+                restored[name] = decrypt(sealed, name)
             except (RuntimeError, ValueError):  # a tampered value counts as not typed
                 restored[name] = ""
     return restored

@@ -88,7 +88,7 @@ def _dialog(
     field_errors: dict[str, list[str]] = {}
     form_errors: list[str] = []
     if errors:
-        values = server_form.carry_secrets(values, secretbox.encrypt)
+        values = server_form.carry_secrets(values, secretbox.seal_for_form)
     for error in errors or []:
         field = server_form.field_of(list(error.get("loc", [])), values)
         if field is None:
@@ -162,7 +162,7 @@ def new_server(
 async def _form_values(request: Request, secretbox: SecretBox) -> dict[str, str]:
     form = await request.form()
     values = {key: value for key, value in form.items() if isinstance(value, str)}
-    return server_form.restore_secrets(values, secretbox.decrypt)
+    return server_form.restore_secrets(values, secretbox.open_from_form)
 
 
 @router.post("/servers/new")

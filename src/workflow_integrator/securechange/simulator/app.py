@@ -88,7 +88,8 @@ def create_simulator_app(simulator: Simulator, username: str, password: str) -> 
     async def create_ticket_rest(request: Request) -> Response:
         root = await _read_document(request, "ticket")
         if root.find("id") is None:
-            SubElement(root, "id").text = "0"
+            # A placeholder within the id bounds: the simulator assigns the real id.
+            SubElement(root, "id").text = "1"
         draft = ticket_from_element(root)
         first = draft.steps[0] if draft.steps else None
         values = {f.name: f.value for f in first.fields()} if first else {}
