@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workflow_integrator.web import account, auth, integrations, servers, users
+from workflow_integrator.web import (
+    account,
+    auth,
+    events,
+    integrations,
+    securechange,
+    servers,
+    users,
+)
 
 routers: list[APIRouter] = [
     auth.router,
     account.router,
     servers.router,
     integrations.router,
+    events.router,
+    securechange.router,
     users.router,
 ]

@@ -257,10 +257,40 @@
     });
   }
 
+  // The SecureChange connection page: the certificate section follows the TLS mode.
+  function initSecureChangeForm(form) {
+    const verify = form.querySelector("#verify_certificate");
+    const protocol = form.querySelector("#protocol");
+    const editable = !form.querySelector("fieldset.plain").disabled;
+    function syncTls() {
+      const section = document.getElementById("certificate-section");
+      section.hidden = verify.value !== "certificate";
+      section.disabled = !editable || section.hidden;
+      document.getElementById("tls-warning").hidden =
+        !(verify.value === "disable" && protocol.value === "https");
+    }
+    verify.addEventListener("change", syncTls);
+    protocol.addEventListener("change", syncTls);
+    const file = form.querySelector("#certificate_file");
+    const pem = form.querySelector("#certificate");
+    file.addEventListener("change", function () {
+      const chosen = file.files && file.files[0];
+      if (!chosen) return;
+      chosen.text().then(function (text) {
+        pem.value = text;
+        if (window.htmx) window.htmx.trigger(pem, "certificate-chosen");
+      });
+    });
+    const summary = document.getElementById("form-errors");
+    if (summary) summary.focus();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initMenus();
     for (const tablist of document.querySelectorAll('[role="tablist"]')) initTabs(tablist.closest("form") || document);
     const form = document.getElementById("server-form");
     if (form) initServerForm(form);
+    const securechange = document.getElementById("securechange-form");
+    if (securechange) initSecureChangeForm(securechange);
   });
 })();

@@ -1,0 +1,192 @@
+"""The SecureChange menu: how WI reaches SecureChange (admins edit, viewers read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from workflow_integrator.domain.certificates import CertificateError, parse_certificates
+from workflow_integrator.securechange.connection import SECRET_MASK
+from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
+from workflow_integrator.services.errors import InvalidInput, ServiceError
+from workflow_integrator.web.nav import NavItem, register
+from workflow_integrator.web.server_form import CARRIED_PREFIX
+from workflow_integrator.web.templating import principal_of, render
+
+router = APIRouter(include_in_schema=False)
+register(NavItem("SecureChange", "/securechange", "/securechange", order=40))
+
+FIELDS = ("host", "protocol", "username", "password", "verify_certificate", "certificate",
+          "timeout_seconds")
+LABELS = {
+    "host": "SecureChange host",
+    "protocol": "Protocol",
+    "username": "REST API user",
+    "password": "Password",
+    "verify_certificate": "Verify certificate",
+    "certificate": "Certificate",
+    "timeout_seconds": "Timeout (seconds)",
+}
+
+
+def _service(request: Request) -> SecureChangeSettingsService:
+    services = request.app.state.services
+    return SecureChangeSettingsService(services.sessions, services.secretbox)
+
+
+def _can_write(request: Request) -> bool:
+    principal = principal_of(request)
+    return bool(principal and principal.can_write)
+
+
+def _values(view: dict[str, Any]) -> dict[str, str]:
+    return {
+        field: "" if view.get(field) is None else _text(view[field]) for field in FIELDS
+    }
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _body(values: dict[str, str]) -> dict[str, Any]:
+    """The API document the form describes (the service keeps a masked password)."""
+    body: dict[str, Any] = {field: values.get(field, "").strip() for field in FIELDS}
+    body["password"] = values.get("password", "") or None
+    if not body["timeout_seconds"]:
+        body.pop("timeout_seconds")
+    if body["verify_certificate"] != "certificate" or not body["certificate"]:
+        body["certificate"] = None
+    return body
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    sealed = values.pop(CARRIED_PREFIX + "password", "")
+    if sealed and values.get("password") == SECRET_MASK:
+        try:
+            values["password"] = request.app.state.services.secretbox.decrypt(sealed)
+        except (RuntimeError, ValueError):  # a tampered value counts as not typed
+            values["password"] = ""
+    return values
+
+
+def _page(
+    request: Request,
+    values: dict[str, str],
+    *,
+    view: dict[str, Any],
+    errors: list[dict[str, Any]] | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    field_errors: dict[str, list[str]] = {}
+    general: list[str] = []
+    for error in errors or []:
+        loc = [str(part) for part in error.get("loc", []) if part != "body"]
+        message = str(error.get("msg"))
+        if loc and loc[0] in LABELS:
+            if message not in field_errors.setdefault(loc[0], []):
+                field_errors[loc[0]].append(message)
+        elif message not in general:
+            general.append(message)
+    shown = dict(values)
+    typed = values.get("password", "")
+    if errors and typed and typed != SECRET_MASK:
+        # Re-shown after an error: the typed password goes back sealed, never in clear.
+        shown["password"] = SECRET_MASK
+        shown[CARRIED_PREFIX + "password"] = request.app.state.services.secretbox.encrypt(typed)
+    cert_info: list[dict[str, str]] = []
+    if shown.get("certificate", "").strip():
+        try:
+            cert_info = [
+                info.as_dict()
+                for info in parse_certificates(shown["certificate"], check_expiry=False)
+            ]
+        except CertificateError:
+            cert_info = []
+    return render(
+        request,
+        "securechange/settings.html",
+        {
+            "v": shown,
+            "view": view,
+            "errors": field_errors,
+            "general_errors": general,
+            "error_list": [
+                (field, LABELS[field], msg) for field, msgs in field_errors.items() for msg in msgs
+            ],
+            "labels": LABELS,
+            "notice": notice,
+            "mask": SECRET_MASK,
+            "cert_info": cert_info,
+            "cert_error": None,
+        },
+        status=status,
+    )
+
+
+@router.get("/securechange")
+def settings_page(request: Request, saved: str | None = None) -> Response:
+    """The connection settings; the password shows as the mask when one is stored."""
+    view = _service(request).view()
+    values = _values(view)
+    if not view["configured"]:
+        values["verify_certificate"] = "enable"
+    notice = "Saved the SecureChange connection." if saved and view["configured"] else None
+    return _page(request, values, view=view, notice=notice)
+
+
+@router.post("/securechange")
+async def save_settings(request: Request) -> Response:
+    """Save (admins); errors come back next to their fields with what was typed."""
+    if not _can_write(request):
+        return _forbidden(request)
+    values = await _form(request)
+    service = _service(request)
+    try:
+        await run_in_threadpool(service.replace, _body(values))
+    except InvalidInput as exc:
+        view = await run_in_threadpool(service.view)
+        return _page(request, values, view=view, errors=exc.errors, status=422)
+    return RedirectResponse("/securechange?saved=1", status_code=303)
+
+
+@router.post("/securechange/test")
+async def test_settings(request: Request) -> Response:
+    """Test the values in the form, saved or not; nothing is saved."""
+    if not _can_write(request):
+        return _forbidden(request)
+    values = await _form(request)
+    service = _service(request)
+    try:
+        check = await service.test(_body(values))
+    except InvalidInput as exc:
+        messages = [
+            f"{LABELS.get(str((e.get('loc') or [''])[0]), 'Settings')}: {e.get('msg')}"
+            for e in exc.errors
+        ]
+        return render(request, "securechange/test_result.html", {"invalid": messages})
+    except ServiceError as exc:
+        return render(request, "securechange/test_result.html", {"invalid": [exc.message]})
+    return render(request, "securechange/test_result.html", {"check": check, "invalid": []})
+
+
+def _forbidden(request: Request) -> Response:
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Not allowed",
+            "message": "Your role is viewer: you can look at the SecureChange connection "
+            "but not change or test it.",
+            "back": ("/securechange", "Back to the SecureChange connection"),
+        },
+        status=403,
+    )
