@@ -13,12 +13,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from workflow_integrator.domain.integration import EVENT_NAMES, FIELD_TYPE_NAMES
 from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.integrations import IntegrationService, PreviewResult, document
 from workflow_integrator.web.nav import NavItem, register
+from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.templating import principal_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -270,21 +271,13 @@ def error_key(loc: list[Any]) -> str | None:
 
 
 @router.get("/integrations")
-def integration_list(
-    request: Request, saved: str | None = None, deleted: str | None = None
-) -> Response:
+def integration_list(request: Request) -> Response:
     """Every integration with its default server and number of routes and points."""
-    notice = None
-    if saved:
-        notice = f"Saved the integration of {saved}."
-    elif deleted:
-        notice = f"Deleted the integration of {deleted}."
     return render(
         request,
         "integrations/list.html",
         {
             "views": _service(request).list_all(),
-            "notice": notice,
             "integration_url": integration_url,
         },
     )
@@ -426,7 +419,9 @@ async def _post(request: Request, original: str | None) -> Response:
             errors=[{"loc": ["workflow"], "msg": exc.message}],
             status=409,
         )
-    return RedirectResponse(f"/integrations?saved={quote(view.workflow)}", status_code=303)
+    return redirect_with_notice(
+        request, "/integrations", f"Saved the integration of {view.workflow}."
+    )
 
 
 def _pv(form: dict[str, str]) -> dict[str, str]:
@@ -511,4 +506,6 @@ def delete_integration(request: Request, workflow: str) -> Response:
         _service(request).delete(workflow)
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
-    return RedirectResponse(f"/integrations?deleted={quote(workflow)}", status_code=303)
+    return redirect_with_notice(
+        request, "/integrations", f"Deleted the integration of {workflow}."
+    )

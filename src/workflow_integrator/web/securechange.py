@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
@@ -13,6 +13,7 @@ from workflow_integrator.securechange.connection import SECRET_MASK
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.errors import InvalidInput, ServiceError
 from workflow_integrator.web.nav import NavItem, register
+from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.server_form import CARRIED_PREFIX
 from workflow_integrator.web.templating import principal_of, render
 
@@ -83,7 +84,6 @@ def _page(
     *,
     view: dict[str, Any],
     errors: list[dict[str, Any]] | None = None,
-    notice: str | None = None,
     status: int = 200,
 ) -> Response:
     field_errors: dict[str, list[str]] = {}
@@ -123,7 +123,6 @@ def _page(
                 (field, LABELS[field], msg) for field, msgs in field_errors.items() for msg in msgs
             ],
             "labels": LABELS,
-            "notice": notice,
             "mask": SECRET_MASK,
             "cert_info": cert_info,
             "cert_error": None,
@@ -133,14 +132,13 @@ def _page(
 
 
 @router.get("/securechange")
-def settings_page(request: Request, saved: str | None = None) -> Response:
+def settings_page(request: Request) -> Response:
     """The connection settings; the password shows as the mask when one is stored."""
     view = _service(request).view()
     values = _values(view)
     if not view["configured"]:
         values["verify_certificate"] = "enable"
-    notice = "Saved the SecureChange connection." if saved and view["configured"] else None
-    return _page(request, values, view=view, notice=notice)
+    return _page(request, values, view=view)
 
 
 @router.post("/securechange")
@@ -155,7 +153,7 @@ async def save_settings(request: Request) -> Response:
     except InvalidInput as exc:
         view = await run_in_threadpool(service.view)
         return _page(request, values, view=view, errors=exc.errors, status=422)
-    return RedirectResponse("/securechange?saved=1", status_code=303)
+    return redirect_with_notice(request, "/securechange", "Saved the SecureChange connection.")
 
 
 @router.post("/securechange/test")

@@ -12,6 +12,7 @@ from workflow_integrator.domain.certificates import CertificateError, parse_cert
 from workflow_integrator.services.errors import InUse, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
 from workflow_integrator.web import server_form
+from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.templating import principal_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -61,7 +62,7 @@ def home() -> Response:
 
 
 @router.get("/servers")
-def server_list(request: Request, saved: str | None = None, deleted: str | None = None) -> Response:
+def server_list(request: Request) -> Response:
     """Every outbound server with its host, protocol, auth, TLS mode and state."""
     rows = []
     for view in _servers(request).list_all():
@@ -70,14 +71,7 @@ def server_list(request: Request, saved: str | None = None, deleted: str | None 
         if method == "oauth2":
             label += f" ({GRANT_LABELS.get(str(view.auth.get('grant_type')), '')})"
         rows.append({"view": view, "auth_label": label})
-    notice = None
-    if saved:
-        notice = f"Saved outbound server {saved}."
-    elif deleted:
-        notice = f"Deleted outbound server {deleted}."
-    return render(
-        request, "servers/list.html", {"rows": rows, "notice": notice, "server_url": server_url}
-    )
+    return render(request, "servers/list.html", {"rows": rows, "server_url": server_url})
 
 
 def _dialog(
@@ -201,7 +195,7 @@ async def create_server(request: Request) -> Response:
             errors=[{"loc": ["name"], "msg": exc.message}],
             status=409,
         )
-    return RedirectResponse(f"/servers?saved={quote(view.name)}", status_code=303)
+    return redirect_with_notice(request, "/servers", f"Saved outbound server {view.name}.")
 
 
 @router.get("/servers/{name}/edit")
@@ -268,7 +262,7 @@ async def save_server(request: Request, name: str) -> Response:
                 status=422 if isinstance(exc, InvalidInput) else 409,
                 view=current,
             )
-    return RedirectResponse(f"/servers?saved={quote(new_name)}", status_code=303)
+    return redirect_with_notice(request, "/servers", f"Saved outbound server {new_name}.")
 
 
 @router.get("/servers/{name}/delete")
@@ -302,7 +296,7 @@ def delete_server(request: Request, name: str) -> Response:
             {"view": view, "error": exc.message, "used_by": exc.users, "server_url": server_url},
             status=409,
         )
-    return RedirectResponse(f"/servers?deleted={quote(name)}", status_code=303)
+    return redirect_with_notice(request, "/servers", f"Deleted outbound server {name}.")
 
 
 @router.post("/servers/certificate-info", response_class=HTMLResponse)

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from workflow_integrator import __version__
 from workflow_integrator.services.principals import Principal
 from workflow_integrator.web.nav import NAV
+from workflow_integrator.web.notices import clear_notice, take_notice
 
 HTMX_VERSION = "2.0.11"
 """The vendored ``static/htmx.min.js`` (npm htmx.org@2.0.11, dist/htmx.min.js)."""
@@ -41,7 +42,10 @@ def render(
         "path": request.url.path,
         "version": __version__,
         "htmx_version": HTMX_VERSION,
+        "notice": take_notice(request),
     }
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request, template, {**base, **(context or {})}, status_code=status
     )
+    clear_notice(request, response)
+    return response

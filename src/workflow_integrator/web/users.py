@@ -6,10 +6,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.users import UserService, user_service
+from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.templating import principal_of, render
 
 router = APIRouter(include_in_schema=False)
@@ -34,7 +35,6 @@ def _admin_only(request: Request) -> Response | None:
 def _page(
     request: Request,
     *,
-    notice: str | None = None,
     error: str | None = None,
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
@@ -45,7 +45,6 @@ def _page(
         "users/list.html",
         {
             "users": _users(request).list_all(),
-            "notice": notice,
             "error": error,
             "errors": errors or {},
             "form": form or {"name": "", "role": "viewer"},
@@ -56,9 +55,9 @@ def _page(
 
 
 @router.get("/users")
-def user_list(request: Request, notice: str | None = None) -> Response:
+def user_list(request: Request) -> Response:
     """Users with their roles and last sign-in, and the form to add one."""
-    return _admin_only(request) or _page(request, notice=notice)
+    return _admin_only(request) or _page(request)
 
 
 @router.post("/users")
@@ -88,9 +87,7 @@ def add_user(
         return _page(request, errors=errors, form=form, status=422)
     except ServiceError as exc:
         return _page(request, errors={"name": exc.message}, form=form, status=409)
-    return RedirectResponse(
-        f"/users?notice={quote(f'Added {view.role} {view.name}.')}", status_code=303
-    )
+    return redirect_with_notice(request, "/users", f"Added {view.role} {view.name}.")
 
 
 @router.post("/users/{name}/role")
@@ -107,9 +104,7 @@ def change_role(request: Request, name: str, role: Annotated[str, Form()] = "") 
         return _page(request, error=exc.errors[0]["msg"], status=422)
     except ServiceError as exc:
         return _page(request, error=exc.message, status=409)
-    return RedirectResponse(
-        f"/users?notice={quote(f'{view.name} is now {view.role}.')}", status_code=303
-    )
+    return redirect_with_notice(request, "/users", f"{view.name} is now {view.role}.")
 
 
 @router.get("/users/{name}/delete")
@@ -132,4 +127,4 @@ def delete_user(request: Request, name: str) -> Response:
         return _page(request, error=exc.message, status=404)
     except ServiceError as exc:
         return _page(request, error=exc.message, status=409)
-    return RedirectResponse(f"/users?notice={quote(f'Deleted user {name}.')}", status_code=303)
+    return redirect_with_notice(request, "/users", f"Deleted user {name}.")
