@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.integrations.conftest import EXAMPLE, SERVERS
 from tests.web.conftest import WebUsers
 from tests.web.test_browser import field, ui_sign_in
 
@@ -31,3 +33,39 @@ def test_a_banner_never_comes_from_the_url(page: Page, web: WebUsers) -> None:
     expect(page.get_by_role("status")).to_have_text("Saved outbound server itsm.")
     page.reload()
     expect(page.get_by_role("status")).to_have_count(0)
+
+
+def test_viewers_are_not_offered_what_they_cannot_use(page: Page, web: WebUsers) -> None:
+    services = web.live.services
+    for server in SERVERS:
+        services.servers.create(json.loads(json.dumps(server)))
+    services.integrations.create(json.loads(json.dumps(EXAMPLE)))
+    ui_sign_in(page, web, web.viewer)
+    # Typed or bookmarked: a 403 page that says why, with a way back, by keyboard.
+    for path, back in (
+        ("/servers/new", "Back to the servers"),
+        ("/servers/new?duplicate=jira-emea", "Back to the servers"),
+        ("/servers/jira-emea/delete", "Back to the servers"),
+        ("/integrations/new", "Back to the integrations"),
+        ("/integrations/Access%20Request/delete", "Back to the integrations"),
+        ("/users", "Back to the servers"),
+    ):
+        answer = page.goto(web.url + path)
+        assert answer is not None and answer.status == 403, path
+        expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+        expect(page.get_by_role("alert")).to_contain_text("Your role is viewer")
+        expect(page.get_by_role("button", name=re.compile("Delete|Save"))).to_have_count(0)
+        link = page.get_by_role("link", name=back)
+        link.focus()
+        page.keyboard.press("Enter")
+        expect(page).not_to_have_url(re.compile(re.escape(path) + "$"))
+    # Read-only views offer no buttons that do nothing.
+    page.goto(web.url + "/integrations")
+    expect(page.get_by_role("link", name=re.compile("^(New|Delete)"))).to_have_count(0)
+    page.get_by_role("link", name="View Access Request").click()
+    expect(page.get_by_text("You have the viewer role: read only.")).to_be_visible()
+    for name in ("Save", "Add point", "Add route"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+    expect(page.get_by_label(re.compile("Remove point"))).to_have_count(0)
+    page.goto(web.url + "/servers")
+    expect(page.get_by_role("link", name=re.compile("^(Duplicate|Delete) "))).to_have_count(0)

@@ -20,7 +20,7 @@ from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceE
 from workflow_integrator.services.integrations import IntegrationService, PreviewResult, document
 from workflow_integrator.web.nav import NavItem, register
 from workflow_integrator.web.notices import redirect_with_notice
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.templating import not_allowed, principal_of, render
 
 router = APIRouter(include_in_schema=False)
 register(NavItem("Integrations", "/integrations", "/integrations", order=20))
@@ -77,6 +77,14 @@ def integration_url(workflow: str, action: str) -> str:
 def _can_write(request: Request) -> bool:
     principal = principal_of(request)
     return bool(principal and principal.can_write)
+
+
+def _refused(request: Request) -> Response:
+    return not_allowed(
+        request,
+        "you can look at the integrations but not add, change or delete them.",
+        ("/integrations", "Back to the integrations"),
+    )
 
 
 def _message(request: Request, title: str, message: str, status: int) -> Response:
@@ -350,6 +358,8 @@ def _editor(
 @router.get("/integrations/new")
 def new_integration(request: Request) -> Response:
     """An empty editor with one point."""
+    if not _can_write(request):
+        return _refused(request)
     values = values_from_document({"enabled": True})
     values["points"] = [blank_point()]
     return _editor(request, values, original=None)
@@ -488,6 +498,8 @@ def _preview(
 @router.get("/integrations/{workflow}/delete")
 def confirm_delete(request: Request, workflow: str) -> Response:
     """Ask before deleting."""
+    if not _can_write(request):
+        return _refused(request)
     try:
         view = _service(request).get(workflow)
     except NotFound as exc:
@@ -501,7 +513,7 @@ def confirm_delete(request: Request, workflow: str) -> Response:
 def delete_integration(request: Request, workflow: str) -> Response:
     """Delete an integration."""
     if not _can_write(request):
-        return _message(request, "Not allowed", "Your role is viewer: you cannot delete.", 403)
+        return _refused(request)
     try:
         _service(request).delete(workflow)
     except NotFound as exc:

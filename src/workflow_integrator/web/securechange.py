@@ -15,7 +15,7 @@ from workflow_integrator.services.errors import InvalidInput, ServiceError
 from workflow_integrator.web.nav import NavItem, register
 from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.server_form import CARRIED_PREFIX
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
 register(NavItem("SecureChange", "/securechange", "/securechange", order=40))
@@ -36,11 +36,6 @@ LABELS = {
 def _service(request: Request) -> SecureChangeSettingsService:
     services = request.app.state.services
     return SecureChangeSettingsService(services.sessions, services.secretbox)
-
-
-def _can_write(request: Request) -> bool:
-    principal = principal_of(request)
-    return bool(principal and principal.can_write)
 
 
 def _values(view: dict[str, Any]) -> dict[str, str]:
@@ -144,7 +139,7 @@ def settings_page(request: Request) -> Response:
 @router.post("/securechange")
 async def save_settings(request: Request) -> Response:
     """Save (admins); errors come back next to their fields with what was typed."""
-    if not _can_write(request):
+    if not can_write(request):
         return _forbidden(request)
     values = await _form(request)
     service = _service(request)
@@ -159,7 +154,7 @@ async def save_settings(request: Request) -> Response:
 @router.post("/securechange/test")
 async def test_settings(request: Request) -> Response:
     """Test the values in the form, saved or not; nothing is saved."""
-    if not _can_write(request):
+    if not can_write(request):
         return _forbidden(request)
     values = await _form(request)
     service = _service(request)
@@ -177,14 +172,8 @@ async def test_settings(request: Request) -> Response:
 
 
 def _forbidden(request: Request) -> Response:
-    return render(
+    return not_allowed(
         request,
-        "message.html",
-        {
-            "title": "Not allowed",
-            "message": "Your role is viewer: you can look at the SecureChange connection "
-            "but not change or test it.",
-            "back": ("/securechange", "Back to the SecureChange connection"),
-        },
-        status=403,
+        "you can look at the SecureChange connection but not change or test it.",
+        ("/securechange", "Back to the SecureChange connection"),
     )

@@ -13,7 +13,7 @@ from workflow_integrator.services.errors import InUse, InvalidInput, NotFound, S
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
 from workflow_integrator.web import server_form
 from workflow_integrator.web.notices import redirect_with_notice
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,17 +32,12 @@ def _servers(request: Request) -> OutboundServerService:
 
 
 def _forbidden(request: Request) -> Response | None:
-    principal = principal_of(request)
-    if principal is not None and principal.can_write:
+    if can_write(request):
         return None
-    return render(
+    return not_allowed(
         request,
-        "message.html",
-        {
-            "title": "Not allowed",
-            "message": "Your role is viewer: you can look at the configuration but not change it.",
-        },
-        status=403,
+        "you can look at the outbound servers but not add, change or delete them.",
+        ("/servers", "Back to the servers"),
     )
 
 
@@ -143,6 +138,9 @@ def _dialog(
 @router.get("/servers/new")
 def new_server(request: Request, duplicate: str | None = None) -> Response:
     """The empty dialog, or a copy of ``duplicate`` under a new name."""
+    refused = _forbidden(request)
+    if refused:
+        return refused
     if duplicate:
         try:
             view = _servers(request).get(duplicate)
@@ -268,6 +266,9 @@ async def save_server(request: Request, name: str) -> Response:
 @router.get("/servers/{name}/delete")
 def confirm_delete(request: Request, name: str) -> Response:
     """Ask before deleting."""
+    refused = _forbidden(request)
+    if refused:
+        return refused
     try:
         view = _servers(request).get(name)
     except NotFound as exc:

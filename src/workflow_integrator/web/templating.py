@@ -49,3 +49,25 @@ def render(
     )
     clear_notice(request, response)
     return response
+
+
+def not_allowed(request: Request, what: str, back: tuple[str, str]) -> HTMLResponse:
+    """The one 403 page of the UI: what the role may not do, and a way back."""
+    principal = principal_of(request)
+    role = principal.role if principal else "signed-out"
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Not allowed",
+            "message": f"Your role is {role}: {what} An admin can do it for you.",
+            "back": back,
+        },
+        status=403,
+    )
+
+
+def can_write(request: Request) -> bool:
+    """Whether the signed-in user may change the configuration (admins)."""
+    principal = principal_of(request)
+    return bool(principal and principal.can_write)

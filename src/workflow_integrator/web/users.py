@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.users import UserService, user_service
 from workflow_integrator.web.notices import redirect_with_notice
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.templating import not_allowed, principal_of, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,12 +24,7 @@ def _admin_only(request: Request) -> Response | None:
     principal = principal_of(request)
     if principal is not None and principal.can_write:
         return None
-    return render(
-        request,
-        "message.html",
-        {"title": "Not allowed", "message": "Only admins manage users."},
-        status=403,
-    )
+    return not_allowed(request, "only admins manage users.", ("/servers", "Back to the servers"))
 
 
 def _page(
