@@ -69,3 +69,24 @@ def test_viewers_are_not_offered_what_they_cannot_use(page: Page, web: WebUsers)
     expect(page.get_by_label(re.compile("Remove point"))).to_have_count(0)
     page.goto(web.url + "/servers")
     expect(page.get_by_role("link", name=re.compile("^(Duplicate|Delete) "))).to_have_count(0)
+
+
+def test_the_proxy_password_is_kept_like_every_secret(page: Page, web: WebUsers) -> None:
+    servers = web.live.services.servers
+    servers.create({"name": "itsm", "host": "itsm.example.com",
+                    "proxy": "http://puser:proxy-secret@10.20.0.9:3128",
+                    "auth": {"method": "basic", "username": "wi", "password": "basic-secret"}})
+    ui_sign_in(page, web, web.admin)
+    page.get_by_role("link", name="Edit itsm").click()
+    proxy = field(page, "Proxy server")
+    expect(proxy).to_have_value("http://puser:********@10.20.0.9:3128")
+    # The dialog states the rule next to the field.
+    expect(page.locator("#hint-proxy")).to_contain_text("also when you change the address")
+    proxy.fill("http://puser:********@10.20.0.10:3128")
+    proxy.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Saved outbound server itsm.")
+    config = servers.get_config("itsm")
+    assert config.proxy is not None and config.proxy.url == "http://10.20.0.10:3128"
+    assert config.proxy.password is not None
+    assert config.proxy.password.get_secret_value() == "proxy-secret"
+    assert config.auth.password.get_secret_value() == "basic-secret"  # type: ignore[union-attr]

@@ -552,7 +552,12 @@ def _switches_auth(auth_patch: dict[str, Any], stored: OutboundServer) -> bool:
 
 
 def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[str, Any]:
-    """Replace masked or omitted secrets by the stored ones where they still apply."""
+    """Replace masked or omitted secrets by the stored ones where they still apply.
+
+    One rule for every secret: the mask keeps the stored value as long as the setting it
+    belongs to is still there (the same auth method, a client certificate, a proxy with a
+    user), wherever it is sent now; typing a value replaces it, clearing it removes it.
+    """
     for path in SECRET_PATHS:
         if path[0] == "proxy":
             continue
@@ -587,13 +592,8 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
         except ValueError:
             return body  # the model reports it with its field name
         if parsed.password and parsed.password.get_secret_value() == SECRET_MASK:
-            keep = (
-                stored is not None
-                and stored.proxy is not None
-                and stored.proxy.url == parsed.url
-                and stored.proxy.username == parsed.username
-            )
-            password = stored.proxy.password if keep and stored and stored.proxy else None
+            # Kept across a new proxy address, as the token URL's secrets are.
+            password = stored.proxy.password if stored and stored.proxy else None
             body["proxy"] = ProxySetting(
                 url=parsed.url, username=parsed.username, password=password
             ).full_url()
