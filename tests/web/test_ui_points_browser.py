@@ -9,8 +9,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.integrations.conftest import EXAMPLE, SERVERS
+from tests.servers import oauth
+from tests.servers.oauth import OAuthServer, run_oauth_server
+from tests.servers.receiver import Receiver
 from tests.web.conftest import WebUsers
-from tests.web.test_browser import field, ui_sign_in
+from tests.web.test_browser import auth_tab, field, ui_sign_in
+from workflow_integrator.store.servers import set_state
 
 pytestmark = pytest.mark.browser
 
@@ -90,3 +94,55 @@ def test_the_proxy_password_is_kept_like_every_secret(page: Page, web: WebUsers)
     assert config.proxy.password is not None
     assert config.proxy.password.get_secret_value() == "proxy-secret"
     assert config.auth.password.get_secret_value() == "basic-secret"  # type: ignore[union-attr]
+
+
+def _mark_needs_credentials(web: WebUsers, name: str) -> None:
+    """Arrange: the server was refused earlier (what a delivery would have recorded)."""
+    services = web.live.services
+    with services.sessions() as session, session.begin():
+        set_state(session, services.servers.id_of(name), "needs_credentials", "refused earlier")
+
+
+def test_what_if_checks_never_change_the_saved_server(
+    page: Page, web: WebUsers, oauth_server: OAuthServer, receiver: Receiver
+) -> None:
+    servers = web.live.services.servers
+    servers.create({
+        "name": "itsm", "host": receiver.host, "protocol": "http",
+        "auth": {"method": "oauth2", "grant_type": "refresh_token",
+                 "token_url": oauth_server.token_url, "client_id": oauth.CLIENT_ID,
+                 "client_secret": oauth.CLIENT_SECRET,
+                 "refresh_token": oauth_server.issue_refresh_token()},
+    })
+    ui_sign_in(page, web, web.admin)
+    page.get_by_role("link", name="Edit itsm").click()
+    auth_tab(page)
+    result = page.locator("#fetch-token-result")
+    fetch = page.get_by_role("button", name="Fetch Token")
+    # An unsaved token URL where the saved refresh token means nothing: invalid_grant.
+    with run_oauth_server() as elsewhere:
+        field(page, "Access Token URL").fill(elsewhere.token_url)
+        fetch.focus()
+        page.keyboard.press("Enter")
+        expect(result).to_contain_text("invalid_grant")
+    view = servers.get("itsm")
+    assert (view.state, view.auth["token_url"]) == ("ok", oauth_server.token_url)
+
+    # With the saved values, a success ends needs_credentials: Fetch Token ...
+    _mark_needs_credentials(web, "itsm")
+    page.reload()
+    auth_tab(page)
+    fetch.focus()
+    page.keyboard.press("Enter")
+    expect(result).to_contain_text("✔")
+    assert servers.get("itsm").state == "ok"
+    # ... and Test connection.
+    _mark_needs_credentials(web, "itsm")
+    page.reload()
+    test = page.get_by_role("button", name="Test connection")
+    test.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#test-connection-result")).to_contain_text("HTTP 200")
+    page.goto(web.url + "/servers")
+    expect(page.locator('tr[data-server="itsm"]')).to_contain_text("ok")
+    assert servers.get("itsm").state == "ok"

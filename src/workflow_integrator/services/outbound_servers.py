@@ -217,6 +217,13 @@ class OutboundServerService:
             self._store(row, renamed)
             return self._view(row)
 
+    def credentials_work(self, name: str) -> None:
+        """A fetch or request with the saved settings succeeded: leave needs_credentials."""
+        with self._transaction() as session:
+            row = self._row(session, name)
+            if row.state == "needs_credentials":
+                server_store.set_state(session, row.id, "ok", None)
+
     def delete(self, name: str) -> None:
         """Delete a server that no integration uses."""
         with self._transaction() as session:
