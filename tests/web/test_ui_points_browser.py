@@ -146,3 +146,49 @@ def test_what_if_checks_never_change_the_saved_server(
     page.goto(web.url + "/servers")
     expect(page.locator('tr[data-server="itsm"]')).to_contain_text("ok")
     assert servers.get("itsm").state == "ok"
+
+
+def test_the_server_dialog_is_a_modal_dialog_over_the_list(page: Page, web: WebUsers) -> None:
+    web.live.services.servers.create(
+        {"name": "itsm", "host": "itsm.example.com", "auth": {"method": "none"}}
+    )
+    ui_sign_in(page, web, web.admin)
+    # Keyboard only: Actions → New Server.
+    actions = page.locator("summary", has_text="Actions")
+    actions.focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="New Server").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Outbound Server Configuration")
+    expect(dialog).to_be_visible()
+    assert page.evaluate("() => document.getElementById('server-dialog').matches(':modal')")
+    expect(page).to_have_url(re.compile(r"/servers/new$"))
+    expect(field(page, "Outbound name")).to_be_focused()
+    expect(page.locator("#server-list")).to_be_visible()  # the list stays behind it
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/servers$"))
+    expect(actions).to_be_focused()
+
+    # Edit from a row: Cancel closes, focus goes back to the row's link.
+    edit = page.get_by_role("link", name="Edit itsm")
+    edit.focus()
+    page.keyboard.press("Enter")
+    expect(field(page, "Outbound name")).to_be_focused()
+    expect(field(page, "Outbound name")).to_have_value("itsm")
+    page.get_by_role("link", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    expect(edit).to_be_focused()
+
+    # A deep link opens the dialog over the list; errors keep it open with the summary focused.
+    page.goto(web.url + "/servers/itsm/edit")
+    expect(dialog).to_be_visible()
+    assert page.evaluate("() => document.getElementById('server-dialog').matches(':modal')")
+    expect(field(page, "Outbound name")).to_be_focused()
+    field(page, "Outbound Host").fill("bad host")
+    field(page, "Outbound Host").press("Enter")
+    expect(page.locator("#form-errors")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/servers$"))
+    assert web.live.services.servers.get("itsm").host == "itsm.example.com"

@@ -59,6 +59,11 @@ def home() -> Response:
 @router.get("/servers")
 def server_list(request: Request) -> Response:
     """Every outbound server with its host, protocol, auth, TLS mode and state."""
+    return render(request, "servers/list.html", _list_context(request))
+
+
+def _list_context(request: Request) -> dict[str, Any]:
+    """What the list needs; the dialog shows it behind itself, so deep links work."""
     rows = []
     for view in _servers(request).list_all():
         method = str(view.auth.get("method", "none"))
@@ -66,7 +71,7 @@ def server_list(request: Request) -> Response:
         if method == "oauth2":
             label += f" ({GRANT_LABELS.get(str(view.auth.get('grant_type')), '')})"
         rows.append({"view": view, "auth_label": label})
-    return render(request, "servers/list.html", {"rows": rows, "server_url": server_url})
+    return {"rows": rows, "server_url": server_url}
 
 
 def _dialog(
@@ -109,6 +114,7 @@ def _dialog(
         request,
         "servers/dialog.html",
         {
+            **_list_context(request),
             "mode": mode,
             "v": values,
             "original": original,

@@ -285,6 +285,99 @@
     if (summary) summary.focus();
   }
 
+  // The server dialog is modal over the list. Links marked data-dialog open it in place
+  // (the URL follows, so it can be bookmarked); a deep link renders it over the list.
+  let dialogOpener = null;
+
+  function focusFirst(dialog) {
+    const summary = dialog.querySelector("#form-errors");
+    const panel = dialog.querySelector('[role="tabpanel"]:not([hidden])');
+    const field = panel && panel.querySelector("input:not([type=hidden]):not(:disabled), select:not(:disabled), textarea:not(:disabled)");
+    const target = summary || field || dialog.querySelector('[role="tab"][aria-selected="true"]');
+    if (target) target.focus();
+  }
+
+  function returnFocus() {
+    // The opener, else its menu's button (a menu link is hidden once the menu closed).
+    const opener = dialogOpener;
+    dialogOpener = null;
+    const menu = opener && opener.closest("details.menu");
+    const candidates = [opener, menu && menu.querySelector("summary"),
+      document.querySelector("#actions summary"), document.querySelector("main h1")];
+    for (const target of candidates) {
+      if (!target || !document.contains(target)) continue;
+      if (target.matches("h1")) target.tabIndex = -1;
+      target.focus();
+      if (document.activeElement === target) return;
+    }
+  }
+
+  let focusAfterBack = false;
+
+  function closeDialog(dialog, fromHistory) {
+    if (dialog.open) dialog.close();
+    dialog.remove();
+    if (!fromHistory && history.state && history.state.wiDialog) {
+      // Going back resets focus when it lands: focus follows in the popstate handler.
+      focusAfterBack = true;
+      history.back();
+      return;
+    }
+    if (!fromHistory) history.replaceState(null, "", "/servers");
+    returnFocus();
+  }
+
+  function showDialog(dialog) {
+    if (dialog.open) dialog.close();
+    dialog.addEventListener("cancel", function (ev) { ev.preventDefault(); closeDialog(dialog, false); });
+    for (const closer of dialog.querySelectorAll("[data-close-dialog]")) {
+      closer.addEventListener("click", function (ev) { ev.preventDefault(); closeDialog(dialog, false); });
+    }
+    dialog.showModal();
+    focusFirst(dialog);
+  }
+
+  function openInPlace(link) {
+    const href = link.getAttribute("href");
+    fetch(href, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text();
+    }).then(function (text) {
+      const parsed = new DOMParser().parseFromString(text, "text/html");
+      const found = parsed.getElementById("server-dialog");
+      if (!found) throw new Error("no dialog");
+      const old = document.getElementById("server-dialog");
+      if (old) old.remove();
+      const dialog = document.importNode(found, true);
+      document.getElementById("main").appendChild(dialog);
+      const form = dialog.querySelector("form");
+      initTabs(form);
+      initServerForm(form);
+      if (window.htmx) window.htmx.process(dialog);
+      dialogOpener = link;
+      history.pushState({ wiDialog: true }, "", href);
+      showDialog(dialog);
+    }).catch(function () { window.location.href = href; });
+  }
+
+  function initDialogs() {
+    document.addEventListener("click", function (ev) {
+      const link = ev.target.closest && ev.target.closest("a[data-dialog]");
+      if (!link || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+      ev.preventDefault();
+      const menu = link.closest("details.menu");
+      if (menu) menu.open = false;
+      openInPlace(link);
+    });
+    window.addEventListener("popstate", function () {
+      const dialog = document.getElementById("server-dialog");
+      if (dialog && !(history.state && history.state.wiDialog)) closeDialog(dialog, true);
+      else if (focusAfterBack) { focusAfterBack = false; setTimeout(returnFocus, 0); }
+    });
+    const deepLinked = document.getElementById("server-dialog");
+    if (deepLinked) showDialog(deepLinked);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initMenus();
     for (const tablist of document.querySelectorAll('[role="tablist"]')) initTabs(tablist.closest("form") || document);
@@ -292,5 +385,6 @@
     if (form) initServerForm(form);
     const securechange = document.getElementById("securechange-form");
     if (securechange) initSecureChangeForm(securechange);
+    initDialogs();
   });
 })();
