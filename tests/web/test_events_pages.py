@@ -132,9 +132,8 @@ def test_securechange_page_saves_keeps_the_password_and_viewers_read(
     for label in ("REST API user", "Timeout (seconds)"):
         assert f'">{label}</a>:' in refused.text, label
     services = web.live.services
-    from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 
-    settings = SecureChangeSettingsService(services.sessions, services.secretbox)
+    settings = services.securechange
     assert settings.connection() is None
 
     again = {**form, "csrf_token": csrf_of(refused.text), "username": "wi",

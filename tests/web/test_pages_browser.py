@@ -15,7 +15,6 @@ from tests.servers.simulator import SimulatorHandle
 from tests.web.conftest import WebUsers
 from tests.web.test_browser import field, ui_sign_in
 from tests.web.test_events_pages import send_events
-from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +71,7 @@ def test_securechange_connection_page(
     expect(outcome).to_contain_text("Failed at stage http")
     expect(outcome).to_contain_text("401")
     services = web.live.services
-    settings = SecureChangeSettingsService(services.sessions, services.secretbox)
+    settings = services.securechange
     assert settings.connection() is None  # a test saves nothing
     field(page, "Password").fill(sc_simulator.password)
     page.get_by_role("button", name="Test connection").click()

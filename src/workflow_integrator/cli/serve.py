@@ -10,7 +10,6 @@ import uvicorn
 
 from workflow_integrator.app import build_services, create_app
 from workflow_integrator.cli.context import console
-from workflow_integrator.services.users import user_service
 from workflow_integrator.settings import Settings
 
 
@@ -35,7 +34,7 @@ def serve(
             f"first start: an admin API token was written to {path} (mode 0600). "
             "Create more with `wi tokens create --name NAME`."
         )
-    first_user = user_service(services).ensure_initial_admin(settings.data_dir)
+    first_user = services.users.ensure_initial_admin(settings.data_dir)
     if first_user:
         name, password, path = first_user
         console.print(
@@ -47,4 +46,8 @@ def serve(
         f"WI listening on http://{settings.host}:{settings.port} "
         f"(API docs at /docs, database {services.engine.url.render_as_string()})"
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    try:
+        # The app's lifespan closes the network clients; the database goes last.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    finally:
+        services.close()

@@ -13,23 +13,17 @@ from defusedxml import DefusedXmlException
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from workflow_integrator.delivery.intake import EventIntake
+from workflow_integrator.api.deps import EventsDep
 from workflow_integrator.domain.events import WORKFLOW_EVENTS, EventSource, EventState
 from workflow_integrator.services.errors import NotFound, ServiceError
 from workflow_integrator.services.journey import event_entries, ticket_journey
 from workflow_integrator.store.events import EventFilter
-from workflow_integrator.web.nav import NavItem, register
 from workflow_integrator.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-register(NavItem("Events", "/events", "/events", order=30))
 
 PAGE_SIZE = 50
 BACK_TO_EVENTS = ("/events", "Back to the events")
-
-
-def _intake(request: Request) -> EventIntake:
-    return EventIntake(request.app.state.services.sessions)
 
 
 def _time(raw: str, label: str, problems: list[str]) -> datetime | None:
@@ -66,6 +60,7 @@ def _choice(raw: str, allowed: list[str], label: str, problems: list[str]) -> st
 @router.get("/events")
 def event_list(
     request: Request,
+    events: EventsDep,
     ticket: str = "",
     event: str = "",
     state: str = "",
@@ -89,7 +84,7 @@ def event_list(
         before_id=before_id,
         limit=PAGE_SIZE + 1,
     )
-    found = [] if problems else _intake(request).list(flt)
+    found = [] if problems else events.list(flt)
     filters = {
         "ticket": ticket.strip(), "event": event, "state": state, "source": source.strip(),
         "since": since.strip(), "until": until.strip(),
@@ -130,10 +125,10 @@ def pretty_document(text: str, content_type: str) -> str | None:
 
 
 @router.get("/events/{event_id}")
-def event_detail(request: Request, event_id: int) -> Response:
+def event_detail(request: Request, events: EventsDep, event_id: int) -> Response:
     """One event: what it says, its state, and the document as received."""
     try:
-        stored = _intake(request).get(event_id)
+        stored = events.get(event_id)
     except NotFound as exc:
         return render(
             request,
@@ -193,10 +188,10 @@ def find_ticket(request: Request, ticket: str = "") -> Response:
 
 
 @router.get("/tickets/{ticket_id}")
-def ticket_page(request: Request, ticket_id: int) -> Response:
+def ticket_page(request: Request, events: EventsDep, ticket_id: int) -> Response:
     """One ticket's journey: every event received, oldest first."""
     try:
-        entries = ticket_journey(ticket_id, [event_entries(_intake(request))])
+        entries = ticket_journey(ticket_id, [event_entries(events)])
     except ServiceError as exc:
         return render(request, "message.html", {"title": "Ticket", "message": exc.message}, 400)
     return render(request, "tickets/journey.html", {"ticket_id": ticket_id, "entries": entries})

@@ -8,17 +8,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from workflow_integrator.api.deps import SecretBoxDep, SecureChangeDep
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
 from workflow_integrator.securechange.connection import SECRET_MASK
-from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.errors import InvalidInput, ServiceError
-from workflow_integrator.web.nav import NavItem, register
+from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.server_form import CARRIED_PREFIX
 from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
-register(NavItem("SecureChange", "/securechange", "/securechange", order=40))
 
 FIELDS = ("host", "protocol", "username", "password", "verify_certificate", "certificate",
           "timeout_seconds")
@@ -31,11 +30,6 @@ LABELS = {
     "certificate": "Certificate",
     "timeout_seconds": "Timeout (seconds)",
 }
-
-
-def _service(request: Request) -> SecureChangeSettingsService:
-    services = request.app.state.services
-    return SecureChangeSettingsService(services.sessions, services.secretbox)
 
 
 def _values(view: dict[str, Any]) -> dict[str, str]:
@@ -61,13 +55,13 @@ def _body(values: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request, secretbox: SecretBox) -> dict[str, str]:
     form = await request.form()
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     sealed = values.pop(CARRIED_PREFIX + "password", "")
     if sealed and values.get("password") == SECRET_MASK:
         try:
-            values["password"] = request.app.state.services.secretbox.decrypt(sealed)
+            values["password"] = secretbox.decrypt(sealed)
         except (RuntimeError, ValueError):  # a tampered value counts as not typed
             values["password"] = ""
     return values
@@ -75,6 +69,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _page(
     request: Request,
+    secretbox: SecretBox,
     values: dict[str, str],
     *,
     view: dict[str, Any],
@@ -96,7 +91,7 @@ def _page(
     if errors and typed and typed != SECRET_MASK:
         # Re-shown after an error: the typed password goes back sealed, never in clear.
         shown["password"] = SECRET_MASK
-        shown[CARRIED_PREFIX + "password"] = request.app.state.services.secretbox.encrypt(typed)
+        shown[CARRIED_PREFIX + "password"] = secretbox.encrypt(typed)
     cert_info: list[dict[str, str]] = []
     if shown.get("certificate", "").strip():
         try:
@@ -127,37 +122,41 @@ def _page(
 
 
 @router.get("/securechange")
-def settings_page(request: Request) -> Response:
+def settings_page(
+    request: Request, service: SecureChangeDep, secretbox: SecretBoxDep
+) -> Response:
     """The connection settings; the password shows as the mask when one is stored."""
-    view = _service(request).view()
+    view = service.view()
     values = _values(view)
     if not view["configured"]:
         values["verify_certificate"] = "enable"
-    return _page(request, values, view=view)
+    return _page(request, secretbox, values, view=view)
 
 
 @router.post("/securechange")
-async def save_settings(request: Request) -> Response:
+async def save_settings(
+    request: Request, service: SecureChangeDep, secretbox: SecretBoxDep
+) -> Response:
     """Save (admins); errors come back next to their fields with what was typed."""
     if not can_write(request):
         return _forbidden(request)
-    values = await _form(request)
-    service = _service(request)
+    values = await _form(request, secretbox)
     try:
         await run_in_threadpool(service.replace, _body(values))
     except InvalidInput as exc:
         view = await run_in_threadpool(service.view)
-        return _page(request, values, view=view, errors=exc.errors, status=422)
+        return _page(request, secretbox, values, view=view, errors=exc.errors, status=422)
     return redirect_with_notice(request, "/securechange", "Saved the SecureChange connection.")
 
 
 @router.post("/securechange/test")
-async def test_settings(request: Request) -> Response:
+async def test_settings(
+    request: Request, service: SecureChangeDep, secretbox: SecretBoxDep
+) -> Response:
     """Test the values in the form, saved or not; nothing is saved."""
     if not can_write(request):
         return _forbidden(request)
-    values = await _form(request)
-    service = _service(request)
+    values = await _form(request, secretbox)
     try:
         check = await service.test(_body(values))
     except InvalidInput as exc:
