@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import trustme
 from playwright.sync_api import Page, expect
 
 from tests.integrations.conftest import EXAMPLE, SERVERS
 from tests.servers import oauth
+from tests.servers.browser import screenshot
 from tests.servers.oauth import OAuthServer, run_oauth_server
 from tests.servers.receiver import Receiver
 from tests.web.conftest import WebUsers
@@ -192,3 +195,56 @@ def test_the_server_dialog_is_a_modal_dialog_over_the_list(page: Page, web: WebU
     expect(dialog).to_have_count(0)
     expect(page).to_have_url(re.compile(r"/servers$"))
     assert web.live.services.servers.get("itsm").host == "itsm.example.com"
+
+
+def test_the_server_list_searches_sorts_pages_and_fits_a_tablet(
+    page: Page, web: WebUsers
+) -> None:
+    servers = web.live.services.servers
+    for i in range(28):
+        servers.create({"name": f"srv-{i:02d}", "host": f"h{27 - i:02d}.example.com",
+                        "verify_certificate": "enable", "auth": {"method": "none"}})
+    leaf = trustme.CA().issue_cert(
+        "soon.example.com", not_after=datetime.now(UTC) + timedelta(days=10)
+    )
+    servers.create({"name": "jira-soon", "host": "soon.example.com",
+                    "verify_certificate": "certificate",
+                    "certificate": leaf.cert_chain_pems[0].bytes().decode(),
+                    "proxy": "http://puser:secret@10.20.0.9:3128",
+                    "auth": {"method": "basic", "username": "u", "password": "p"}})
+    page.set_viewport_size({"width": 768, "height": 1024})
+    ui_sign_in(page, web, web.admin)
+    rows = page.locator("#server-list tbody tr")
+    expect(rows).to_have_count(25)
+    expect(page.locator("#server-count")).to_have_text("29 servers")
+    # Usable at tablet width: nothing wider than the screen, state and actions in view.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 768
+    first = rows.first
+    for part in (first.locator("td.state"), first.get_by_role("link", name=re.compile("^Delete"))):
+        box = part.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 768, box
+    # Paging by keyboard.
+    page.get_by_role("link", name="Next »").focus()
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(4)
+    expect(page.get_by_text("Page 2 of 2", exact=True)).to_be_visible()
+    # Sorting by host, descending.
+    page.get_by_role("link", name="Host").click()
+    expect(page.locator('th[aria-sort="ascending"]')).to_contain_text("Host")
+    expect(rows.first).to_have_attribute("data-server", "srv-27")
+    page.get_by_role("link", name=re.compile("^Host")).click()
+    expect(page.locator('th[aria-sort="descending"]')).to_contain_text("Host")
+    expect(rows.first).to_have_attribute("data-server", "jira-soon")
+    # Search (server-side), warnings as badges.
+    search = page.get_by_role("searchbox", name="Search")
+    search.fill("jira")
+    search.press("Enter")
+    expect(rows).to_have_count(1)
+    expect(page.locator("#server-count")).to_have_text("1 of 29 servers match")
+    warnings = page.get_by_role("list", name="Warnings for jira-soon")
+    expect(warnings).to_contain_text("Certificate expires")
+    expect(warnings).to_contain_text("Via proxy")
+    screenshot(page, "server-list-tablet")
+    search.fill("nothing-like-this")
+    search.press("Enter")
+    expect(page.locator("#no-match")).to_be_visible()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,21 +14,19 @@ from workflow_integrator.api.deps import SecretBoxDep, ServersDep
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
 from workflow_integrator.services.errors import InUse, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
+from workflow_integrator.services.server_list import (
+    SORTS,
+    ServerQuery,
+    auth_label,
+    badges,
+    server_page,
+)
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web import server_form
 from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
-
-AUTH_LABELS = {
-    "basic": "Basic",
-    "oauth2": "OAuth 2.0",
-    "bearer": "Bearer Token",
-    "none": "None",
-}
-GRANT_LABELS = {"password": "password credentials", "refresh_token": "refresh token"}
-
 
 def _forbidden(request: Request) -> Response | None:
     if can_write(request):
@@ -55,21 +54,45 @@ def home() -> Response:
 
 
 @router.get("/servers")
-def server_list(request: Request, servers: ServersDep) -> Response:
-    """Every outbound server with its host, protocol, auth, TLS mode and state."""
-    return render(request, "servers/list.html", _list_context(servers))
+def server_list(
+    request: Request,
+    servers: ServersDep,
+    q: str = "",
+    sort: str = "name",
+    order: str = "asc",
+    page: str = "1",
+) -> Response:
+    """The outbound servers: searched, sorted and paged on the server."""
+    query = ServerQuery(
+        search=q.strip()[:200],
+        sort=sort if sort in SORTS else "name",
+        descending=order == "desc",
+        page=int(page) if page.isdigit() and len(page) < 7 else 1,
+    )
+    return render(request, "servers/list.html", _list_context(servers, query))
 
 
-def _list_context(servers: OutboundServerService) -> dict[str, Any]:
+def _list_context(
+    servers: OutboundServerService, query: ServerQuery | None = None
+) -> dict[str, Any]:
     """What the list needs; the dialog shows it behind itself, so deep links work."""
-    rows = []
-    for view in servers.list_all():
-        method = str(view.auth.get("method", "none"))
-        label = AUTH_LABELS.get(method, method)
-        if method == "oauth2":
-            label += f" ({GRANT_LABELS.get(str(view.auth.get('grant_type')), '')})"
-        rows.append({"view": view, "auth_label": label})
-    return {"rows": rows, "server_url": server_url}
+    listed = server_page(servers, query or ServerQuery())
+    now = datetime.now(UTC)
+    rows = [
+        {"view": view, "auth_label": auth_label(view), "badges": badges(view, now)}
+        for view in listed.rows
+    ]
+    return {"rows": rows, "listing": listed, "list_url": _list_url, "server_url": server_url}
+
+
+def _list_url(query: ServerQuery, **changes: Any) -> str:
+    """The list's URL for ``query`` with some parameters changed (sort, page ...)."""
+    params = {"q": query.search, "sort": query.sort,
+              "order": "desc" if query.descending else "asc", "page": query.page}
+    params.update(changes)
+    defaults = {("sort", "name"), ("order", "asc"), ("page", 1)}
+    kept = {k: v for k, v in params.items() if v not in ("", None) and (k, v) not in defaults}
+    return "/servers" + ("?" + urlencode(kept) if kept else "")
 
 
 def _dialog(
