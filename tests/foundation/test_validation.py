@@ -93,7 +93,8 @@ def test_bad_names_are_rejected(api: httpx2.Client, name: str, fragment: str) ->
 
 
 def test_name_is_required(api: httpx2.Client) -> None:
-    assert_rejected(api.post(URL, json={"host": "itsm.example.com"}), ["name"], "Field required")
+    missing = api.post(URL, json={"host": "itsm.example.com"})
+    assert_rejected(missing, ["name"], "a value is required")
 
 
 @pytest.mark.parametrize(
@@ -193,7 +194,7 @@ def test_bad_hosts_are_rejected(api: httpx2.Client, host: str, fragment: str) ->
 
 
 def test_host_is_required(api: httpx2.Client) -> None:
-    assert_rejected(api.post(URL, json={"name": "no-host"}), ["host"], "Field required")
+    assert_rejected(api.post(URL, json={"name": "no-host"}), ["host"], "a value is required")
 
 
 @pytest.mark.parametrize(
@@ -530,7 +531,7 @@ def test_auth_defaults_to_none(api: httpx2.Client) -> None:
         pytest.param({"method": "basic", "username": "u", "password": ""}, ["auth", "password"],
                      "the login password is required", id="basic-empty-password"),
         pytest.param({"method": "basic", "password": "p"}, ["auth", "username"],
-                     "Field required", id="basic-no-user"),
+                     "a value is required", id="basic-no-user"),
         pytest.param({"method": "basic", "username": "a:b", "password": "p"},
                      ["auth", "username"], "cannot contain ':'", id="basic-colon-user"),
         pytest.param({**OAUTH_PASSWORD, "password": None}, ["auth", "password"],
@@ -539,9 +540,9 @@ def test_auth_defaults_to_none(api: httpx2.Client) -> None:
                      ["auth", "client_secret"], "the client secret is required",
                      id="oauth-client-secret-missing"),
         pytest.param({k: v for k, v in OAUTH_PASSWORD.items() if k != "client_id"},
-                     ["auth", "client_id"], "Field required", id="oauth-client-id-missing"),
+                     ["auth", "client_id"], "a value is required", id="oauth-client-id-missing"),
         pytest.param({k: v for k, v in OAUTH_PASSWORD.items() if k != "username"},
-                     ["auth", "username"], "Field required", id="oauth-username-missing"),
+                     ["auth", "username"], "a value is required", id="oauth-username-missing"),
         pytest.param({**OAUTH_PASSWORD, "token_url": "itsm.example.com/token"},
                      ["auth", "token_url"], "must be a full http(s) URL", id="token-url-no-scheme"),
         pytest.param({**OAUTH_PASSWORD, "token_url": "https://a:b@itsm.example.com/t"},

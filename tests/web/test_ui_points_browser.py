@@ -248,3 +248,89 @@ def test_the_server_list_searches_sorts_pages_and_fits_a_tablet(
     search.fill("nothing-like-this")
     search.press("Enter")
     expect(page.locator("#no-match")).to_be_visible()
+
+
+LIBRARY_WORDS = (
+    "String should", "Field required", "Input should", "cryptography", "InvalidData", "auth."
+)
+
+
+def test_messages_are_in_the_dialogs_words_each_once(page: Page, web: WebUsers) -> None:
+    ui_sign_in(page, web, web.admin)
+    page.goto(web.url + "/servers/new")
+    field(page, "Verify certificate").select_option("certificate")
+    page.get_by_text("or paste the PEM text").click()
+    field(page, "Certificate PEM text").fill(
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+    )
+    page.get_by_text("Advanced", exact=True).click()
+    field(page, "Timeout (seconds)").fill("0")
+    auth_tab(page)
+    field(page, "Authentication method").select_option("oauth2")
+    field(page, "Access Token URL").fill("https://login.example.com/token")
+    field(page, "Login user name").fill("wi")
+    # Fetch Token: labels instead of API paths, the hidden Server tab counts its errors.
+    page.get_by_role("button", name="Fetch Token").click()
+    result = page.locator("#fetch-token-result")
+    expect(result).to_contain_text("Client ID: a value is required")
+    expect(result).not_to_contain_text("auth.client_id")
+    expect(page.get_by_role("tab", name=re.compile("^Server"))).to_contain_text("3")
+    # Save: every problem at once, each once, in words, under the field's label.
+    page.get_by_role("button", name="Save").click()
+    summary = page.locator("#form-errors")
+    expect(summary).to_contain_text("Outbound name: a value is required")
+    expect(summary).to_contain_text("Outbound Host: enter the outbound server's IP address")
+    expect(summary).to_contain_text("Timeout: enter a number greater than 0")
+    expect(summary).to_contain_text("Client ID: a value is required")
+    expect(summary).to_contain_text("Certificate: certificate 1 cannot be read")
+    text = summary.inner_text()
+    assert text.count("certificate 1 cannot be read") == 1, text
+    html = page.content()
+    assert html.count("certificate 1 cannot be read") == 2  # the summary and under the field
+    for words in LIBRARY_WORDS:
+        assert words not in page.locator("main").inner_text(), words
+
+
+def test_integration_editor_and_certificate_polish(page: Page, web: WebUsers) -> None:
+    services = web.live.services
+    for server in SERVERS:
+        services.servers.create(json.loads(json.dumps(server)))
+    ui_sign_in(page, web, web.admin)
+    page.goto(web.url + "/integrations/new")
+    # Fields sit inside the card, Preview comes before Save.
+    card = page.locator("section.integration-editor").bounding_box()
+    name = page.get_by_label("Workflow", exact=True).bounding_box()
+    assert card and name and name["x"] - card["x"] >= 16, (card, name)
+    preview = page.get_by_role("button", name="Preview").bounding_box()
+    save = page.get_by_role("button", name="Save").bounding_box()
+    assert preview and save and preview["y"] < save["y"]
+    page.get_by_role("button", name="Save").click()
+    summary = page.locator("#form-errors")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link", name="Workflow")).to_be_visible()
+    expect(summary).to_contain_text("Workflow: a value is required")
+    summary.get_by_role("link", name="Workflow").click()
+    expect(page.get_by_label("Workflow", exact=True)).to_be_focused()
+
+    # The live certificate preview flags an expired certificate before Save.
+    old = trustme.CA().issue_cert("old.example.com", not_before=datetime(2020, 1, 1, tzinfo=UTC),
+                                  not_after=datetime(2021, 1, 1, tzinfo=UTC))
+    page.goto(web.url + "/servers/new")
+    field(page, "Verify certificate").select_option("certificate")
+    page.get_by_text("or paste the PEM text").click()
+    pem = old.cert_chain_pems[0].bytes().decode()
+    box = field(page, "Certificate PEM text")
+    box.fill(pem)
+    box.blur()
+    expect(page.locator("#certificate-info")).to_contain_text("Expired")
+    # A pasted PEM with CRLF is stored with plain newlines.
+    fresh = trustme.CA().cert_pem.bytes().decode().replace("\n", "\r\n")
+    field(page, "Outbound name").fill("crlf")
+    field(page, "Outbound Host").fill("crlf.example.com")
+    box.fill(fresh)
+    auth_tab(page)
+    field(page, "Authentication method").select_option("none")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved outbound server crlf.")
+    stored = services.servers.get_config("crlf").certificate
+    assert stored is not None and "\r" not in stored

@@ -38,6 +38,7 @@ from workflow_integrator.domain.hosts import (
     parse_host,
     protocol_from_pasted_url,
 )
+from workflow_integrator.domain.wording import plain_message
 
 SECRET_MASK = "********"  # noqa: S105 - a display mask, not a credential
 """What a read shows for a secret that is set; sending it back keeps the stored value."""
@@ -383,7 +384,8 @@ class OutboundServer(_Strict):
             parse_certificates(value, label=str(info.field_name), check_expiry=not stored)
         except CertificateError as exc:
             raise ValueError(str(exc)) from None
-        return value.strip() + "\n"
+        # Browsers send pasted text with CRLF; PEM is stored with plain newlines.
+        return normalise_newlines(value).strip() + "\n"
 
     @field_validator("client_key")
     @classmethod
@@ -470,19 +472,26 @@ class OutboundServer(_Strict):
             if info.not_after < moment:
                 # It was valid when it was saved; TLS to this server now fails.
                 notes.append(
-                    f"the uploaded certificate {info.subject} expired on "
-                    f"{info.not_after:%Y-%m-%d}; upload a current one."
+                    f"The uploaded certificate {info.subject} expired on "
+                    f"{info.not_after:%Y-%m-%d}: WI cannot verify the server, so every "
+                    "request to it fails. Upload a current one."
                 )
             elif info.not_after < soon:
                 notes.append(
-                    f"the uploaded certificate {info.subject} expires on "
-                    f"{info.not_after:%Y-%m-%d}."
+                    f"The uploaded certificate {info.subject} expires on "
+                    f"{info.not_after:%Y-%m-%d}: after that every request to this server "
+                    "fails. Upload the renewed one before then."
                 )
         return notes
 
 
 _AUTH_TAGS = {"basic", "oauth2_password", "oauth2_refresh_token", "bearer", "none"}
 _FIELD_PREFIX = re.compile(r"^([a-z_]+): (.+)$", re.DOTALL)
+
+
+def normalise_newlines(text: str) -> str:
+    """CRLF and lone CR as LF: how a browser's textarea sends lines, as files store them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def describe_errors(errors: list[Any]) -> list[dict[str, Any]]:
@@ -494,9 +503,7 @@ def describe_errors(errors: list[Any]) -> list[dict[str, Any]]:
     described: list[dict[str, Any]] = []
     for error in errors:
         loc = [part for part in error.get("loc", ()) if part not in _AUTH_TAGS]
-        msg = str(error.get("msg", "invalid value"))
-        for prefix in ("Value error, ", "Assertion failed, "):
-            msg = msg.removeprefix(prefix)
+        msg = plain_message(error)
         match = _FIELD_PREFIX.match(msg)
         if match:
             loc.append(match.group(1))

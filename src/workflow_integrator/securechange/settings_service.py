@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.wording import plain_message
 from workflow_integrator.securechange.client import ConnectionCheck, SecureChangeClient
 from workflow_integrator.securechange.connection import SECRET_MASK, SecureChangeConnection
 from workflow_integrator.services.errors import InvalidInput, NotFound
@@ -90,7 +91,7 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     out = []
     for error in exc.errors(include_url=False, include_input=False):
         loc = [str(p) for p in error["loc"]]
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = plain_message(error)
         # Cross-field messages name their field first ("certificate: ...").
         head, sep, rest = message.partition(": ")
         if not loc and sep and " " not in head:

@@ -24,6 +24,7 @@ from workflow_integrator.domain.outbound_server import (
     OutboundServer,
     ProxySetting,
     describe_errors,
+    normalise_newlines,
 )
 from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound
@@ -415,7 +416,8 @@ class OutboundServerService:
             # Expiry judges new certificates only: one that aged in storage must not
             # block other edits (disabling the server, say); the warning reports it.
             unchanged = stored is not None and all(
-                str(merged.get(field) or "").strip() == (getattr(stored, field) or "").strip()
+                normalise_newlines(str(merged.get(field) or "")).strip()
+                == (getattr(stored, field) or "").strip()
                 for field in ("certificate", "client_certificate")
             )
             server = OutboundServer.model_validate(merged, context={"stored": unchanged})

@@ -58,6 +58,8 @@ EDITOR_SCRIPT = """
 
 EDITOR_STYLE = """
 .integration-editor { max-width: 64rem; }
+.integration-editor > form { padding: 0 1.5rem 1.25rem; }
+.integration-editor > .alert { margin: 1rem 1.5rem 0; }
 .placeholder-list { display: flex; flex-wrap: wrap; gap: .25rem .9rem; list-style: none;
   padding: 0; margin: .25rem 0 1rem; }
 .placeholder-list .hint { display: none; }
@@ -273,6 +275,29 @@ def error_key(loc: list[Any]) -> str | None:
     return None
 
 
+EDITOR_LABELS = {
+    "workflow": "Workflow",
+    "default_server": "Default server",
+    "enabled": "Enabled",
+    "fields": "Ticket fields",
+    "notify_addresses": "More addresses",
+}
+POINT_PARTS = {"on": "fires on", "body": "body template", "response": "response mapping"}
+
+
+def error_label(key: str) -> str:
+    """The label a user sees for an editor field key (``point-0-path`` → Point 1 path)."""
+    if key in EDITOR_LABELS:
+        return EDITOR_LABELS[key]
+    kind, _, rest = key.partition("-")
+    index, _, part = rest.partition("-")
+    if kind in ("point", "route") and index.isdigit():
+        if kind == "route":
+            part = "server" if part == "server" else "condition"
+        return f"{kind.title()} {int(index) + 1} {POINT_PARTS.get(part, part)}"
+    return key
+
+
 # -- pages -------------------------------------------------------------------------------
 
 
@@ -321,8 +346,8 @@ def _editor(
         if key is None:
             where = ".".join(str(p) for p in error.get("loc", []))
             form_errors.append(f"{where}: {message}" if where else message)
-        else:
-            field_errors.setdefault(key, []).append(message)
+        elif message not in field_errors.setdefault(key, []):
+            field_errors[key].append(message)
     catalog = services.integrations.placeholders()
     declared = list(_pairs(values.get("fields", "")))
     servers = [view.name for view in services.servers.list_all()]
@@ -335,6 +360,11 @@ def _editor(
             "original": original,
             "action": action,
             "errors": field_errors,
+            "error_list": [
+                (key, error_label(key), message)
+                for key, messages in field_errors.items()
+                for message in messages
+            ],
             "form_errors": form_errors,
             "servers": servers,
             "kinds": KINDS,

@@ -9,12 +9,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.deps import SecretBoxDep, SecureChangeDep
-from workflow_integrator.domain.certificates import CertificateError, parse_certificates
+from workflow_integrator.domain.certificates import CertificateError
 from workflow_integrator.securechange.connection import SECRET_MASK
 from workflow_integrator.services.errors import InvalidInput, ServiceError
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.server_form import CARRIED_PREFIX
+from workflow_integrator.web.servers import certificate_view
 from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
@@ -95,10 +96,7 @@ def _page(
     cert_info: list[dict[str, str]] = []
     if shown.get("certificate", "").strip():
         try:
-            cert_info = [
-                info.as_dict()
-                for info in parse_certificates(shown["certificate"], check_expiry=False)
-            ]
+            cert_info = certificate_view(shown["certificate"])
         except CertificateError:
             cert_info = []
     return render(

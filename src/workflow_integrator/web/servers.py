@@ -15,6 +15,7 @@ from workflow_integrator.domain.certificates import CertificateError, parse_cert
 from workflow_integrator.services.errors import InUse, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
 from workflow_integrator.services.server_list import (
+    EXPIRY_NOTICE,
     SORTS,
     ServerQuery,
     auth_label,
@@ -40,6 +41,23 @@ def _forbidden(request: Request) -> Response | None:
 
 def _not_found(request: Request, message: str) -> Response:
     return render(request, "message.html", {"title": "Not found", "message": message}, status=404)
+
+
+def certificate_view(pem: str, now: datetime | None = None) -> list[dict[str, str]]:
+    """What the live preview shows of certificates, flagged when expired or expiring.
+
+    CertificateError when the text is not usable.
+    """
+    moment = now or datetime.now(UTC)
+    shown = []
+    for info in parse_certificates(pem, check_expiry=False):
+        view = info.as_dict()
+        if info.not_after < moment:
+            view["flag"] = "Expired: WI cannot verify the server with it; requests fail."
+        elif info.not_after < moment + EXPIRY_NOTICE:
+            view["flag"] = "Expires within 30 days: requests fail after that date."
+        shown.append(view)
+    return shown
 
 
 def server_url(name: str, action: str) -> str:
@@ -126,12 +144,10 @@ def _dialog(
     cert_error = None
     if values.get("certificate", "").strip():
         try:
-            cert_info = [
-                info.as_dict()
-                for info in parse_certificates(values["certificate"], check_expiry=False)
-            ]
+            cert_info = certificate_view(values["certificate"])
         except CertificateError as exc:
-            cert_error = str(exc)
+            # Said once: Save's own error for the field already tells the same.
+            cert_error = None if field_errors.get("certificate") else str(exc)
     action = server_url(original, "edit") if mode == "edit" and original else "/servers/new"
     return render(
         request,
@@ -378,7 +394,7 @@ async def certificate_info(request: Request, secretbox: SecretBoxDep) -> Respons
     error = None
     if pem.strip():
         try:
-            info = [i.as_dict() for i in parse_certificates(pem, check_expiry=False)]
+            info = certificate_view(pem)
         except CertificateError as exc:
             error = str(exc)
     return render(

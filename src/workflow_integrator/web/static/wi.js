@@ -149,20 +149,41 @@
     for (const el of form.querySelectorAll(".fetch-field-error")) el.remove();
   }
 
+  // Each error under its field, and in the result with the field's label (not its API path);
+  // a tab holding errors that is not shown gets their count.
   function showFieldErrors(form, detail, out) {
+    const counts = {};
+    const seen = new Set();
     for (const err of detail) {
       const loc = (err.loc || []).filter(function (p) { return p !== "body"; });
       const path = loc.join(".");
       const input = Array.from(form.querySelectorAll("[data-path]")).find(function (el) {
         return el.dataset.path === path && !el.matches(":disabled");
       });
+      const label = input && input.id ? form.querySelector('label[for="' + input.id + '"]') : null;
+      const name = label ? label.textContent.trim() : (path || "Settings");
+      const text = name + ": " + err.msg;
+      if (seen.has(text)) continue;
+      seen.add(text);
       if (input) {
         const p = document.createElement("p");
         p.className = "field-error fetch-field-error";
         p.textContent = err.msg;
         input.insertAdjacentElement("afterend", p);
+        const panel = input.closest('[role="tabpanel"]');
+        if (panel) counts[panel.id] = (counts[panel.id] || 0) + 1;
       }
-      line(out, "", (path ? path + ": " : "") + err.msg);
+      line(out, "", text);
+    }
+    for (const id of Object.keys(counts)) {
+      const tab = form.querySelector('[aria-controls="' + id + '"]');
+      if (!tab || tab.querySelector(".count")) continue;
+      const badge = document.createElement("span");
+      badge.className = "count fetch-field-error";
+      badge.textContent = String(counts[id]);
+      badge.setAttribute("aria-label", counts[id] + " errors");
+      tab.appendChild(document.createTextNode(" "));
+      tab.appendChild(badge);
     }
   }
 
@@ -386,5 +407,7 @@
     const securechange = document.getElementById("securechange-form");
     if (securechange) initSecureChangeForm(securechange);
     initDialogs();
+    const editorErrors = document.getElementById("integration-form") && document.getElementById("form-errors");
+    if (editorErrors) editorErrors.focus();
   });
 })();
