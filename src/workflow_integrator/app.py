@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from argon2 import PasswordHasher
@@ -19,21 +19,26 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
 from workflow_integrator.delivery.intake import EventIntake
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.previews import PreviewService
+from workflow_integrator.services.replans import ReplanService
 from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, session_factory
+from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 from workflow_integrator.store.secretbox import SecretBox, load_keys
 from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
+from workflow_integrator.store.wakeups import can_notify, notify_work
 
 
 class BackgroundRunner(Protocol):
@@ -68,6 +73,9 @@ class Services:
     placeholders: PlaceholderService
     integrations: IntegrationService
     previews: PreviewService
+    replans: ReplanService
+    deliveries: DeliveryService
+    clock: Clock = field(default_factory=SystemClock)
     background: tuple[BackgroundRunner, ...] = ()
 
     async def aclose(self) -> None:
@@ -84,9 +92,18 @@ class Services:
 
 
 def build_services(
-    settings: Settings, *, upgrade: bool = True, password_hasher: PasswordHasher | None = None
+    settings: Settings,
+    *,
+    upgrade: bool = True,
+    password_hasher: PasswordHasher | None = None,
+    clock: Clock | None = None,
 ) -> Services:
-    """Open the database (applying migrations unless told not to) and wire the services."""
+    """Open the database (applying migrations unless told not to) and wire the services.
+
+    ``clock`` decides token freshness, sign-in lockouts and session expiry (tests pass
+    a ``ManualClock``).
+    """
+    clock = clock or SystemClock()
     if not settings.data_dir.exists():
         # The folder holds the database, the key file and first-start credentials.
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -104,7 +121,7 @@ def build_services(
     servers = OutboundServerService(sessions, secretbox)
     # A server whose auth, TLS or proxy changed must not keep its old tokens.
     servers.change_hooks.append(forget_tokens)
-    token_manager = TokenManager(DatabaseTokenStore(engine, sessions, secretbox))
+    token_manager = TokenManager(DatabaseTokenStore(engine, sessions, secretbox), clock)
     transports = TransportPool(token_manager)
     securechange = SecureChangeSettingsService(sessions, secretbox)
     tickets = SecureChangeTicketReader(securechange.connection)
@@ -112,15 +129,23 @@ def build_services(
     integrations = IntegrationService(sessions, placeholders)
     # A server still named by an integration cannot be deleted.
     servers.usage_checks.append(integrations.usage)
+    events = EventIntake(sessions)
+    replans = ReplanService(sessions)
+    deliveries = DeliveryService(sessions, DatabaseDeliveryQueue(engine, sessions), clock)
+    if can_notify(engine):
+        # Delivery engines in other processes hear of new work at once (LISTEN/NOTIFY).
+        events.on_stored.append(lambda: notify_work(engine))
+        replans.on_replanned.append(lambda: notify_work(engine))
+        deliveries.on_replayed.append(lambda: notify_work(engine))
     return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
         secretbox=secretbox,
         servers=servers,
-        tokens=ApiTokenService(sessions),
-        users=UserService(sessions, hasher=password_hasher),
-        events=EventIntake(sessions),
+        tokens=ApiTokenService(sessions, clock),
+        users=UserService(sessions, hasher=password_hasher, clock=clock),
+        events=events,
         securechange=securechange,
         token_manager=token_manager,
         transports=transports,
@@ -129,6 +154,9 @@ def build_services(
         placeholders=placeholders,
         integrations=integrations,
         previews=PreviewService(integrations, servers, placeholders, tickets),
+        clock=clock,
+        replans=replans,
+        deliveries=deliveries,
     )
 
 
@@ -138,11 +166,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     The API's documentation (/docs, /openapi.json) is for signed-in users and API tokens.
     """
     from workflow_integrator import web
+    from workflow_integrator.api import deliveries as deliveries_api
     from workflow_integrator.api import diagnostics as diagnostics_api
-    from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import (
+        errors,
+        event_replans,
+        health,
+        limits,
+        openapi,
+        outbound_servers,
+    )
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import securechange as securechange_api
+    from workflow_integrator.delivery.engine import delivery_engine
 
     settings = settings or (services.settings if services else Settings())
     owned = services is None
@@ -151,9 +188,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         started: list[BackgroundRunner] = []
+        runners = root.background
+        if not runners and root.settings.serve_workers:
+            runners = (delivery_engine(root),)
         try:
             # Background runners (the delivery engine) start here and drain on the way out.
-            for runner in root.background:
+            for runner in runners:
                 await runner.start()
                 started.append(runner)
             yield
@@ -181,8 +221,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(outbound_servers.router)
     app.include_router(diagnostics_api.router)
     app.include_router(events_api.router)
+    app.include_router(event_replans.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
+    app.include_router(deliveries_api.router)
     web.install(app, root)
     openapi.install(app)
     return app

@@ -14,6 +14,7 @@ from workflow_integrator.app import Services
 from workflow_integrator.delivery.intake import EventIntake
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.outbound_servers import OutboundServerService
@@ -62,6 +63,11 @@ async def get_events(services: ServicesDep) -> EventIntake:
     return services.events
 
 
+async def get_deliveries(services: ServicesDep) -> DeliveryService:
+    """Deliveries: reading, replaying, cancelling."""
+    return services.deliveries
+
+
 async def get_api_tokens(services: ServicesDep) -> ApiTokenService:
     """API tokens."""
     return services.tokens
@@ -83,6 +89,7 @@ PreviewsDep = Annotated[PreviewService, Depends(get_previews)]
 DiagnosticsDep = Annotated[DiagnosticsService, Depends(get_diagnostics)]
 SecureChangeDep = Annotated[SecureChangeSettingsService, Depends(get_securechange)]
 EventsDep = Annotated[EventIntake, Depends(get_events)]
+DeliveriesDep = Annotated[DeliveryService, Depends(get_deliveries)]
 ApiTokensDep = Annotated[ApiTokenService, Depends(get_api_tokens)]
 UsersDep = Annotated[UserService, Depends(get_users)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secretbox)]

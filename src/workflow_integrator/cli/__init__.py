@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens, users
+from workflow_integrator.cli import (
+    db,
+    diagnostics,
+    secrets,
+    serve,
+    servers,
+    tokens,
+    users,
+    worker,
+)
+from workflow_integrator.cli import deliveries as deliveries_cli
 from workflow_integrator.cli import events as events_cli
 from workflow_integrator.cli import integrations as integrations_cli
 from workflow_integrator.cli import securechange as securechange_cli
@@ -17,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 servers.app.command("fetch-token")(diagnostics.fetch_token)
 servers.app.command("test")(diagnostics.test)
 app.add_typer(servers.app, name="servers")
@@ -28,6 +39,7 @@ app.add_typer(securechange_cli.app, name="securechange")
 app.add_typer(sim_cli.app, name="sim")
 app.add_typer(integrations_cli.app, name="integrations")
 app.add_typer(users.app, name="users")
+app.add_typer(deliveries_cli.app, name="deliveries")
 
 
 def main() -> None:

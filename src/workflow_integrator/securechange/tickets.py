@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 from workflow_integrator.domain.ticket import Ticket
@@ -50,6 +51,13 @@ class SecureChangeTicketReader:
 
     async def ticket(self, ticket_id: int) -> Ticket:
         """``GET /tickets/{id}`` with the saved connection."""
+        async with self.client() as client:
+            return await client.ticket(ticket_id)
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[SecureChangeClient]:
+        """The client on the saved connection, kept open until the block ends (for calls
+        beyond reading tickets, such as writing fields back)."""
         settings = await asyncio.to_thread(self._connection)
         if settings is None:
             raise NotConfigured(
@@ -60,7 +68,7 @@ class SecureChangeTicketReader:
         lease.reads += 1
         lease.idle.clear()
         try:
-            return await lease.client.ticket(ticket_id)
+            yield lease.client
         finally:
             lease.reads -= 1
             if lease.reads == 0:

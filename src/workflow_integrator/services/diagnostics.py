@@ -87,8 +87,8 @@ class DiagnosticsService:
             )
         server_id = await asyncio.to_thread(self.servers.id_of, name)
         row, config = await asyncio.to_thread(self.servers.get_config_by_id, server_id)
-        transport = self.transports.get(row.id, row.revision, config)
-        diagnosis = await check_connection(transport, verb, path)
+        async with self.transports.lease(row.id, row.revision, config) as transport:
+            diagnosis = await check_connection(transport, verb, path)
         if diagnosis.ok:
             await asyncio.to_thread(self.servers.credentials_work, name)
         return diagnosis

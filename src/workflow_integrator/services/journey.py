@@ -1,8 +1,8 @@
 """A ticket's journey: everything WI did for one ticket, in time order.
 
-Each kind of record (events today; deliveries, attempts and write-backs once they
-exist) is a source: a function from a ticket id to entries. Adding a kind is adding
-a source, not changing the page.
+Each kind of record (received events, the deliveries planned from them) is a source:
+a function from a ticket id to entries. Adding a kind is adding a source, not changing
+the page.
 """
 
 from __future__ import annotations
@@ -12,6 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from workflow_integrator.delivery.intake import EventIntake
+from workflow_integrator.services.deliveries import (
+    MAX_PAGE,
+    DeliveryQuery,
+    DeliveryService,
+    DeliveryView,
+)
 from workflow_integrator.store.events import EventFilter
 
 
@@ -59,6 +65,48 @@ def event_entries(intake: EventIntake, *, limit: int = 1000) -> JourneySource:
                 ),
             )
             for event in reversed(events)  # the store answers newest first
+        ]
+
+    return entries
+
+
+def delivery_entries(deliveries: DeliveryService, *, limit: int = 1000) -> JourneySource:
+    """The deliveries planned for the ticket (one per workflow point and server)."""
+
+    def entries(ticket_id: int) -> list[JourneyEntry]:
+        found: list[DeliveryView] = []
+        cursor: int | None = None
+        while len(found) < limit:
+            page = deliveries.list(
+                DeliveryQuery(ticket_id=ticket_id),
+                cursor=cursor,
+                limit=min(MAX_PAGE, limit - len(found)),
+            )
+            found.extend(page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return [
+            JourneyEntry(
+                at=delivery.created_at,
+                kind="delivery",
+                ref=delivery.id,
+                title=f"{delivery.point_name} to {delivery.server or 'a deleted server'}",
+                state=delivery.state.value,
+                detail=delivery.reason,
+                facts=tuple(
+                    (label, value)
+                    for label, value in (
+                        ("Integration", delivery.workflow),
+                        ("Event", str(delivery.event_id)),
+                        ("Attempts", str(delivery.attempts_made)),
+                        ("Last answer", str(delivery.last_status or "")),
+                        ("Write-back", delivery.writeback_state),
+                    )
+                    if value
+                ),
+            )
+            for delivery in reversed(found)  # the service answers newest first
         ]
 
     return entries

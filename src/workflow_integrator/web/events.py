@@ -13,11 +13,12 @@ from defusedxml import DefusedXmlException
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from workflow_integrator.api.deps import EventsDep
+from workflow_integrator.api.deps import DeliveriesDep, EventsDep
 from workflow_integrator.domain.events import WORKFLOW_EVENTS, EventSource, EventState
 from workflow_integrator.services.errors import NotFound, ServiceError
-from workflow_integrator.services.journey import event_entries, ticket_journey
+from workflow_integrator.services.journey import delivery_entries, event_entries, ticket_journey
 from workflow_integrator.store.events import EventFilter
+from workflow_integrator.web.deliveries import deliveries_url
 from workflow_integrator.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -107,6 +108,7 @@ def event_list(
             "event_names": events_allowed,
             "states": states_allowed,
             "sources": [s.value for s in EventSource],
+            "deliveries_url": deliveries_url,
         },
         status=400 if problems else 200,
     )
@@ -143,6 +145,7 @@ def event_detail(request: Request, events: EventsDep, event_id: int) -> Response
             "e": stored,
             "pretty": pretty_document(stored.document, stored.content_type),
             "info": _info_rows(stored.info),
+            "deliveries_link": deliveries_url(event_id=stored.id),
         },
     )
 
@@ -188,10 +191,22 @@ def find_ticket(request: Request, ticket: str = "") -> Response:
 
 
 @router.get("/tickets/{ticket_id}")
-def ticket_page(request: Request, events: EventsDep, ticket_id: int) -> Response:
-    """One ticket's journey: every event received, oldest first."""
+def ticket_page(
+    request: Request, events: EventsDep, deliveries: DeliveriesDep, ticket_id: int
+) -> Response:
+    """One ticket's journey: every event received and every delivery, oldest first."""
     try:
-        entries = ticket_journey(ticket_id, [event_entries(events)])
+        entries = ticket_journey(
+            ticket_id, [event_entries(events), delivery_entries(deliveries)]
+        )
     except ServiceError as exc:
         return render(request, "message.html", {"title": "Ticket", "message": exc.message}, 400)
-    return render(request, "tickets/journey.html", {"ticket_id": ticket_id, "entries": entries})
+    return render(
+        request,
+        "tickets/journey.html",
+        {
+            "ticket_id": ticket_id,
+            "entries": entries,
+            "deliveries_link": deliveries_url(ticket_id=ticket_id),
+        },
+    )

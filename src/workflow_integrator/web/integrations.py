@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from workflow_integrator.api.deps import IntegrationsDep, ServicesDep
 from workflow_integrator.app import Services
 from workflow_integrator.domain.integration import EVENT_NAMES, FIELD_TYPE_NAMES
-from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
+from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError, Stale
 from workflow_integrator.services.integrations import document
 from workflow_integrator.services.previews import PreviewResult
 from workflow_integrator.web.notices import redirect_with_notice
-from workflow_integrator.web.templating import not_allowed, principal_of, render
+from workflow_integrator.web.revisions import loaded_revision, stale_errors
+from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -72,11 +73,6 @@ pre.code { white-space: pre-wrap; word-break: break-word; margin: .25rem 0; }
 def integration_url(workflow: str, action: str) -> str:
     """``/integrations/<workflow>/<action>`` with the workflow escaped."""
     return f"/integrations/{quote(workflow, safe='')}/{action}"
-
-
-def _can_write(request: Request) -> bool:
-    principal = principal_of(request)
-    return bool(principal and principal.can_write)
 
 
 def _refused(request: Request) -> Response:
@@ -188,6 +184,7 @@ def values_from_form(form: dict[str, str]) -> dict[str, Any]:
         "fields": form.get("fields", ""),
         "routes": routes,
         "points": points,
+        "revision": form.get("revision", ""),
     }
 
 
@@ -386,7 +383,7 @@ def _editor(
 @router.get("/integrations/new")
 def new_integration(request: Request, services: ServicesDep) -> Response:
     """An empty editor with one point."""
-    if not _can_write(request):
+    if not can_write(request):
         return _refused(request)
     values = values_from_document({"enabled": True})
     values["points"] = [blank_point()]
@@ -401,6 +398,7 @@ def edit_integration(request: Request, services: ServicesDep, workflow: str) -> 
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
     values = values_from_document(document(view))
+    values["revision"] = str(view.revision)
     return _editor(request, services, values, original=view.workflow)
 
 
@@ -444,13 +442,8 @@ def _change(
             }
         )
         return _editor(request, services, values, original=original, preview_values=_pv(form))
-    if not _can_write(request):
-        return _message(
-            request,
-            "Not allowed",
-            "Your role is viewer: you can look at the configuration but not change it.",
-            403,
-        )
+    if not can_write(request):
+        return _refused(request)
     doc, shape_errors = document_from_values(values)
     if shape_errors:
         return _editor(
@@ -458,7 +451,16 @@ def _change(
         )
     service = services.integrations
     try:
-        view = service.replace(original, doc) if original else service.create(doc)
+        view = (
+            service.replace(original, doc, expected_revision=loaded_revision(values))
+            if original
+            else service.create(doc)
+        )
+    except Stale as exc:
+        values["revision"] = str(exc.current)
+        return _editor(
+            request, services, values, original=original, errors=stale_errors(exc), status=409
+        )
     except InvalidInput as exc:
         return _editor(request, services, values, original=original, errors=exc.errors, status=422)
     except NotFound as exc:
@@ -547,7 +549,7 @@ async def _run_preview(
 @router.get("/integrations/{workflow}/delete")
 def confirm_delete(request: Request, integrations: IntegrationsDep, workflow: str) -> Response:
     """Ask before deleting."""
-    if not _can_write(request):
+    if not can_write(request):
         return _refused(request)
     try:
         view = integrations.get(workflow)
@@ -561,7 +563,7 @@ def confirm_delete(request: Request, integrations: IntegrationsDep, workflow: st
 @router.post("/integrations/{workflow}/delete")
 def delete_integration(request: Request, integrations: IntegrationsDep, workflow: str) -> Response:
     """Delete an integration."""
-    if not _can_write(request):
+    if not can_write(request):
         return _refused(request)
     try:
         integrations.delete(workflow)

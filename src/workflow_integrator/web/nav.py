@@ -19,6 +19,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Servers", "/servers", "/servers"),
     NavItem("Integrations", "/integrations", "/integrations"),
     NavItem("Events", "/events", "/events"),
+    NavItem("Deliveries", "/deliveries", "/deliveries"),
     NavItem("SecureChange", "/securechange", "/securechange"),
     NavItem("Users", "/users", "/users", admin_only=True),
 )

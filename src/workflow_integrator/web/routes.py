@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from workflow_integrator.web import (
     account,
     auth,
+    deliveries,
     events,
     integrations,
     securechange,
@@ -21,5 +22,6 @@ routers: list[APIRouter] = [
     integrations.router,
     events.router,
     securechange.router,
+    deliveries.router,
     users.router,
 ]

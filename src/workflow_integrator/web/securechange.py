@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.deps import SecretBoxDep, SecureChangeDep
 from workflow_integrator.domain.certificates import CertificateError
-from workflow_integrator.securechange.connection import SECRET_MASK
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.services.errors import InvalidInput, ServiceError
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web.notices import redirect_with_notice
@@ -60,7 +60,7 @@ async def _form(request: Request, secretbox: SecretBox) -> dict[str, str]:
     form = await request.form()
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     sealed = values.pop(CARRIED_PREFIX + "password", "")
-    if sealed and values.get("password") == SECRET_MASK:
+    if sealed and values.get("password") == MASK:
         try:
             values["password"] = secretbox.decrypt(sealed)
         except (RuntimeError, ValueError):  # a tampered value counts as not typed
@@ -89,9 +89,9 @@ def _page(
             general.append(message)
     shown = dict(values)
     typed = values.get("password", "")
-    if errors and typed and typed != SECRET_MASK:
+    if errors and typed and typed != MASK:
         # Re-shown after an error: the typed password goes back sealed, never in clear.
-        shown["password"] = SECRET_MASK
+        shown["password"] = MASK
         shown[CARRIED_PREFIX + "password"] = secretbox.encrypt(typed)
     cert_info: list[dict[str, str]] = []
     if shown.get("certificate", "").strip():
@@ -111,7 +111,7 @@ def _page(
                 (field, LABELS[field], msg) for field, msgs in field_errors.items() for msg in msgs
             ],
             "labels": LABELS,
-            "mask": SECRET_MASK,
+            "mask": MASK,
             "cert_info": cert_info,
             "cert_error": None,
         },

@@ -12,7 +12,14 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.deps import SecretBoxDep, ServersDep
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
-from workflow_integrator.services.errors import InUse, InvalidInput, NotFound, ServiceError
+from workflow_integrator.domain.redaction import MASK
+from workflow_integrator.services.errors import (
+    InUse,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Stale,
+)
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
 from workflow_integrator.services.server_list import (
     EXPIRY_NOTICE,
@@ -25,9 +32,11 @@ from workflow_integrator.services.server_list import (
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web import server_form
 from workflow_integrator.web.notices import redirect_with_notice
+from workflow_integrator.web.revisions import loaded_revision, stale_errors
 from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
+
 
 def _forbidden(request: Request) -> Response | None:
     if can_write(request):
@@ -173,7 +182,7 @@ def _dialog(
             "cert_error": cert_error,
             "choices": server_form.AUTH_CHOICES,
             "input_name": server_form.input_name,
-            "mask": "********",
+            "mask": MASK,
             "view": view,
         },
         status=status,
@@ -271,6 +280,7 @@ def edit_server(
     except NotFound as exc:
         return _not_found(request, exc.message)
     values = server_form.values_from_document(view.model_dump(mode="json"))
+    values["revision"] = str(view.revision)
     return _dialog(
         request, servers, secretbox, mode="edit", values=values, original=name, view=view
     )
@@ -303,7 +313,19 @@ def _save(
     doc = server_form.document_from_form(values, current.model_dump(mode="json"))
     doc["name"] = name
     try:
-        servers.replace(name, doc)
+        servers.replace(name, doc, expected_revision=loaded_revision(values))
+    except Stale as exc:
+        return _dialog(
+            request,
+            servers,
+            secretbox,
+            mode="edit",
+            values={**values, "revision": str(exc.current)},
+            original=name,
+            errors=stale_errors(exc),
+            status=409,
+            view=current,
+        )
     except InvalidInput as exc:
         return _dialog(
             request,
