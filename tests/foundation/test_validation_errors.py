@@ -43,6 +43,10 @@ def test_a_missing_field_is_named_and_unknown_fields_are_refused_by_name() -> No
         ("name",): "missing",
         ("colour",): "extra_forbidden",
     }
+    assert {tuple(e["loc"]): e["msg"] for e in errors} == {
+        ("name",): "a value is required",
+        ("colour",): "not a setting WI knows; remove it",
+    }
 
 
 def test_securechange_settings_use_the_same_rule() -> None:
@@ -51,7 +55,11 @@ def test_securechange_settings_use_the_same_rule() -> None:
         (["protocol"], "literal_error"),
         (["username"], "missing"),
     ]
-    assert errors[0]["msg"] == "Input should be 'https' or 'http'"
+    # The same plain words the UI and the CLI show.
+    assert [e["msg"] for e in errors] == [
+        "choose one of 'https' or 'http'",
+        "a value is required",
+    ]
 
 
 def test_a_rule_across_fields_names_the_field_it_concerns() -> None:

@@ -203,7 +203,10 @@ def test_build_an_integration_in_the_browser_and_preview_it(page: Page, ui: Live
     page.get_by_label("Point 2 trigger").select_option("CLOSE")
     page.get_by_label("Point 2 server").select_option("jira-emea")
     page.get_by_role("button", name="Save").click()
-    expect(page).to_have_url(re.compile(r"/integrations\?saved="))
+    expect(page).to_have_url(re.compile(r"/integrations$"))
+    expect(page.get_by_role("status")).to_have_text(
+        "Saved the integration of Access Request Add Targets."
+    )
     expect(page.locator('tr[data-integration="Access Request Add Targets"]')).to_contain_text("2")
     saved = ui.services.integrations.get("Access Request Add Targets")
     assert [p.name for p in saved.points] == ["design started", "closed"]

@@ -81,3 +81,33 @@ def test_admins_replay_and_cancel_viewers_see_no_buttons_and_are_refused(
                              data={"csrf_token": token, "state": "delivered"})
     assert bulk.status_code == 303
     assert "Replayed 1 delivery." in admin_client.get(bulk.headers["location"]).text
+
+
+def test_a_ticket_page_and_its_event_link_to_the_deliveries(
+    viewer_client: httpx2.Client, seeded: Seeded
+) -> None:
+    ticket = viewer_client.get("/tickets/102")
+    assert ticket.status_code == 200
+    # The event and the delivery planned from it, with its state and answer.
+    assert f'href="/events/{seeded.events[102]}"' in ticket.text
+    assert f'href="/deliveries/{seeded.dead}"' in ticket.text
+    assert 'data-kind="delivery"' in ticket.text and ">dead<" in ticket.text
+    assert "Last answer: 400" in ticket.text
+    assert 'href="/deliveries?ticket_id=102"' in ticket.text
+    assert all(secret not in ticket.text for secret in SECRETS)
+    event = viewer_client.get(f"/events/{seeded.events[102]}")
+    assert f'href="/deliveries?event_id={seeded.events[102]}"' in event.text
+    listed = viewer_client.get("/events", params={"ticket": "102"})
+    assert f'href="/deliveries?event_id={seeded.events[102]}"' in listed.text
+    filtered = viewer_client.get(f"/deliveries?event_id={seeded.events[102]}")
+    assert rows(filtered.text) == 1 and f'data-delivery="{seeded.dead}"' in filtered.text
+
+
+def test_a_viewer_is_refused_a_replay_with_the_page_every_refusal_uses(
+    viewer_client: httpx2.Client, seeded: Seeded
+) -> None:
+    token = csrf_of(viewer_client.get(f"/deliveries/{seeded.dead}").text)
+    refused = viewer_client.post(f"/deliveries/{seeded.dead}/replay", data={"csrf_token": token})
+    assert refused.status_code == 403
+    assert "Your role is viewer: only admins replay or cancel deliveries." in refused.text
+    assert 'href="/deliveries">Back to the deliveries' in refused.text

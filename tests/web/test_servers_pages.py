@@ -56,7 +56,8 @@ def test_renaming_in_the_dialog_keeps_the_server_and_its_secrets(
         "/servers/itsm/edit", data={**FORM, "name": "itsm-prod", "csrf_token": token}
     )
     assert saved.status_code == 303
-    assert saved.headers["location"] == "/servers?saved=itsm-prod"
+    assert saved.headers["location"] == "/servers"
+    assert "Saved outbound server itsm-prod." in admin_client.get("/servers").text
     assert servers.id_of("itsm-prod") == server_id
     auth = servers.get_config("itsm-prod").auth
     assert auth.refresh_token.get_secret_value() == "stored-refresh-token"  # type: ignore[union-attr]

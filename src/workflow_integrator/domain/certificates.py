@@ -76,8 +76,12 @@ def parse_certificates(
     for index, block in enumerate(blocks, start=1):
         try:
             cert = x509.load_pem_x509_certificate(block.encode())
-        except ValueError as exc:
-            raise CertificateError(f"{label} {index} cannot be read: {exc}") from None
+        except ValueError:
+            # The library's own text (with its FAQ link) tells a user nothing.
+            raise CertificateError(
+                f"{label} {index} cannot be read: the text between its BEGIN and END lines "
+                "is damaged or incomplete; copy the whole PEM block again"
+            ) from None
         info = _info(cert)
         if check_expiry and info.not_after < moment:
             raise CertificateError(
@@ -92,9 +96,15 @@ def check_private_key(pem: str) -> None:
     """Make sure a client key is a readable, unencrypted PEM private key."""
     try:
         serialization.load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError) as exc:
+    except TypeError:
         raise CertificateError(
-            f"the client key is not an unencrypted PEM private key ({exc})"
+            "the client key is encrypted; export it without a passphrase "
+            "(openssl pkey -in key.pem -out plain-key.pem)"
+        ) from None
+    except ValueError:
+        raise CertificateError(
+            "the client key cannot be read: paste the whole unencrypted PEM private key, "
+            "from -----BEGIN to -----END"
         ) from None
 
 

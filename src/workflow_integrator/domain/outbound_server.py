@@ -376,7 +376,8 @@ class OutboundServer(_Strict):
             parse_certificates(value, label=str(info.field_name), check_expiry=not stored)
         except CertificateError as exc:
             raise ValueError(str(exc)) from None
-        return value.strip() + "\n"
+        # Browsers send pasted text with CRLF; PEM is stored with plain newlines.
+        return normalise_newlines(value).strip() + "\n"
 
     @field_validator("client_key")
     @classmethod
@@ -463,15 +464,22 @@ class OutboundServer(_Strict):
             if info.not_after < moment:
                 # It was valid when it was saved; TLS to this server now fails.
                 notes.append(
-                    f"the uploaded certificate {info.subject} expired on "
-                    f"{info.not_after:%Y-%m-%d}; upload a current one."
+                    f"The uploaded certificate {info.subject} expired on "
+                    f"{info.not_after:%Y-%m-%d}: WI cannot verify the server, so every "
+                    "request to it fails. Upload a current one."
                 )
             elif info.not_after < soon:
                 notes.append(
-                    f"the uploaded certificate {info.subject} expires on "
-                    f"{info.not_after:%Y-%m-%d}."
+                    f"The uploaded certificate {info.subject} expires on "
+                    f"{info.not_after:%Y-%m-%d}: after that every request to this server "
+                    "fails. Upload the renewed one before then."
                 )
         return notes
+
+
+def normalise_newlines(text: str) -> str:
+    """CRLF and lone CR as LF: how a browser's textarea sends lines, as files store them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 SECRET_PATHS: tuple[tuple[str, ...], ...] = (

@@ -239,7 +239,8 @@ class TokenManager:
                     client, config, refresh_token=issued, via_proxy=via_proxy
                 )
             except OutboundError as exc:
-                if exc.oauth_error != "invalid_grant":
+                # Settings that are not the saved ones judge nothing about the saved server.
+                if exc.oauth_error != "invalid_grant" or not keep:
                     raise
                 if isinstance(config, OAuth2RefreshTokenAuth):
                     reason = (

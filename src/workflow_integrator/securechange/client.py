@@ -14,6 +14,7 @@ import httpx2
 from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.domain.retry import is_retryable_status, retry_after
 from workflow_integrator.domain.ticket import Field, Ticket
+from workflow_integrator.outbound.errors import Stage, classify
 from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.securechange.documents import (
     DocumentError,
@@ -31,16 +32,18 @@ from workflow_integrator.securechange.ticket_format import (
 class SecureChangeError(Exception):
     """A SecureChange call failed; ``retryable`` says whether trying later may help.
 
-    ``retry_after`` is the wait SecureChange asked for (``Retry-After``), if any.
+    ``retry_after`` is the wait SecureChange asked for (``Retry-After``), if any;
+    ``stage`` says where the call failed (connecting, TLS, HTTP, parsing).
     """
 
     def __init__(
         self, message: str, *, status: int | None = None, retryable: bool,
-        retry_after: timedelta | None = None,
+        retry_after: timedelta | None = None, stage: Stage | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.stage = stage
         self.retry_after = retry_after
 
 
@@ -62,11 +65,13 @@ class ConnectionCheck:
     message: str
     status: int | None
     duration_ms: int
+    stage: Stage | None = None
+    """Where a failed check failed (dns, connect, tls, http ...), as for outbound servers."""
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-able view."""
         return {"ok": self.ok, "message": self.message, "status": self.status,
-                "duration_ms": self.duration_ms}
+                "duration_ms": self.duration_ms, "stage": self.stage}
 
 
 class SecureChangeClient:
@@ -122,7 +127,7 @@ class SecureChangeClient:
             return parse_ticket_document(response.content)
         except DocumentError as exc:
             raise SecureChangeError(f"ticket {ticket_id}: SecureChange sent an unreadable "
-                                    f"document: {exc}", retryable=False) from None
+                                    f"document: {exc}", retryable=False, stage="parse") from None
 
     async def fields(self, ticket_id: int, step_id: int, task_id: int) -> tuple[Field, ...]:
         """``GET .../steps/{step}/tasks/{task}/fields``."""
@@ -174,7 +179,7 @@ class SecureChangeClient:
             await self._call("GET", "/users", params={"user_name": self.connection.username},
                              what="the user list")
         except SecureChangeError as exc:
-            return ConnectionCheck(False, str(exc), exc.status, _ms(started))
+            return ConnectionCheck(False, str(exc), exc.status, _ms(started), exc.stage)
         return ConnectionCheck(True, f"connected to {self.connection.base_url} as "
                                f"{self.connection.username}", 200, _ms(started))
 
@@ -188,10 +193,11 @@ class SecureChangeClient:
         try:
             response = await self._http.request(method, path, content=content, params=params,
                                                 headers=headers)
-        except httpx2.TimeoutException:
+        except httpx2.TimeoutException as exc:
             raise SecureChangeError(
                 f"{what}: SecureChange did not answer within "
-                f"{self.connection.timeout_seconds:g}s", retryable=True) from None
+                f"{self.connection.timeout_seconds:g}s", retryable=True,
+                stage=classify(exc)) from None
         except httpx2.TransportError as exc:
             text = str(exc) or type(exc).__name__
             hint = ""
@@ -199,7 +205,7 @@ class SecureChangeClient:
                 hint = " (upload SecureChange's certificate or CA, verify mode 'certificate')"
             raise SecureChangeError(f"{what}: cannot reach SecureChange at "
                                     f"{self.connection.base_url}: {text}{hint}",
-                                    retryable=True) from None
+                                    retryable=True, stage=classify(exc)) from None
         if response.status_code < 300:
             return response
         status = response.status_code
@@ -214,7 +220,7 @@ class SecureChangeClient:
             message = f"SecureChange answered {status} for {what}: {_reason(response)}"
         raise SecureChangeError(
             message, status=status, retryable=is_retryable_status(status),
-            retry_after=retry_after(response.headers, self._clock.now()),
+            retry_after=retry_after(response.headers, self._clock.now()), stage="http",
         )
 
 
@@ -227,7 +233,7 @@ def _document(response: httpx2.Response) -> Element:
         return parse_xml(response.content)
     except DocumentError as exc:
         raise SecureChangeError(f"SecureChange sent an unreadable document: {exc}",
-                                retryable=False) from None
+                                retryable=False, stage="parse") from None
 
 
 def _user(element: Element) -> SecureChangeUser:

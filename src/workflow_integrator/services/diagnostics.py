@@ -33,31 +33,46 @@ class DiagnosticsService:
         self.transports = transports
 
     async def fetch_token(self, name: str) -> Diagnosis:
-        """Fetch a new token for a saved server (a rotated refresh token is stored)."""
+        """Fetch a new token for a saved server (a rotated refresh token is stored).
+
+        Success with the saved settings ends ``needs_credentials``.
+        """
         server_id = await asyncio.to_thread(self.servers.id_of, name)
         config = await asyncio.to_thread(self.servers.get_config, name)
         _check_fetchable(config.auth.method, can_fetch_token(config))
-        return await fetch_token(config, server_id=server_id, manager=self.tokens)
+        diagnosis = await fetch_token(config, server_id=server_id, manager=self.tokens)
+        if diagnosis.ok:
+            await asyncio.to_thread(self.servers.credentials_work, name)
+        return diagnosis
 
     async def fetch_token_unsaved(self, body: dict[str, Any]) -> Diagnosis:
-        """Fetch a token with the dialog's unsaved settings; ``base`` lends stored secrets."""
+        """Fetch a token with the dialog's unsaved settings; ``base`` lends stored secrets.
+
+        A what-if never changes the saved server: only a refresh token the endpoint
+        rotated while answering is stored for it (the old one is dead by then). Values
+        equal to the saved ones are a fetch for the saved server.
+        """
         body = dict(body)
         base = body.pop("base", None)
         if base is not None and not isinstance(base, str):
             raise InvalidInput.single(["base"], "base must be the name of a saved server")
         config = await asyncio.to_thread(self.servers.resolve_unsaved, body, base)
         _check_fetchable(config.auth.method, can_fetch_token(config))
-        if base is not None and isinstance(config.auth, OAuth2RefreshTokenAuth):
-            stored = await asyncio.to_thread(self.servers.get_config, base)
-            if stored.auth == config.auth or (
-                isinstance(stored.auth, OAuth2RefreshTokenAuth)
-                and stored.auth.refresh_token == config.auth.refresh_token
-            ):
-                # The base's refresh token: use its newest rotation and keep the next one.
-                server_id = await asyncio.to_thread(self.servers.id_of, base)
-                return await fetch_token(
-                    config, server_id=server_id, manager=self.tokens, lineage_only=True
-                )
+        if base is None:
+            return await fetch_token(config)
+        stored = await asyncio.to_thread(self.servers.get_config, base)
+        if config.model_copy(update={"name": stored.name}) == stored:
+            return await self.fetch_token(base)
+        if (
+            isinstance(config.auth, OAuth2RefreshTokenAuth)
+            and isinstance(stored.auth, OAuth2RefreshTokenAuth)
+            and stored.auth.refresh_token == config.auth.refresh_token
+        ):
+            # The base's refresh token: use its newest rotation and keep the next one.
+            server_id = await asyncio.to_thread(self.servers.id_of, base)
+            return await fetch_token(
+                config, server_id=server_id, manager=self.tokens, lineage_only=True
+            )
         return await fetch_token(config)
 
     async def test(self, name: str, method: str = "GET", path: str = "/") -> Diagnosis:
@@ -73,7 +88,10 @@ class DiagnosticsService:
         server_id = await asyncio.to_thread(self.servers.id_of, name)
         row, config = await asyncio.to_thread(self.servers.get_config_by_id, server_id)
         async with self.transports.lease(row.id, row.revision, config) as transport:
-            return await check_connection(transport, verb, path)
+            diagnosis = await check_connection(transport, verb, path)
+        if diagnosis.ok:
+            await asyncio.to_thread(self.servers.credentials_work, name)
+        return diagnosis
 
 
 def _check_fetchable(method: str, fetchable: bool) -> None:

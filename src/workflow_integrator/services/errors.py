@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workflow_integrator.domain.wording import plain_message
+
 # Cross-field rules name the field they concern first: "password: the password is required".
 _FIELD_PREFIX = re.compile(r"^([a-z_]+): (.+)$", re.DOTALL)
-_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
 class ServiceError(Exception):
@@ -84,18 +85,18 @@ def describe_validation_errors(
 ) -> list[dict[str, Any]]:
     """Pydantic errors as ``{loc, msg, type}`` entries that name the field and the fix.
 
-    Never the rejected input (it may be a secret). pydantic's message prefixes go;
-    a cross-field message that starts with ``field: `` moves the field into ``loc``;
-    union tags that pydantic puts into locations (a part that is not a key of the
-    document there, unless it is the missing field) mean nothing to a user and go.
+    Never the rejected input (it may be a secret). Messages are in WI's words
+    (:func:`~workflow_integrator.domain.wording.plain_message`), so the API, the UI
+    and the CLI say the same; a cross-field message that starts with ``field: `` moves
+    the field into ``loc``; union tags that pydantic puts into locations (a part that
+    is not a key of the document there, unless it is the missing field) mean nothing
+    to a user and go.
     """
     described: list[dict[str, Any]] = []
     for error in errors:
         missing = error.get("type") == "missing"
         loc = _user_location(list(error.get("loc", ())), document, missing)
-        msg = str(error.get("msg", "invalid value"))
-        for prefix in _PYDANTIC_PREFIXES:
-            msg = msg.removeprefix(prefix)
+        msg = plain_message(error)
         match = _FIELD_PREFIX.match(msg)
         if match:
             if not loc or loc[-1] != match.group(1):

@@ -22,6 +22,7 @@ from workflow_integrator.domain.outbound_server import (
     SECRET_PATHS,
     OutboundServer,
     ProxySetting,
+    normalise_newlines,
 )
 from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.outbound.token_script import check_token_script
@@ -241,6 +242,13 @@ class OutboundServerService:
             self._store(session, row, renamed)
             return self._view(row)
 
+    def credentials_work(self, name: str) -> None:
+        """A fetch or request with the saved settings succeeded: leave needs_credentials."""
+        with self._transaction() as session:
+            row = self._row(session, name)
+            if row.state == "needs_credentials":
+                server_store.set_state(session, row.id, "ok", None)
+
     def delete(self, name: str) -> None:
         """Delete a server that no integration uses."""
         with self._transaction() as session:
@@ -437,7 +445,8 @@ class OutboundServerService:
             # Expiry judges new certificates only: one that aged in storage must not
             # block other edits (disabling the server, say); the warning reports it.
             unchanged = stored is not None and all(
-                str(merged.get(field) or "").strip() == (getattr(stored, field) or "").strip()
+                normalise_newlines(str(merged.get(field) or "")).strip()
+                == (getattr(stored, field) or "").strip()
                 for field in ("certificate", "client_certificate")
             )
             server = OutboundServer.model_validate(merged, context={"stored": unchanged})
@@ -589,7 +598,12 @@ def _switches_auth(auth_patch: dict[str, Any], stored: OutboundServer) -> bool:
 
 
 def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[str, Any]:
-    """Replace masked or omitted secrets by the stored ones where they still apply."""
+    """Replace masked or omitted secrets by the stored ones where they still apply.
+
+    One rule for every secret: the mask keeps the stored value as long as the setting it
+    belongs to is still there (the same auth method, a client certificate, a proxy with a
+    user), wherever it is sent now; typing a value replaces it, clearing it removes it.
+    """
     for path in SECRET_PATHS:
         if path[0] == "proxy":
             continue
@@ -624,13 +638,8 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
         except ValueError:
             return body  # the model reports it with its field name
         if parsed.password and parsed.password.get_secret_value() == MASK:
-            keep = (
-                stored is not None
-                and stored.proxy is not None
-                and stored.proxy.url == parsed.url
-                and stored.proxy.username == parsed.username
-            )
-            password = stored.proxy.password if keep and stored and stored.proxy else None
+            # Kept across a new proxy address, as the token URL's secrets are.
+            password = stored.proxy.password if stored and stored.proxy else None
             body["proxy"] = ProxySetting(
                 url=parsed.url, username=parsed.username, password=password
             ).full_url()

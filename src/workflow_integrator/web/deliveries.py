@@ -18,7 +18,7 @@ from workflow_integrator.services.deliveries import (
 )
 from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.principals import Principal
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.templating import not_allowed, principal_of, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -128,9 +128,10 @@ def _admin(request: Request) -> Principal | Response:
     principal = principal_of(request)
     if principal is not None and principal.can_write:
         return principal
-    return render(request, "message.html", {
-        "title": "Not allowed", "message": "Only admins replay or cancel deliveries."},
-        status=403)
+    return not_allowed(
+        request, "only admins replay or cancel deliveries.",
+        ("/deliveries", "Back to the deliveries"),
+    )
 
 
 def _to_detail(delivery_id: int, **message: str) -> Response:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.deps import IntegrationsDep, ServicesDep
@@ -23,8 +23,9 @@ from workflow_integrator.domain.integration import EVENT_NAMES, FIELD_TYPE_NAMES
 from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError, Stale
 from workflow_integrator.services.integrations import document
 from workflow_integrator.services.previews import PreviewResult
+from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.revisions import loaded_revision, stale_errors
-from workflow_integrator.web.templating import principal_of, refuse_viewer, render
+from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,6 +59,8 @@ EDITOR_SCRIPT = """
 
 EDITOR_STYLE = """
 .integration-editor { max-width: 64rem; }
+.integration-editor > form { padding: 0 1.5rem 1.25rem; }
+.integration-editor > .alert { margin: 1rem 1.5rem 0; }
 .placeholder-list { display: flex; flex-wrap: wrap; gap: .25rem .9rem; list-style: none;
   padding: 0; margin: .25rem 0 1rem; }
 .placeholder-list .hint { display: none; }
@@ -72,9 +75,12 @@ def integration_url(workflow: str, action: str) -> str:
     return f"/integrations/{quote(workflow, safe='')}/{action}"
 
 
-def _can_write(request: Request) -> bool:
-    principal = principal_of(request)
-    return bool(principal and principal.can_write)
+def _refused(request: Request) -> Response:
+    return not_allowed(
+        request,
+        "you can look at the integrations but not add, change or delete them.",
+        ("/integrations", "Back to the integrations"),
+    )
 
 
 def _message(request: Request, title: str, message: str, status: int) -> Response:
@@ -266,28 +272,40 @@ def error_key(loc: list[Any]) -> str | None:
     return None
 
 
+EDITOR_LABELS = {
+    "workflow": "Workflow",
+    "default_server": "Default server",
+    "enabled": "Enabled",
+    "fields": "Ticket fields",
+    "notify_addresses": "More addresses",
+}
+POINT_PARTS = {"on": "fires on", "body": "body template", "response": "response mapping"}
+
+
+def error_label(key: str) -> str:
+    """The label a user sees for an editor field key (``point-0-path`` → Point 1 path)."""
+    if key in EDITOR_LABELS:
+        return EDITOR_LABELS[key]
+    kind, _, rest = key.partition("-")
+    index, _, part = rest.partition("-")
+    if kind in ("point", "route") and index.isdigit():
+        if kind == "route":
+            part = "server" if part == "server" else "condition"
+        return f"{kind.title()} {int(index) + 1} {POINT_PARTS.get(part, part)}"
+    return key
+
+
 # -- pages -------------------------------------------------------------------------------
 
 
 @router.get("/integrations")
-def integration_list(
-    request: Request,
-    integrations: IntegrationsDep,
-    saved: str | None = None,
-    deleted: str | None = None,
-) -> Response:
+def integration_list(request: Request, integrations: IntegrationsDep) -> Response:
     """Every integration with its default server and number of routes and points."""
-    notice = None
-    if saved:
-        notice = f"Saved the integration of {saved}."
-    elif deleted:
-        notice = f"Deleted the integration of {deleted}."
     return render(
         request,
         "integrations/list.html",
         {
             "views": integrations.list_all(),
-            "notice": notice,
             "integration_url": integration_url,
         },
     )
@@ -325,8 +343,8 @@ def _editor(
         if key is None:
             where = ".".join(str(p) for p in error.get("loc", []))
             form_errors.append(f"{where}: {message}" if where else message)
-        else:
-            field_errors.setdefault(key, []).append(message)
+        elif message not in field_errors.setdefault(key, []):
+            field_errors[key].append(message)
     catalog = services.integrations.placeholders()
     declared = list(_pairs(values.get("fields", "")))
     servers = [view.name for view in services.servers.list_all()]
@@ -339,6 +357,11 @@ def _editor(
             "original": original,
             "action": action,
             "errors": field_errors,
+            "error_list": [
+                (key, error_label(key), message)
+                for key, messages in field_errors.items()
+                for message in messages
+            ],
             "form_errors": form_errors,
             "servers": servers,
             "kinds": KINDS,
@@ -360,6 +383,8 @@ def _editor(
 @router.get("/integrations/new")
 def new_integration(request: Request, services: ServicesDep) -> Response:
     """An empty editor with one point."""
+    if not can_write(request):
+        return _refused(request)
     values = values_from_document({"enabled": True})
     values["points"] = [blank_point()]
     return _editor(request, services, values, original=None)
@@ -417,9 +442,8 @@ def _change(
             }
         )
         return _editor(request, services, values, original=original, preview_values=_pv(form))
-    refused = refuse_viewer(request)
-    if refused:
-        return refused
+    if not can_write(request):
+        return _refused(request)
     doc, shape_errors = document_from_values(values)
     if shape_errors:
         return _editor(
@@ -450,7 +474,9 @@ def _change(
             errors=[{"loc": ["workflow"], "msg": exc.message}],
             status=409,
         )
-    return RedirectResponse(f"/integrations?saved={quote(view.workflow)}", status_code=303)
+    return redirect_with_notice(
+        request, "/integrations", f"Saved the integration of {view.workflow}."
+    )
 
 
 def _pv(form: dict[str, str]) -> dict[str, str]:
@@ -523,6 +549,8 @@ async def _run_preview(
 @router.get("/integrations/{workflow}/delete")
 def confirm_delete(request: Request, integrations: IntegrationsDep, workflow: str) -> Response:
     """Ask before deleting."""
+    if not can_write(request):
+        return _refused(request)
     try:
         view = integrations.get(workflow)
     except NotFound as exc:
@@ -535,10 +563,12 @@ def confirm_delete(request: Request, integrations: IntegrationsDep, workflow: st
 @router.post("/integrations/{workflow}/delete")
 def delete_integration(request: Request, integrations: IntegrationsDep, workflow: str) -> Response:
     """Delete an integration."""
-    if not _can_write(request):
-        return _message(request, "Not allowed", "Your role is viewer: you cannot delete.", 403)
+    if not can_write(request):
+        return _refused(request)
     try:
         integrations.delete(workflow)
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
-    return RedirectResponse(f"/integrations?deleted={quote(workflow)}", status_code=303)
+    return redirect_with_notice(
+        request, "/integrations", f"Deleted the integration of {workflow}."
+    )

@@ -18,7 +18,9 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Servers", "/servers", "/servers"),
     NavItem("Integrations", "/integrations", "/integrations"),
+    NavItem("Events", "/events", "/events"),
     NavItem("Deliveries", "/deliveries", "/deliveries"),
+    NavItem("SecureChange", "/securechange", "/securechange"),
     NavItem("Users", "/users", "/users", admin_only=True),
 )
 """The menu, in order."""

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workflow_integrator.web import account, auth, deliveries, integrations, servers, users
+from workflow_integrator.web import (
+    account,
+    auth,
+    deliveries,
+    events,
+    integrations,
+    securechange,
+    servers,
+    users,
+)
 
 routers: list[APIRouter] = [
     auth.router,
     account.router,
     servers.router,
     integrations.router,
+    events.router,
+    securechange.router,
     deliveries.router,
     users.router,
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,24 +21,52 @@ from workflow_integrator.services.errors import (
     Stale,
 )
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
+from workflow_integrator.services.server_list import (
+    EXPIRY_NOTICE,
+    SORTS,
+    ServerQuery,
+    auth_label,
+    badges,
+    server_page,
+)
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web import server_form
+from workflow_integrator.web.notices import redirect_with_notice
 from workflow_integrator.web.revisions import loaded_revision, stale_errors
-from workflow_integrator.web.templating import refuse_viewer, render
+from workflow_integrator.web.templating import can_write, not_allowed, render
 
 router = APIRouter(include_in_schema=False)
 
-AUTH_LABELS = {
-    "basic": "Basic",
-    "oauth2": "OAuth 2.0",
-    "bearer": "Bearer Token",
-    "none": "None",
-}
-GRANT_LABELS = {"password": "password credentials", "refresh_token": "refresh token"}
+
+def _forbidden(request: Request) -> Response | None:
+    if can_write(request):
+        return None
+    return not_allowed(
+        request,
+        "you can look at the outbound servers but not add, change or delete them.",
+        ("/servers", "Back to the servers"),
+    )
 
 
 def _not_found(request: Request, message: str) -> Response:
     return render(request, "message.html", {"title": "Not found", "message": message}, status=404)
+
+
+def certificate_view(pem: str, now: datetime | None = None) -> list[dict[str, str]]:
+    """What the live preview shows of certificates, flagged when expired or expiring.
+
+    CertificateError when the text is not usable.
+    """
+    moment = now or datetime.now(UTC)
+    shown = []
+    for info in parse_certificates(pem, check_expiry=False):
+        view = info.as_dict()
+        if info.not_after < moment:
+            view["flag"] = "Expired: WI cannot verify the server with it; requests fail."
+        elif info.not_after < moment + EXPIRY_NOTICE:
+            view["flag"] = "Expires within 30 days: requests fail after that date."
+        shown.append(view)
+    return shown
 
 
 def server_url(name: str, action: str) -> str:
@@ -53,28 +82,49 @@ def home() -> Response:
 
 @router.get("/servers")
 def server_list(
-    request: Request, servers: ServersDep, saved: str | None = None, deleted: str | None = None
+    request: Request,
+    servers: ServersDep,
+    q: str = "",
+    sort: str = "name",
+    order: str = "asc",
+    page: str = "1",
 ) -> Response:
-    """Every outbound server with its host, protocol, auth, TLS mode and state."""
-    rows = []
-    for view in servers.list_all():
-        method = str(view.auth.get("method", "none"))
-        label = AUTH_LABELS.get(method, method)
-        if method == "oauth2":
-            label += f" ({GRANT_LABELS.get(str(view.auth.get('grant_type')), '')})"
-        rows.append({"view": view, "auth_label": label})
-    notice = None
-    if saved:
-        notice = f"Saved outbound server {saved}."
-    elif deleted:
-        notice = f"Deleted outbound server {deleted}."
-    return render(
-        request, "servers/list.html", {"rows": rows, "notice": notice, "server_url": server_url}
+    """The outbound servers: searched, sorted and paged on the server."""
+    query = ServerQuery(
+        search=q.strip()[:200],
+        sort=sort if sort in SORTS else "name",
+        descending=order == "desc",
+        page=int(page) if page.isdigit() and len(page) < 7 else 1,
     )
+    return render(request, "servers/list.html", _list_context(servers, query))
+
+
+def _list_context(
+    servers: OutboundServerService, query: ServerQuery | None = None
+) -> dict[str, Any]:
+    """What the list needs; the dialog shows it behind itself, so deep links work."""
+    listed = server_page(servers, query or ServerQuery())
+    now = datetime.now(UTC)
+    rows = [
+        {"view": view, "auth_label": auth_label(view), "badges": badges(view, now)}
+        for view in listed.rows
+    ]
+    return {"rows": rows, "listing": listed, "list_url": _list_url, "server_url": server_url}
+
+
+def _list_url(query: ServerQuery, **changes: Any) -> str:
+    """The list's URL for ``query`` with some parameters changed (sort, page ...)."""
+    params = {"q": query.search, "sort": query.sort,
+              "order": "desc" if query.descending else "asc", "page": query.page}
+    params.update(changes)
+    defaults = {("sort", "name"), ("order", "asc"), ("page", 1)}
+    kept = {k: v for k, v in params.items() if v not in ("", None) and (k, v) not in defaults}
+    return "/servers" + ("?" + urlencode(kept) if kept else "")
 
 
 def _dialog(
     request: Request,
+    servers: OutboundServerService,
     secretbox: SecretBox,
     *,
     mode: str,
@@ -103,17 +153,16 @@ def _dialog(
     cert_error = None
     if values.get("certificate", "").strip():
         try:
-            cert_info = [
-                info.as_dict()
-                for info in parse_certificates(values["certificate"], check_expiry=False)
-            ]
+            cert_info = certificate_view(values["certificate"])
         except CertificateError as exc:
-            cert_error = str(exc)
+            # Said once: Save's own error for the field already tells the same.
+            cert_error = None if field_errors.get("certificate") else str(exc)
     action = server_url(original, "edit") if mode == "edit" and original else "/servers/new"
     return render(
         request,
         "servers/dialog.html",
         {
+            **_list_context(servers),
             "mode": mode,
             "v": values,
             "original": original,
@@ -148,6 +197,9 @@ def new_server(
     duplicate: str | None = None,
 ) -> Response:
     """The empty dialog, or a copy of ``duplicate`` under a new name."""
+    refused = _forbidden(request)
+    if refused:
+        return refused
     if duplicate:
         try:
             view = servers.get(duplicate)
@@ -155,8 +207,10 @@ def new_server(
             return _not_found(request, exc.message)
         values = server_form.values_from_document(view.model_dump(mode="json"))
         values["name"] = f"{duplicate} (copy)"
-        return _dialog(request, secretbox, mode="duplicate", values=values, duplicate_of=duplicate)
-    return _dialog(request, secretbox, mode="new", values=server_form.blank_values())
+        return _dialog(
+            request, servers, secretbox, mode="duplicate", values=values, duplicate_of=duplicate
+        )
+    return _dialog(request, servers, secretbox, mode="new", values=server_form.blank_values())
 
 
 async def _form_values(request: Request, secretbox: SecretBox) -> dict[str, str]:
@@ -168,7 +222,7 @@ async def _form_values(request: Request, secretbox: SecretBox) -> dict[str, str]
 @router.post("/servers/new")
 async def create_server(request: Request, servers: ServersDep, secretbox: SecretBoxDep) -> Response:
     """Save a new server (or a duplicate); errors come back next to their fields."""
-    refused = refuse_viewer(request)
+    refused = _forbidden(request)
     if refused:
         return refused
     values = await _form_values(request, secretbox)
@@ -194,6 +248,7 @@ def _create(
     except InvalidInput as exc:
         return _dialog(
             request,
+            servers,
             secretbox,
             mode="duplicate" if duplicate_of else "new",
             values=values,
@@ -204,6 +259,7 @@ def _create(
     except ServiceError as exc:
         return _dialog(
             request,
+            servers,
             secretbox,
             mode="duplicate" if duplicate_of else "new",
             values=values,
@@ -211,7 +267,7 @@ def _create(
             errors=[{"loc": ["name"], "msg": exc.message}],
             status=409,
         )
-    return RedirectResponse(f"/servers?saved={quote(view.name)}", status_code=303)
+    return redirect_with_notice(request, "/servers", f"Saved outbound server {view.name}.")
 
 
 @router.get("/servers/{name}/edit")
@@ -225,7 +281,9 @@ def edit_server(
         return _not_found(request, exc.message)
     values = server_form.values_from_document(view.model_dump(mode="json"))
     values["revision"] = str(view.revision)
-    return _dialog(request, secretbox, mode="edit", values=values, original=name, view=view)
+    return _dialog(
+        request, servers, secretbox, mode="edit", values=values, original=name, view=view
+    )
 
 
 @router.post("/servers/{name}/edit")
@@ -233,7 +291,7 @@ async def save_server(
     request: Request, servers: ServersDep, secretbox: SecretBoxDep, name: str
 ) -> Response:
     """Save changes; secrets still showing the mask keep their stored values."""
-    refused = refuse_viewer(request)
+    refused = _forbidden(request)
     if refused:
         return refused
     values = await _form_values(request, secretbox)
@@ -259,6 +317,7 @@ def _save(
     except Stale as exc:
         return _dialog(
             request,
+            servers,
             secretbox,
             mode="edit",
             values={**values, "revision": str(exc.current)},
@@ -270,6 +329,7 @@ def _save(
     except InvalidInput as exc:
         return _dialog(
             request,
+            servers,
             secretbox,
             mode="edit",
             values=values,
@@ -283,6 +343,7 @@ def _save(
     except ServiceError as exc:
         return _dialog(
             request,
+            servers,
             secretbox,
             mode="edit",
             values=values,
@@ -298,6 +359,7 @@ def _save(
             message = exc.errors[0]["msg"] if isinstance(exc, InvalidInput) else exc.message
             return _dialog(
                 request,
+                servers,
                 secretbox,
                 mode="edit",
                 values=values,
@@ -306,12 +368,15 @@ def _save(
                 status=422 if isinstance(exc, InvalidInput) else 409,
                 view=current,
             )
-    return RedirectResponse(f"/servers?saved={quote(new_name)}", status_code=303)
+    return redirect_with_notice(request, "/servers", f"Saved outbound server {new_name}.")
 
 
 @router.get("/servers/{name}/delete")
 def confirm_delete(request: Request, servers: ServersDep, name: str) -> Response:
     """Ask before deleting."""
+    refused = _forbidden(request)
+    if refused:
+        return refused
     try:
         view = servers.get(name)
     except NotFound as exc:
@@ -324,7 +389,7 @@ def confirm_delete(request: Request, servers: ServersDep, name: str) -> Response
 @router.post("/servers/{name}/delete")
 def delete_server(request: Request, servers: ServersDep, name: str) -> Response:
     """Delete, or explain which integrations still use the server."""
-    refused = refuse_viewer(request)
+    refused = _forbidden(request)
     if refused:
         return refused
     try:
@@ -339,7 +404,7 @@ def delete_server(request: Request, servers: ServersDep, name: str) -> Response:
             {"view": view, "error": exc.message, "used_by": exc.users, "server_url": server_url},
             status=409,
         )
-    return RedirectResponse(f"/servers?deleted={quote(name)}", status_code=303)
+    return redirect_with_notice(request, "/servers", f"Deleted outbound server {name}.")
 
 
 @router.post("/servers/certificate-info", response_class=HTMLResponse)
@@ -351,7 +416,7 @@ async def certificate_info(request: Request, secretbox: SecretBoxDep) -> Respons
     error = None
     if pem.strip():
         try:
-            info = [i.as_dict() for i in parse_certificates(pem, check_expiry=False)]
+            info = certificate_view(pem)
         except CertificateError as exc:
             error = str(exc)
     return render(

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from workflow_integrator import __version__
 from workflow_integrator.services.principals import Principal
 from workflow_integrator.web.nav import NAV
+from workflow_integrator.web.notices import clear_notice, take_notice
 
 HTMX_VERSION = "2.0.11"
 """The vendored ``static/htmx.min.js`` (npm htmx.org@2.0.11, dist/htmx.min.js)."""
@@ -28,22 +29,6 @@ def principal_of(request: Request) -> Principal | None:
     return found if isinstance(found, Principal) else None
 
 
-def refuse_viewer(request: Request) -> HTMLResponse | None:
-    """None for a user who may change configuration; else the page that says why not."""
-    principal = principal_of(request)
-    if principal is not None and principal.can_write:
-        return None
-    return render(
-        request,
-        "message.html",
-        {
-            "title": "Not allowed",
-            "message": "Your role is viewer: you can look at the configuration but not change it.",
-        },
-        status=403,
-    )
-
-
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:
@@ -57,7 +42,32 @@ def render(
         "path": request.url.path,
         "version": __version__,
         "htmx_version": HTMX_VERSION,
+        "notice": take_notice(request),
     }
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request, template, {**base, **(context or {})}, status_code=status
     )
+    clear_notice(request, response)
+    return response
+
+
+def not_allowed(request: Request, what: str, back: tuple[str, str]) -> HTMLResponse:
+    """The one 403 page of the UI: what the role may not do, and a way back."""
+    principal = principal_of(request)
+    role = principal.role if principal else "signed-out"
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Not allowed",
+            "message": f"Your role is {role}: {what} An admin can do it for you.",
+            "back": back,
+        },
+        status=403,
+    )
+
+
+def can_write(request: Request) -> bool:
+    """Whether the signed-in user may change the configuration (admins)."""
+    principal = principal_of(request)
+    return bool(principal and principal.can_write)

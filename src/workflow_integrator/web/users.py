@@ -6,12 +6,13 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from workflow_integrator.api.deps import UsersDep
 from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.users import UserService
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.notices import redirect_with_notice
+from workflow_integrator.web.templating import not_allowed, principal_of, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -20,19 +21,13 @@ def _admin_only(request: Request) -> Response | None:
     principal = principal_of(request)
     if principal is not None and principal.can_write:
         return None
-    return render(
-        request,
-        "message.html",
-        {"title": "Not allowed", "message": "Only admins manage users."},
-        status=403,
-    )
+    return not_allowed(request, "only admins manage users.", ("/servers", "Back to the servers"))
 
 
 def _page(
     request: Request,
     users: UserService,
     *,
-    notice: str | None = None,
     error: str | None = None,
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
@@ -43,7 +38,6 @@ def _page(
         "users/list.html",
         {
             "users": users.list_all(),
-            "notice": notice,
             "error": error,
             "errors": errors or {},
             "form": form or {"name": "", "role": "viewer"},
@@ -54,9 +48,9 @@ def _page(
 
 
 @router.get("/users")
-def user_list(request: Request, users: UsersDep, notice: str | None = None) -> Response:
+def user_list(request: Request, users: UsersDep) -> Response:
     """Users with their roles and last sign-in, and the form to add one."""
-    return _admin_only(request) or _page(request, users, notice=notice)
+    return _admin_only(request) or _page(request, users)
 
 
 @router.post("/users")
@@ -88,9 +82,7 @@ def add_user(
         return _page(request, users, errors=errors, form=form, status=422)
     except ServiceError as exc:
         return _page(request, users, errors={"name": exc.message}, form=form, status=409)
-    return RedirectResponse(
-        f"/users?notice={quote(f'Added {view.role} {view.name}.')}", status_code=303
-    )
+    return redirect_with_notice(request, "/users", f"Added {view.role} {view.name}.")
 
 
 @router.post("/users/{name}/role")
@@ -109,9 +101,7 @@ def change_role(
         return _page(request, users, error=exc.errors[0]["msg"], status=422)
     except ServiceError as exc:
         return _page(request, users, error=exc.message, status=409)
-    return RedirectResponse(
-        f"/users?notice={quote(f'{view.name} is now {view.role}.')}", status_code=303
-    )
+    return redirect_with_notice(request, "/users", f"{view.name} is now {view.role}.")
 
 
 @router.get("/users/{name}/delete")
@@ -134,4 +124,4 @@ def delete_user(request: Request, users: UsersDep, name: str) -> Response:
         return _page(request, users, error=exc.message, status=404)
     except ServiceError as exc:
         return _page(request, users, error=exc.message, status=409)
-    return RedirectResponse(f"/users?notice={quote(f'Deleted user {name}.')}", status_code=303)
+    return redirect_with_notice(request, "/users", f"Deleted user {name}.")

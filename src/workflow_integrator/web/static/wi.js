@@ -149,20 +149,41 @@
     for (const el of form.querySelectorAll(".fetch-field-error")) el.remove();
   }
 
+  // Each error under its field, and in the result with the field's label (not its API path);
+  // a tab holding errors that is not shown gets their count.
   function showFieldErrors(form, detail, out) {
+    const counts = {};
+    const seen = new Set();
     for (const err of detail) {
       const loc = (err.loc || []).filter(function (p) { return p !== "body"; });
       const path = loc.join(".");
       const input = Array.from(form.querySelectorAll("[data-path]")).find(function (el) {
         return el.dataset.path === path && !el.matches(":disabled");
       });
+      const label = input && input.id ? form.querySelector('label[for="' + input.id + '"]') : null;
+      const name = label ? label.textContent.trim() : (path || "Settings");
+      const text = name + ": " + err.msg;
+      if (seen.has(text)) continue;
+      seen.add(text);
       if (input) {
         const p = document.createElement("p");
         p.className = "field-error fetch-field-error";
         p.textContent = err.msg;
         input.insertAdjacentElement("afterend", p);
+        const panel = input.closest('[role="tabpanel"]');
+        if (panel) counts[panel.id] = (counts[panel.id] || 0) + 1;
       }
-      line(out, "", (path ? path + ": " : "") + err.msg);
+      line(out, "", text);
+    }
+    for (const id of Object.keys(counts)) {
+      const tab = form.querySelector('[aria-controls="' + id + '"]');
+      if (!tab || tab.querySelector(".count")) continue;
+      const badge = document.createElement("span");
+      badge.className = "count fetch-field-error";
+      badge.textContent = String(counts[id]);
+      badge.setAttribute("aria-label", counts[id] + " errors");
+      tab.appendChild(document.createTextNode(" "));
+      tab.appendChild(badge);
     }
   }
 
@@ -257,10 +278,136 @@
     });
   }
 
+  // The SecureChange connection page: the certificate section follows the TLS mode.
+  function initSecureChangeForm(form) {
+    const verify = form.querySelector("#verify_certificate");
+    const protocol = form.querySelector("#protocol");
+    const editable = !form.querySelector("fieldset.plain").disabled;
+    function syncTls() {
+      const section = document.getElementById("certificate-section");
+      section.hidden = verify.value !== "certificate";
+      section.disabled = !editable || section.hidden;
+      document.getElementById("tls-warning").hidden =
+        !(verify.value === "disable" && protocol.value === "https");
+    }
+    verify.addEventListener("change", syncTls);
+    protocol.addEventListener("change", syncTls);
+    const file = form.querySelector("#certificate_file");
+    const pem = form.querySelector("#certificate");
+    file.addEventListener("change", function () {
+      const chosen = file.files && file.files[0];
+      if (!chosen) return;
+      chosen.text().then(function (text) {
+        pem.value = text;
+        if (window.htmx) window.htmx.trigger(pem, "certificate-chosen");
+      });
+    });
+    const summary = document.getElementById("form-errors");
+    if (summary) summary.focus();
+  }
+
+  // The server dialog is modal over the list. Links marked data-dialog open it in place
+  // (the URL follows, so it can be bookmarked); a deep link renders it over the list.
+  let dialogOpener = null;
+
+  function focusFirst(dialog) {
+    const summary = dialog.querySelector("#form-errors");
+    const panel = dialog.querySelector('[role="tabpanel"]:not([hidden])');
+    const field = panel && panel.querySelector("input:not([type=hidden]):not(:disabled), select:not(:disabled), textarea:not(:disabled)");
+    const target = summary || field || dialog.querySelector('[role="tab"][aria-selected="true"]');
+    if (target) target.focus();
+  }
+
+  function returnFocus() {
+    // The opener, else its menu's button (a menu link is hidden once the menu closed).
+    const opener = dialogOpener;
+    dialogOpener = null;
+    const menu = opener && opener.closest("details.menu");
+    const candidates = [opener, menu && menu.querySelector("summary"),
+      document.querySelector("#actions summary"), document.querySelector("main h1")];
+    for (const target of candidates) {
+      if (!target || !document.contains(target)) continue;
+      if (target.matches("h1")) target.tabIndex = -1;
+      target.focus();
+      if (document.activeElement === target) return;
+    }
+  }
+
+  let focusAfterBack = false;
+
+  function closeDialog(dialog, fromHistory) {
+    if (dialog.open) dialog.close();
+    dialog.remove();
+    if (!fromHistory && history.state && history.state.wiDialog) {
+      // Going back resets focus when it lands: focus follows in the popstate handler.
+      focusAfterBack = true;
+      history.back();
+      return;
+    }
+    if (!fromHistory) history.replaceState(null, "", "/servers");
+    returnFocus();
+  }
+
+  function showDialog(dialog) {
+    if (dialog.open) dialog.close();
+    dialog.addEventListener("cancel", function (ev) { ev.preventDefault(); closeDialog(dialog, false); });
+    for (const closer of dialog.querySelectorAll("[data-close-dialog]")) {
+      closer.addEventListener("click", function (ev) { ev.preventDefault(); closeDialog(dialog, false); });
+    }
+    dialog.showModal();
+    focusFirst(dialog);
+  }
+
+  function openInPlace(link) {
+    const href = link.getAttribute("href");
+    fetch(href, { credentials: "same-origin", headers: { "Accept": "text/html" } }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.text();
+    }).then(function (text) {
+      const parsed = new DOMParser().parseFromString(text, "text/html");
+      const found = parsed.getElementById("server-dialog");
+      if (!found) throw new Error("no dialog");
+      const old = document.getElementById("server-dialog");
+      if (old) old.remove();
+      const dialog = document.importNode(found, true);
+      document.getElementById("main").appendChild(dialog);
+      const form = dialog.querySelector("form");
+      initTabs(form);
+      initServerForm(form);
+      if (window.htmx) window.htmx.process(dialog);
+      dialogOpener = link;
+      history.pushState({ wiDialog: true }, "", href);
+      showDialog(dialog);
+    }).catch(function () { window.location.href = href; });
+  }
+
+  function initDialogs() {
+    document.addEventListener("click", function (ev) {
+      const link = ev.target.closest && ev.target.closest("a[data-dialog]");
+      if (!link || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+      ev.preventDefault();
+      const menu = link.closest("details.menu");
+      if (menu) menu.open = false;
+      openInPlace(link);
+    });
+    window.addEventListener("popstate", function () {
+      const dialog = document.getElementById("server-dialog");
+      if (dialog && !(history.state && history.state.wiDialog)) closeDialog(dialog, true);
+      else if (focusAfterBack) { focusAfterBack = false; setTimeout(returnFocus, 0); }
+    });
+    const deepLinked = document.getElementById("server-dialog");
+    if (deepLinked) showDialog(deepLinked);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initMenus();
     for (const tablist of document.querySelectorAll('[role="tablist"]')) initTabs(tablist.closest("form") || document);
     const form = document.getElementById("server-form");
     if (form) initServerForm(form);
+    const securechange = document.getElementById("securechange-form");
+    if (securechange) initSecureChangeForm(securechange);
+    initDialogs();
+    const editorErrors = document.getElementById("integration-form") && document.getElementById("form-errors");
+    if (editorErrors) editorErrors.focus();
   });
 })();
