@@ -66,7 +66,7 @@ async def test_delivered_request_is_rendered_sent_and_recorded(
     assert record.started_at == START
     assert (record.method, record.url) == ("POST", f"{receiver.url}/api/now/table/incident")
     sent = dict((n.lower(), v) for n, v in record.request_headers)
-    assert sent["authorization"] == MASK
+    assert sent["authorization"] == f"Basic {MASK}"  # the scheme shows, the credential not
     assert sent["idempotency-key"] == "wi-delivery-41"
     assert json.loads(record.request_body or "") == json.loads(seen.body)
     assert record.response_status == 200
