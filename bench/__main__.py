@@ -1,4 +1,4 @@
-"""Run WI's benchmarks and print one table: ``python -m bench [--quick] [--postgres]``.
+"""Run WI's benchmarks and print their tables: ``python -m bench [--quick] [--postgres]``.
 
 Each benchmark measures a path users feel (validation and encryption on every save,
 the REST API over real HTTP). Figures are medians of repeated runs on this machine;
@@ -18,7 +18,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.cases import CASES, BenchContext
+from bench.delivery import run_delivery_bench
 from bench.integrations import CASES as INTEGRATION_CASES
+
+#: Name ``--only`` selects the end-to-end delivery case by.
+DELIVERY_CASE = "delivery end to end"
 
 
 def main() -> None:
@@ -28,6 +32,12 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true",
                         help="also run the API cases on a throwaway PostgreSQL")
     parser.add_argument("--only", help="run cases whose name contains this text")
+    parser.add_argument("--events", type=int, default=200,
+                        help="events of the end-to-end delivery case (default 200)")
+    parser.add_argument("--rate", type=float, default=200,
+                        help="events stored per second in its paced run (default 200)")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="concurrent sends of the engine and the plain client (default 16)")
     args = parser.parse_args()
     scale = 0.2 if args.quick else 1.0
     table = Table(title="Workflow Integrator benchmarks")
@@ -45,7 +55,12 @@ def main() -> None:
                     p95 = sorted(samples)[max(0, int(len(samples) * 0.95) - 1)]
                     table.add_row(case.name, database, str(ops), _fmt(median), _fmt(p95),
                                   f"{1 / median:,.0f}" if median else "-")
-    Console(width=max(Console().width, 110)).print(table)
+        console = Console(width=max(Console().width, 110))
+        if table.row_count:
+            console.print(table)
+        if not args.only or args.only in DELIVERY_CASE:
+            console.print(run_delivery_bench(Path(tmp) / "delivery", args.events, args.rate,
+                                             args.concurrency))
 
 
 def _measure(run: tuple[Callable[[], None], int]) -> tuple[list[float], int]:

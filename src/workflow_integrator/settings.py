@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         description="Longest wait before looking for work stored by another process "
         "(PostgreSQL also wakes workers at once with LISTEN/NOTIFY).",
     )
+    retention_days: int = Field(
+        default=30, ge=1, le=3650,
+        description="Days finished deliveries, their attempts and settled events are kept; "
+        "older ones are pruned every few minutes.",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

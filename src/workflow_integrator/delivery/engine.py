@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.planner import Planner
 from workflow_integrator.delivery.queue import DeliveryQueue
+from workflow_integrator.delivery.retention import Retention
 from workflow_integrator.delivery.sender import Sender, ServerRevision
 from workflow_integrator.delivery.wakeup import Wakeup, keep_running, sleep_until
 from workflow_integrator.delivery.worker import (
@@ -58,6 +59,7 @@ class DeliveryEngine:
     wakeup: Wakeup
     clock: Clock
     settings: WorkerSettings
+    retention: Retention
     #: PostgreSQL: where to LISTEN for work stored by other processes (None: poll only).
     listen: str | None = None
     #: On stop, how long sends in flight may finish before they are handed back.
@@ -66,6 +68,7 @@ class DeliveryEngine:
     _loop: asyncio.AbstractEventLoop | None = None
     _planning: bool = False
     _plan_flag: asyncio.Event | None = None
+    _stop_flag: asyncio.Event | None = None
 
     @property
     def running(self) -> bool:
@@ -90,10 +93,12 @@ class DeliveryEngine:
         self._loop = asyncio.get_running_loop()
         self._planning = True
         self._plan_flag = self.wakeup.listener()
+        self._stop_flag = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self._plan_loop(), name="wi-planner"),
             asyncio.create_task(self.sender.run(), name="wi-sender"),
             asyncio.create_task(self.writeback.run(), name="wi-writeback"),
+            asyncio.create_task(self._prune_loop(), name="wi-retention"),
         ]
         if self.listen is not None:
             self._tasks.append(asyncio.create_task(
@@ -114,6 +119,8 @@ class DeliveryEngine:
         self._planning = False
         if self._plan_flag is not None:
             self._plan_flag.set()
+        if self._stop_flag is not None:
+            self._stop_flag.set()
         self.writeback.stop()
         for task in self._tasks:
             if task.get_name() == "wi-listen":
@@ -128,6 +135,21 @@ class DeliveryEngine:
 
     async def _plan_loop(self) -> None:
         await keep_running("planning", lambda: self._planning, self._plan_step, self._plan_idle)
+
+    async def _prune_loop(self) -> None:
+        await keep_running("retention", lambda: self._planning, self._prune_step,
+                           self._prune_idle)
+
+    async def _prune_step(self) -> bool:
+        await self.retention.prune_if_due()
+        return False
+
+    async def _prune_idle(self) -> None:
+        assert self._stop_flag is not None
+        # The clock decides when a run is due; a poll looks at it now and then.
+        await sleep_until(self._stop_flag, self.clock, self.retention.next_run,
+                          at_least=self.settings.min_sleep_seconds,
+                          at_most=self.settings.poll_seconds)
 
     async def _plan_step(self) -> bool:
         if not await self.planner.plan_due():
@@ -172,8 +194,11 @@ def build_engine(
                              settings)
     writeback = WritebackWorker(queue, TicketWriter(line, clock, rng), clock, worker_id, wakeup,
                                 settings)
+    retention = Retention(queue, clock, settings.retention, settings.prune_every,
+                          settings.prune_batch)
     listen = listen_dsn(services.engine) if can_notify(services.engine) else None
-    return DeliveryEngine(queue, planner, send_worker, writeback, wakeup, clock, settings, listen)
+    return DeliveryEngine(queue, planner, send_worker, writeback, wakeup, clock, settings,
+                          retention, listen)
 
 
 def engine_configuration(services: Services) -> Configuration:
@@ -211,6 +236,7 @@ def delivery_engine(
         concurrency=concurrency or settings.worker_concurrency,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         poll_seconds=settings.delivery_poll_seconds,
+        retention=timedelta(days=settings.retention_days),
     )
     engine = build_engine(services, queue, clock=clock, settings=worker)
     engine.drain_seconds = settings.delivery_drain_seconds

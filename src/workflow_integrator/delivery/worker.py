@@ -47,6 +47,11 @@ class WorkerSettings:
     min_sleep_seconds: float = 0.05
     #: How often held deliveries are checked against their servers' state.
     held_refresh_seconds: float = 2.0
+    #: How long finished deliveries, their attempts and settled events are kept.
+    retention: timedelta = timedelta(days=30)
+    #: How often the retention is applied, and how many rows go per transaction.
+    prune_every: timedelta = timedelta(minutes=5)
+    prune_batch: int = 500
 
     @property
     def renew_seconds(self) -> float:
