@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 
+from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web.security import is_https
 
 NOTICE_COOKIE = "wi_notice"
@@ -17,7 +18,9 @@ NOTICE_COOKIE = "wi_notice"
 def redirect_with_notice(request: Request, url: str, message: str) -> RedirectResponse:
     """Go to ``url`` (303) and show ``message`` there once."""
     response = RedirectResponse(url, status_code=303)
-    sealed = request.app.state.services.secretbox.encrypt(message)
+    secretbox: SecretBox = request.app.state.services.secretbox
+    # The form key: short-lived and bound to this use, never the stored-secrets key.
+    sealed = secretbox.seal_for_form(message, NOTICE_COOKIE)
     response.set_cookie(
         NOTICE_COOKIE,
         sealed,
@@ -35,8 +38,9 @@ def take_notice(request: Request) -> str | None:
     sealed = request.cookies.get(NOTICE_COOKIE)
     if not sealed:
         return None
+    secretbox: SecretBox = request.app.state.services.secretbox
     try:
-        message: str = request.app.state.services.secretbox.decrypt(sealed)
+        message = secretbox.open_from_form(sealed, NOTICE_COOKIE)
     except (RuntimeError, ValueError):  # not sealed by WI: shown never
         return None
     return message

@@ -62,7 +62,7 @@ async def _form(request: Request, secretbox: SecretBox) -> dict[str, str]:
     sealed = values.pop(CARRIED_PREFIX + "password", "")
     if sealed and values.get("password") == MASK:
         try:
-            values["password"] = secretbox.decrypt(sealed)
+            values["password"] = secretbox.open_from_form(sealed, "securechange.password")
         except (RuntimeError, ValueError):  # a tampered value counts as not typed
             values["password"] = ""
     return values
@@ -92,7 +92,7 @@ def _page(
     if errors and typed and typed != MASK:
         # Re-shown after an error: the typed password goes back sealed, never in clear.
         shown["password"] = MASK
-        shown[CARRIED_PREFIX + "password"] = secretbox.encrypt(typed)
+        shown[CARRIED_PREFIX + "password"] = secretbox.seal_for_form(typed, "securechange.password")
     cert_info: list[dict[str, str]] = []
     if shown.get("certificate", "").strip():
         try:
