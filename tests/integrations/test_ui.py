@@ -239,5 +239,6 @@ def test_saving_over_someone_elses_change_is_refused_and_keeps_the_typing(
 
     # Having been told, saving again replaces their change with what was typed.
     page.get_by_role("button", name="Save").click()
-    expect(page).to_have_url(re.compile(r"/integrations\?saved="))
+    expect(page).to_have_url(re.compile(r"/integrations$"))
+    expect(page.get_by_role("status")).to_have_text("Saved the integration of Access Request.")
     assert service.get("Access Request").points[0].request.path == "/api/now/table/problem"
