@@ -19,6 +19,7 @@ from workflow_integrator.services.integrations import (
     securechange_web_url,
 )
 from workflow_integrator.services.outbound_servers import OutboundServerService
+from workflow_integrator.services.smtp import SmtpSettingsService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, session_factory
@@ -35,6 +36,7 @@ class Services:
     secretbox: SecretBox
     servers: OutboundServerService
     tokens: ApiTokenService
+    smtp: SmtpSettingsService
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,6 +73,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         secretbox=secretbox,
         servers=OutboundServerService(sessions, secretbox),
         tokens=ApiTokenService(sessions),
+        smtp=SmtpSettingsService(sessions, secretbox),
     )
     diagnostics.install(services)
     securechange = SecureChangeSettingsService(sessions, secretbox).connection
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import securechange as securechange_api
+    from workflow_integrator.api import smtp as smtp_api
 
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(events_api.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
+    app.include_router(smtp_api.router)
     web.install(app)
     openapi.install(app)
     return app

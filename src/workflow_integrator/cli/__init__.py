@@ -9,6 +9,7 @@ from workflow_integrator.cli import events as events_cli
 from workflow_integrator.cli import integrations as integrations_cli
 from workflow_integrator.cli import securechange as securechange_cli
 from workflow_integrator.cli import sim as sim_cli
+from workflow_integrator.cli import smtp as smtp_cli
 
 app = typer.Typer(
     name="wi",
@@ -28,6 +29,7 @@ app.add_typer(securechange_cli.app, name="securechange")
 app.add_typer(sim_cli.app, name="sim")
 app.add_typer(integrations_cli.app, name="integrations")
 app.add_typer(users.app, name="users")
+app.add_typer(smtp_cli.app, name="smtp")
 
 
 def main() -> None:

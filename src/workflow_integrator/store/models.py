@@ -8,6 +8,7 @@ from workflow_integrator.store import (
     integrations,
     securechange_settings,
     servers,
+    smtp_settings,
     tokens,
     users,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "metadata",
     "securechange_settings",
     "servers",
+    "smtp_settings",
     "tokens",
     "users",
 ]

@@ -28,4 +28,5 @@ def register(item: NavItem) -> None:
 
 
 register(NavItem("Servers", "/servers", "/servers", order=10))
+register(NavItem("Mail", "/smtp", "/smtp", order=80, admin_only=True))
 register(NavItem("Users", "/users", "/users", order=90, admin_only=True))

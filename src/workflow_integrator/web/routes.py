@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workflow_integrator.web import account, auth, integrations, servers, users
+from workflow_integrator.web import account, auth, integrations, servers, smtp, users
 
 routers: list[APIRouter] = [
     auth.router,
@@ -12,4 +12,5 @@ routers: list[APIRouter] = [
     servers.router,
     integrations.router,
     users.router,
+    smtp.router,
 ]
