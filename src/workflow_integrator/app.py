@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
+from workflow_integrator.domain.readiness import Readiness
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services import diagnostics
 from workflow_integrator.services.api_tokens import ApiTokenService
@@ -37,6 +38,7 @@ class Services:
     servers: OutboundServerService
     tokens: ApiTokenService
     smtp: SmtpSettingsService
+    readiness: Readiness = field(default_factory=Readiness)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import securechange as securechange_api
     from workflow_integrator.api import smtp as smtp_api
+    from workflow_integrator.api.request_id import RequestIdMiddleware
 
     settings = settings or (services.settings if services else Settings())
     services = services or build_services(settings)
@@ -123,4 +126,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(smtp_api.router)
     web.install(app)
     openapi.install(app)
+    # Outermost, so every line of a request (and its access line) carries its id.
+    app.add_middleware(RequestIdMiddleware)
     return app

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,7 +40,29 @@ class Settings(BaseSettings):
     plugin_dir: Path | None = Field(
         default=None, description="Folder holding custom_functions.py; default <data_dir>/plugins"
     )
-    log_level: str = Field(default="info")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="Lowest level logged."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="json: one JSON object per line; text: readable lines; auto: text when "
+        "stderr is a terminal, else json.",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) `wi serve` presents: with tls_key_file, WI "
+        "listens with HTTPS.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of tls_cert_file (keep it mode 0600)."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both WI_TLS_CERT_FILE and WI_TLS_KEY_FILE to listen with "
+                             "HTTPS, or neither")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

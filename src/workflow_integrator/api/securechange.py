@@ -31,7 +31,7 @@ _BODY = {
 
 def settings_service(services: Services) -> SecureChangeSettingsService:
     """The settings service on this process's database and secret box."""
-    return SecureChangeSettingsService(services.sessions, services.secretbox)
+    return SecureChangeSettingsService(services.sessions, services.secretbox, services.readiness)
 
 
 @router.get("")
