@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from workflow_integrator import __version__
 from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens, users
 from workflow_integrator.cli import events as events_cli
 from workflow_integrator.cli import integrations as integrations_cli
@@ -17,6 +20,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"wi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Workflow Integrator: SecureChange workflows to outbound servers."""
+
+
 app.command("serve")(serve.serve)
 servers.app.command("fetch-token")(diagnostics.fetch_token)
 servers.app.command("test")(diagnostics.test)
