@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         default=None, description="PEM private key of tls_cert_file (keep it mode 0600)."
     )
 
+    shutdown_grace_seconds: int = Field(
+        default=30, ge=0, le=3600,
+        description="On SIGTERM, how long `wi serve` lets requests in flight finish.",
+    )
+
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

@@ -60,6 +60,7 @@ def serve(
         access_log=False,
         ssl_certfile=str(settings.tls_cert_file) if tls else None,
         ssl_keyfile=str(settings.tls_key_file) if tls else None,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 
