@@ -19,6 +19,7 @@ from workflow_integrator.services.integrations import (
     securechange_ticket_source,
     securechange_web_url,
 )
+from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.smtp import SmtpSettingsService
 from workflow_integrator.settings import Settings
@@ -38,6 +39,7 @@ class Services:
     servers: OutboundServerService
     tokens: ApiTokenService
     smtp: SmtpSettingsService
+    metrics: Metrics
     readiness: Readiness = field(default_factory=Readiness)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -68,6 +70,7 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
     secretbox = SecretBox(
         load_keys(secret_key, settings.resolved_secret_key_file), key_file=key_file
     )
+    metrics = Metrics(sessions, settings.instance_name)
     services = Services(
         settings=settings,
         engine=engine,
@@ -75,7 +78,8 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         secretbox=secretbox,
         servers=OutboundServerService(sessions, secretbox),
         tokens=ApiTokenService(sessions),
-        smtp=SmtpSettingsService(sessions, secretbox),
+        smtp=SmtpSettingsService(sessions, secretbox, metrics),
+        metrics=metrics,
     )
     diagnostics.install(services)
     securechange = SecureChangeSettingsService(sessions, secretbox).connection
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
+    from workflow_integrator.api import metrics as metrics_api
     from workflow_integrator.api import securechange as securechange_api
     from workflow_integrator.api import smtp as smtp_api
     from workflow_integrator.api.request_id import RequestIdMiddleware
@@ -124,6 +129,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
     app.include_router(smtp_api.router)
+    app.include_router(metrics_api.router)
     web.install(app)
     openapi.install(app)
     # Outermost, so every line of a request (and its access line) carries its id.

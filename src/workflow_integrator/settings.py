@@ -62,8 +62,26 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long `wi serve` lets requests in flight finish.",
     )
 
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends to read /metrics on WI's own address.",
+    )
+    metrics_listen: str | None = Field(
+        default=None,
+        description="host:port of a separate plain-HTTP listener serving /metrics without "
+        "a token (e.g. 127.0.0.1:9464 or an internal address).",
+    )
+    instance_name: str | None = Field(
+        default=None,
+        description="This process's wi_instance label in metrics; default host:pid.",
+    )
+
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
+        if self.metrics_listen is not None:
+            host, sep, port = self.metrics_listen.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("WI_METRICS_LISTEN must be host:port, e.g. 127.0.0.1:9464")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("set both WI_TLS_CERT_FILE and WI_TLS_KEY_FILE to listen with "
                              "HTTPS, or neither")
@@ -80,6 +98,14 @@ class Settings(BaseSettings):
     def resolved_secret_key_file(self) -> Path:
         """Where the generated secret key lives when ``WI_SECRET_KEY`` is not set."""
         return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where the separate metrics listener binds, if one is set."""
+        if self.metrics_listen is None:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @property
     def resolved_plugin_dir(self) -> Path:

@@ -25,7 +25,9 @@ def intake(services: Services) -> EventIntake:
     return EventIntake(services.sessions)
 
 
-def _accepted(result: IntakeResult) -> JSONResponse:
+def _accepted(services: Services, result: IntakeResult) -> JSONResponse:
+    services.metrics.event_received(result.event.event, result.event.source,
+                                    duplicate=not result.created)
     body = {**result.event.summary(), "stored": True, "duplicate": not result.created}
     return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"{router.prefix}/{result.event.id}"})
@@ -62,7 +64,7 @@ async def receive_securechange(
     if result is None:
         return JSONResponse({"test": True, "stored": False,
                              "detail": "test call answered; nothing stored"})
-    return _accepted(result)
+    return _accepted(services, result)
 
 
 @router.post(
@@ -80,7 +82,7 @@ async def receive_json(request: Request, services: ServicesDep, _: EventSourceDe
     """Store an event sent as JSON (other workflow sources, tests); idempotent like intake."""
     body = await json_object(request)
     result = await run_in_threadpool(intake(services).receive_json, body)
-    return _accepted(result)
+    return _accepted(services, result)
 
 
 @router.get("")

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from workflow_integrator import logs
 from workflow_integrator.app import build_services, create_app
 from workflow_integrator.cli.context import console, fail
+from workflow_integrator.cli.metrics_listener import metrics_listener
 from workflow_integrator.services.users import user_service
 from workflow_integrator.settings import Settings
 
@@ -51,6 +53,11 @@ def serve(
         f"WI listening on {'https' if tls else 'http'}://{settings.host}:{settings.port} "
         f"(API docs at /docs, database {services.engine.url.render_as_string()})"
     )
+    with metrics_listener(services):
+        _run(app, settings, tls)
+
+
+def _run(app: FastAPI, settings: Settings, tls: bool) -> None:
     uvicorn.run(
         app,
         host=settings.host,

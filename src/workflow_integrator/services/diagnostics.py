@@ -95,7 +95,7 @@ def _check_fetchable(method: str, fetchable: bool) -> None:
 def build_diagnostics(services: Services) -> DiagnosticsService:
     """A diagnostics service with its own token manager and transports over the database."""
     store = DatabaseTokenStore(services.engine, services.sessions, services.secretbox)
-    tokens = TokenManager(store)
+    tokens = TokenManager(store, on_fetch=services.metrics.token_fetch)
     return DiagnosticsService(services.servers, tokens, TransportPool(tokens))
 
 

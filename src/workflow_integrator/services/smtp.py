@@ -13,6 +13,7 @@ from workflow_integrator.domain.outbound_server import SECRET_MASK, describe_err
 from workflow_integrator.domain.smtp import SmtpSettings, check_address
 from workflow_integrator.outbound import smtp
 from workflow_integrator.services.errors import InvalidInput, NotFound
+from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.store import smtp_settings as settings_store
 from workflow_integrator.store.secretbox import SecretBox
 
@@ -24,9 +25,11 @@ _READ_ONLY = ("configured", "effective_port", "warnings")
 class SmtpSettingsService:
     """One service for the API, CLI and UI; the password never leaves it in clear."""
 
-    def __init__(self, sessions: sessionmaker[Session], secretbox: SecretBox) -> None:
+    def __init__(self, sessions: sessionmaker[Session], secretbox: SecretBox,
+                 metrics: Metrics | None = None) -> None:
         self._sessions = sessions
         self._secretbox = secretbox
+        self._metrics = metrics
 
     def settings(self) -> SmtpSettings | None:
         """The saved settings with the decrypted password (for sending), None before a save."""
@@ -87,7 +90,12 @@ class SmtpSettingsService:
         saved = await asyncio.to_thread(self.settings)
         if saved is None:
             raise NotFound(_NOT_CONFIGURED)
-        return await smtp.send(saved, mail)
+        return self._counted("failure", await smtp.send(saved, mail))
+
+    def _counted(self, kind: str, result: smtp.MailResult) -> smtp.MailResult:
+        if self._metrics is not None:
+            self._metrics.email(kind, result.ok)
+        return result
 
     async def send_test(self, to: str, body: dict[str, Any] | None = None) -> smtp.MailResult:
         """Send a test e-mail to ``to`` with the given (unsaved) settings, or the saved ones."""
@@ -110,4 +118,4 @@ class SmtpSettingsService:
             f"({resolved.security}) from {resolved.sender}. Failure e-mails about "
             "deliveries will arrive the same way.\n",
         )
-        return await smtp.send(resolved, mail)
+        return self._counted("test", await smtp.send(resolved, mail))

@@ -28,7 +28,7 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/sign-in", "/static/", "/healthz", "/readyz", "/favicon.ico")
 """Reachable without signing in."""
-NOT_UI_PREFIXES = ("/api/", "/openapi.json")
+NOT_UI_PREFIXES = ("/api/", "/openapi.json", "/metrics")
 """Served by the API, which has its own authentication (API tokens). A new endpoint
 outside ``/api/`` that machines call (metrics, webhooks) must be added here."""
 THIRD_PARTY_PAGES = ("/docs",)
