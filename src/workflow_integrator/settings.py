@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long `wi serve` lets requests in flight finish.",
     )
 
+    public_url: str | None = Field(
+        default=None,
+        description="WI's address as users reach it (e.g. https://wi.example.com), for "
+        "links in e-mails.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token Prometheus sends to read /metrics on WI's own address.",
