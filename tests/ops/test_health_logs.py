@@ -227,3 +227,12 @@ def test_wi_serve_refuses_unusable_tls_files(tmp_path: Path) -> None:
                    WI_TLS_KEY_FILE=str(bad))
     assert wrong.returncode == 2
     assert "give a PEM certificate and its private key" in wrong.stderr
+
+
+def test_an_event_keeps_the_request_id_that_brought_it(live_wi: LiveWI) -> None:
+    with live_wi.client() as api:
+        stored = api.post("/api/v1/events", headers={"X-Request-Id": "sc-run-4411"},
+                          json={"event": "CREATE", "ticket": {"id": 4411}})
+        assert stored.status_code == 202, stored.text
+        detail = api.get(f"/api/v1/events/{stored.json()['id']}").json()
+    assert detail["request_id"] == "sc-run-4411"

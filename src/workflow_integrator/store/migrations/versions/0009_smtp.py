@@ -1,4 +1,5 @@
-"""smtp: the mail server WI sends failure e-mails through, and the queue of those e-mails
+"""smtp: the mail server WI sends failure e-mails through, the queue of those e-mails,
+and the id of the request that brought each event (for logs)
 
 Revision ID: 0009_smtp
 Revises: 0005_integrations
@@ -42,9 +43,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mail_outbox")),
     )
     op.create_index("ix_mail_outbox_state_next", "mail_outbox", ["state", "next_attempt_at"])
+    with op.batch_alter_table("events") as batch:
+        batch.add_column(sa.Column("request_id", sa.String(length=128), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("events") as batch:
+        batch.drop_column("request_id")
     op.drop_index("ix_mail_outbox_state_next", table_name="mail_outbox")
     op.drop_table("mail_outbox")
     op.drop_table("smtp_settings")
