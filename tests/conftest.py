@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.live_wi import LiveWI, free_port, serve_wi
+from tests.servers.live_wi import FAST_HASHER, LiveWI, free_port, serve_wi
 from tests.servers.postgres import create_database, postgres_cluster
 from workflow_integrator.settings import Settings
 
@@ -83,12 +83,12 @@ def any_db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 @pytest.fixture
 def live_wi(wi_settings: Settings) -> Iterator[LiveWI]:
     """WI served over real HTTP on SQLite."""
-    with serve_wi(wi_settings) as live:
+    with serve_wi(wi_settings, password_hasher=FAST_HASHER) as live:
         yield live
 
 
 @pytest.fixture
 def live_wi_any_db(any_db_settings: Settings) -> Iterator[LiveWI]:
     """WI served over real HTTP, once on SQLite and once on PostgreSQL."""
-    with serve_wi(any_db_settings) as live:
+    with serve_wi(any_db_settings, password_hasher=FAST_HASHER) as live:
         yield live

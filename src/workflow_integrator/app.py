@@ -1,34 +1,57 @@
-"""Composition root: settings → engine → services → interfaces."""
+"""Composition root: settings → engine → services → interfaces, and the lifespan.
+
+Everything a process holds (database engine, services, the transports to outbound
+servers, the token manager, the SecureChange client) is built once, in
+:func:`build_services`, and closed by :meth:`Services.aclose` and :meth:`Services.close`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
+from workflow_integrator.delivery.intake import EventIntake
 from workflow_integrator.domain.readiness import Readiness
+from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
-from workflow_integrator.services import diagnostics
+from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.services.api_tokens import ApiTokenService
-from workflow_integrator.services.integrations import (
-    IntegrationService,
-    securechange_ticket_source,
-    securechange_web_url,
-)
+from workflow_integrator.services.diagnostics import DiagnosticsService
+from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.services.outbound_servers import OutboundServerService
+from workflow_integrator.services.placeholders import PlaceholderService
+from workflow_integrator.services.previews import PreviewService
 from workflow_integrator.services.smtp import SmtpSettingsService
+from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, session_factory
 from workflow_integrator.store.secretbox import SecretBox, load_keys
+from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
 
 
-@dataclass
+class BackgroundRunner(Protocol):
+    """Something that runs beside the API while the app is up (e.g. delivery workers)."""
+
+    async def start(self) -> None:
+        """Start running; return once started."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop and drain what is in flight; return once stopped."""
+        ...
+
+
+@dataclass(frozen=True)
 class Services:
     """Everything the interfaces (API, UI, CLI) call, built once per process."""
 
@@ -38,23 +61,38 @@ class Services:
     secretbox: SecretBox
     servers: OutboundServerService
     tokens: ApiTokenService
+    users: UserService
+    events: EventIntake
+    securechange: SecureChangeSettingsService
+    token_manager: TokenManager
+    transports: TransportPool
+    diagnostics: DiagnosticsService
+    tickets: SecureChangeTicketReader
+    placeholders: PlaceholderService
+    integrations: IntegrationService
+    previews: PreviewService
     smtp: SmtpSettingsService
     metrics: Metrics
-    readiness: Readiness = field(default_factory=Readiness)
-    extras: dict[str, Any] = field(default_factory=dict)
+    readiness: Readiness
+    """What long-lived parts (the delivery workers) last reported, for /readyz."""
+    background: tuple[BackgroundRunner, ...] = ()
 
-    @property
-    def integrations(self) -> IntegrationService:
-        """Workflow integrations (registered in ``extras`` by ``build_services``)."""
-        service: IntegrationService = self.extras["integrations"]
-        return service
+    async def aclose(self) -> None:
+        """Close the network clients: outbound transports and the SecureChange client.
+
+        They reopen on next use, so a CLI command may call this after each event loop.
+        """
+        await self.transports.aclose()
+        await self.tickets.aclose()
 
     def close(self) -> None:
         """Release database connections."""
         self.engine.dispose()
 
 
-def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
+def build_services(
+    settings: Settings, *, upgrade: bool = True, password_hasher: PasswordHasher | None = None
+) -> Services:
     """Open the database (applying migrations unless told not to) and wire the services."""
     if not settings.data_dir.exists():
         # The folder holds the database, the key file and first-start credentials.
@@ -71,26 +109,41 @@ def build_services(settings: Settings, *, upgrade: bool = True) -> Services:
         load_keys(secret_key, settings.resolved_secret_key_file), key_file=key_file
     )
     metrics = Metrics(sessions, settings.instance_name)
-    services = Services(
+    readiness = Readiness()
+    servers = OutboundServerService(sessions, secretbox)
+    # A server whose auth, TLS or proxy changed must not keep its old tokens.
+    servers.change_hooks.append(forget_tokens)
+    token_manager = TokenManager(
+        DatabaseTokenStore(engine, sessions, secretbox), on_fetch=metrics.token_fetch
+    )
+    transports = TransportPool(token_manager)
+    securechange = SecureChangeSettingsService(sessions, secretbox, readiness)
+    tickets = SecureChangeTicketReader(securechange.connection)
+    placeholders = PlaceholderService(settings.resolved_plugin_dir, securechange.web_url)
+    integrations = IntegrationService(sessions, placeholders)
+    # A server still named by an integration cannot be deleted.
+    servers.usage_checks.append(integrations.usage)
+    return Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
         secretbox=secretbox,
-        servers=OutboundServerService(sessions, secretbox),
+        servers=servers,
         tokens=ApiTokenService(sessions),
+        users=UserService(sessions, hasher=password_hasher),
+        events=EventIntake(sessions),
+        securechange=securechange,
+        token_manager=token_manager,
+        transports=transports,
+        diagnostics=DiagnosticsService(servers, token_manager, transports),
+        tickets=tickets,
+        placeholders=placeholders,
+        integrations=integrations,
+        previews=PreviewService(integrations, servers, placeholders, tickets),
         smtp=SmtpSettingsService(sessions, secretbox, metrics),
         metrics=metrics,
+        readiness=readiness,
     )
-    diagnostics.install(services)
-    securechange = SecureChangeSettingsService(sessions, secretbox).connection
-    services.extras["integrations"] = IntegrationService(
-        sessions,
-        services.servers,
-        settings.resolved_plugin_dir,
-        ticket_source=securechange_ticket_source(securechange),
-        securechange_url=securechange_web_url(securechange),
-    )
-    return services
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -109,8 +162,27 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from workflow_integrator.api.request_id import RequestIdMiddleware
 
     settings = settings or (services.settings if services else Settings())
-    services = services or build_services(settings)
+    owned = services is None
+    root = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        started: list[BackgroundRunner] = []
+        try:
+            # Background runners (the delivery engine) start here and drain on the way out.
+            for runner in root.background:
+                await runner.start()
+                started.append(runner)
+            yield
+        finally:
+            for runner in reversed(started):
+                await runner.stop()
+            await root.aclose()
+            if owned:
+                root.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Workflow Integrator",
         version=__version__,
         description="Connects SecureChange workflows to outbound servers.",
@@ -119,7 +191,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.services = services
+    app.state.services = root
     errors.install(app)
     app.add_middleware(limits.BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
@@ -130,7 +202,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(integrations_api.router)
     app.include_router(smtp_api.router)
     app.include_router(metrics_api.router)
-    web.install(app)
+    web.install(app, root)
     openapi.install(app)
     # Outermost, so every line of a request (and its access line) carries its id.
     app.add_middleware(RequestIdMiddleware)

@@ -6,7 +6,6 @@ import pytest
 
 from tests.servers.live_wi import LiveWI
 from workflow_integrator.services.errors import InvalidInput
-from workflow_integrator.services.users import user_service
 
 EVENT = b"<ticket_info><id>7</id><subject>Open</subject><updateDate>1</updateDate></ticket_info>"
 SERVER = {"name": "itsm", "host": "itsm.example.com", "auth": {"method": "none"}}
@@ -53,5 +52,5 @@ def test_token_roles_are_checked_and_people_cannot_be_triggers(live_wi: LiveWI) 
         live_wi.services.tokens.create("x", "superuser")
     assert caught.value.errors[0]["msg"] == "role must be one of admin, viewer, trigger"
     with pytest.raises(InvalidInput) as refused:
-        user_service(live_wi.services).add("bob", "trigger", "a-long-password-1")
+        live_wi.services.users.add("bob", "trigger", "a-long-password-1")
     assert "role must be one of admin, viewer" in refused.value.errors[0]["msg"]

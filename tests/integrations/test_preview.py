@@ -184,35 +184,6 @@ def test_the_placeholder_catalog_without_an_integration(live_wi: LiveWI) -> None
     assert "ticket_subject" in names and "reject_reason" in names
 
 
-def test_preview_by_ticket_id_through_a_ticket_source(
-    live_wi: LiveWI, example: dict[str, Any]
-) -> None:
-    from workflow_integrator.securechange.ticket_format import parse_ticket_document
-    from workflow_integrator.services.integrations import blocking_ticket_source
-
-    add_servers(live_wi)
-    with live_wi.client() as client:
-        assert client.post("/api/v1/integrations", json=integration(example)).status_code == 201
-
-    async def read(ticket_id: int):
-        # Stands in for the SecureChange client's async ticket read; the simulator-backed
-        # wiring lives with the SecureChange connection.
-        if ticket_id != 445:
-            raise LookupError(f"ticket {ticket_id} does not exist")
-        return parse_ticket_document(TICKET_XML)
-
-    live_wi.services.integrations.ticket_source = blocking_ticket_source(read)
-    try:
-        result = preview(live_wi, {"event": "CREATE", "ticket_id": 445})
-        assert result.status_code == 200, result.text
-        assert result.json()["ticket_id"] == 445
-        missing = preview(live_wi, {"event": "CREATE", "ticket_id": 9})
-        assert missing.status_code == 422
-        assert "cannot read ticket 9 from SecureChange: ticket 9 does not exist" in missing.text
-    finally:
-        live_wi.services.integrations.ticket_source = None
-
-
 def test_preview_by_ticket_id_from_the_securechange_simulator(
     live_wi: LiveWI, sc_simulator: Any, example: dict[str, Any]
 ) -> None:
@@ -248,11 +219,25 @@ def preview_by_id(client: Any, ticket_id: int, workflow: str = WORKFLOW) -> Any:
     )
 
 
-async def test_a_blocking_ticket_source_works_inside_a_running_event_loop() -> None:
-    from workflow_integrator.securechange.ticket_format import parse_ticket_document
-    from workflow_integrator.services.integrations import blocking_ticket_source
-
-    async def read(ticket_id: int):
-        return parse_ticket_document(TICKET_XML)
-
-    assert blocking_ticket_source(read)(445).id == 445
+def test_the_ticket_reader_keeps_its_client_and_follows_changed_settings(
+    live_wi: LiveWI, sc_simulator: Any, example: dict[str, Any]
+) -> None:
+    add_servers(live_wi)
+    example["workflow"] = "Firewall Change Request"
+    ticket = sc_simulator.create_ticket("Open port 22")
+    with live_wi.client() as client:
+        assert client.post("/api/v1/integrations", json=example).status_code == 201
+        settings = sc_simulator.connection_settings()
+        assert client.put("/api/v1/securechange", json=settings).status_code == 200
+        assert preview_by_id(client, ticket.id, "Firewall Change Request").status_code == 200
+        first = live_wi.services.tickets._current
+        assert preview_by_id(client, ticket.id, "Firewall Change Request").status_code == 200
+        # Same settings: the same long-lived client (and its connection pool).
+        assert live_wi.services.tickets._current is first
+        wrong = {**settings, "password": "not-the-password"}
+        assert client.put("/api/v1/securechange", json=wrong).status_code == 200
+        refused = preview_by_id(client, ticket.id, "Firewall Change Request")
+        assert refused.status_code == 422
+        assert "refused the user name or password (401)" in refused.text
+        assert client.put("/api/v1/securechange", json=settings).status_code == 200
+        assert preview_by_id(client, ticket.id, "Firewall Change Request").status_code == 200

@@ -15,7 +15,6 @@ from tests.integrations.conftest import EXAMPLE, SERVERS
 from tests.servers.browser import screenshot
 from tests.servers.live_wi import LiveWI
 from tests.web.conftest import ADMIN, VIEWER, browser_client, csrf_of, sign_in
-from workflow_integrator.services.users import user_service
 
 TICKET_XML = (Path(__file__).parent / "data" / "ticket.xml").read_text()
 
@@ -23,7 +22,7 @@ TICKET_XML = (Path(__file__).parent / "data" / "ticket.xml").read_text()
 @pytest.fixture
 def ui(live_wi: LiveWI) -> LiveWI:
     """A live WI with two servers, the spec's example integration and two users."""
-    users = user_service(live_wi.services)
+    users = live_wi.services.users
     users.add(ADMIN[0], "admin", ADMIN[1])
     users.add(VIEWER[0], "viewer", VIEWER[1])
     for server in SERVERS:

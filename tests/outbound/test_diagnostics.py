@@ -11,7 +11,7 @@ from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from tests.servers.uvicorn_thread import free_port
 from workflow_integrator.outbound import MemoryTokenStore, TokenManager, TransportPool, fetch_token
-from workflow_integrator.outbound.diagnostics import mask_token, test_connection
+from workflow_integrator.outbound.diagnostics import check_connection, mask_token
 
 
 @pytest.fixture
@@ -28,12 +28,12 @@ async def test_dns_failure(pool: TransportPool) -> None:
     )
     assert diagnosis.stage == "dns"
     assert "token.example.invalid" in diagnosis.message
-    assert (await test_connection(pool.get(1, 1, server("wi-test.invalid")))).stage == "dns"
+    assert (await check_connection(pool.get(1, 1, server("wi-test.invalid")))).stage == "dns"
 
 
 async def test_connection_refused(pool: TransportPool) -> None:
     port = free_port()
-    diagnosis = await test_connection(pool.get(1, 1, server(f"127.0.0.1:{port}")))
+    diagnosis = await check_connection(pool.get(1, 1, server(f"127.0.0.1:{port}")))
     assert not diagnosis.ok and diagnosis.stage == "connect"
     assert f"127.0.0.1:{port}" in diagnosis.message
 
@@ -63,9 +63,9 @@ async def test_test_connection_success_and_http_statuses(
     pool: TransportPool, receiver: Receiver
 ) -> None:
     transport = pool.get(1, 1, server(f"{receiver.host}/api"))
-    good = await test_connection(transport, "get", "/ping")
+    good = await check_connection(transport, "get", "/ping")
     assert good.ok and good.status == 200 and "GET /api/ping answered 200" in good.message
-    bad = await test_connection(transport, "POST", "/status/403")
+    bad = await check_connection(transport, "POST", "/status/403")
     assert not bad.ok and bad.stage == "http" and bad.status == 403
     assert receiver.last().method == "POST"
 

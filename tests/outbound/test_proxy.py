@@ -14,7 +14,7 @@ from tests.servers.receiver import Receiver
 from tests.servers.socks import SocksServer
 from tests.servers.uvicorn_thread import free_port
 from workflow_integrator.outbound import OutboundError, TokenManager, TransportPool, fetch_token
-from workflow_integrator.outbound.diagnostics import test_connection
+from workflow_integrator.outbound.diagnostics import check_connection
 from workflow_integrator.outbound.tokens import MemoryTokenStore
 
 
@@ -81,7 +81,7 @@ async def test_wrong_proxy_credentials_are_a_proxy_stage_failure(
     assert "407" in caught.value.message
     assert "wrong-password" not in caught.value.message
     # For an http target the proxy answers 407 itself; the diagnosis names the proxy stage.
-    diagnosis = await test_connection(pool.get(2, 1, server(receiver.host, proxy=proxy)))
+    diagnosis = await check_connection(pool.get(2, 1, server(receiver.host, proxy=proxy)))
     assert diagnosis.stage == "proxy" and diagnosis.status == 407
     assert "wrong-password" not in diagnosis.message
     assert receiver.requests == [] and tls_receiver.requests == []

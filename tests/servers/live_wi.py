@@ -11,9 +11,13 @@ from dataclasses import dataclass
 
 import httpx2
 import uvicorn
+from argon2 import PasswordHasher
 
 from workflow_integrator.app import Services, build_services, create_app
 from workflow_integrator.settings import Settings
+
+# Still argon2id, with small costs: the suite hashes many passwords on 2 cores.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
 def free_port() -> int:
@@ -44,9 +48,11 @@ class LiveWI:
 
 
 @contextmanager
-def serve_wi(settings: Settings) -> Iterator[LiveWI]:
+def serve_wi(
+    settings: Settings, *, password_hasher: PasswordHasher | None = None
+) -> Iterator[LiveWI]:
     """Build WI on ``settings`` and serve it until the block ends."""
-    services = build_services(settings)
+    services = build_services(settings, password_hasher=password_hasher)
     _, admin = services.tokens.create("test-admin", "admin")
     _, viewer = services.tokens.create("test-viewer", "viewer")
     app = create_app(settings, services)

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 
 import httpx2
 import pytest
-from argon2 import PasswordHasher
 
 from tests.servers.live_wi import LiveWI
-from workflow_integrator.services.users import UserService
 
 ADMIN = ("alice", "alice-password-123")
 VIEWER = ("victor", "victor-password-456")
@@ -31,15 +29,10 @@ class WebUsers:
         return self.live.url
 
 
-# Still argon2id, with small costs: the suite hashes many passwords on 2 cores.
-FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-
-
 @pytest.fixture
 def web(live_wi: LiveWI) -> WebUsers:
     """A live WI with users ``alice`` (admin) and ``victor`` (viewer)."""
-    users = UserService(live_wi.services.sessions, hasher=FAST_HASHER)
-    live_wi.services.extras["users"] = users
+    users = live_wi.services.users  # hashes with FAST_HASHER (see tests/servers/live_wi.py)
     users.add(ADMIN[0], "admin", ADMIN[1])
     users.add(VIEWER[0], "viewer", VIEWER[1])
     return WebUsers(live_wi)

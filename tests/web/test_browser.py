@@ -11,7 +11,6 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.servers.browser import screenshot
 from tests.web.conftest import WebUsers
-from workflow_integrator.services.users import user_service
 
 pytestmark = pytest.mark.browser
 
@@ -400,7 +399,7 @@ def test_admin_manages_users_and_viewers_cannot(page: Page, web: WebUsers) -> No
     page.get_by_role("link", name="Delete user dora").click()
     page.get_by_role("button", name="Delete").click()
     expect(page.get_by_role("status")).to_have_text("Deleted user dora.")
-    names = [u.name for u in user_service(web.live.services).list_all()]
+    names = [u.name for u in web.live.services.users.list_all()]
     assert names == ["alice", "victor"]
 
     # The last admin cannot demote themselves.

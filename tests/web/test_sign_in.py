@@ -14,7 +14,6 @@ import uvicorn
 from tests.servers.live_wi import LiveWI, free_port
 from tests.web.conftest import WebUsers, browser_client, csrf_of, sign_in
 from workflow_integrator.app import build_services, create_app
-from workflow_integrator.services.users import user_service
 from workflow_integrator.settings import Settings
 
 BASIC_SERVER = {
@@ -185,7 +184,7 @@ def test_cookie_is_secure_when_served_over_https(wi_settings: Settings, tmp_path
     cert.private_key_and_cert_chain_pem.write_to_path(str(certfile))
     cert.private_key_pem.write_to_path(str(keyfile))
     services = build_services(wi_settings)
-    user_service(services).add("alice", "admin", "alice-password-123")
+    services.users.add("alice", "admin", "alice-password-123")
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -223,7 +222,7 @@ def test_cookie_is_secure_when_served_over_https(wi_settings: Settings, tmp_path
 
 def test_first_admin_changing_the_password_removes_the_generated_one(live_wi: LiveWI) -> None:
     settings = live_wi.settings
-    created = user_service(live_wi.services).ensure_initial_admin(settings.data_dir)
+    created = live_wi.services.users.ensure_initial_admin(settings.data_dir)
     assert created is not None
     name, password, path = created
     with browser_client(live_wi.url) as client:

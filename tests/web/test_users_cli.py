@@ -15,7 +15,6 @@ from tests.conftest import make_settings
 from workflow_integrator import cli
 from workflow_integrator.app import build_services
 from workflow_integrator.cli import context
-from workflow_integrator.services.users import user_service
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +53,7 @@ def test_add_list_passwd_delete(tmp_path: Path) -> None:
     assert "password" not in json.dumps(listed)
 
     services = build_services(make_settings(data))
-    users = user_service(services)
+    users = services.users
     assert users.sign_in("carol", "carol-password-1").principal.role == "admin"
     # The database holds an argon2id hash, never the password.
     with services.engine.connect() as conn:
@@ -124,7 +123,7 @@ def test_bad_input_gets_a_clear_error_and_exit_code_2(tmp_path: Path) -> None:
 def test_first_start_creates_an_admin_with_a_private_password_file(tmp_path: Path) -> None:
     data = tmp_path / "data"
     services = build_services(make_settings(data))
-    users = user_service(services)
+    users = services.users
     created = users.ensure_initial_admin(data)
     assert created is not None
     name, password, path = created
@@ -139,7 +138,7 @@ def test_first_start_creates_an_admin_with_a_private_password_file(tmp_path: Pat
 
 def test_password_change_ends_existing_sessions(tmp_path: Path) -> None:
     services = build_services(make_settings(tmp_path / "data"))
-    users = user_service(services)
+    users = services.users
     users.add("erin", "viewer", "erin-password-1")
     session = users.sign_in("erin", "erin-password-1")
     assert users.resume(session.token) is not None

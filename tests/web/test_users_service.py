@@ -6,14 +6,14 @@ import pytest
 
 from workflow_integrator.app import build_services
 from workflow_integrator.services.errors import Conflict
-from workflow_integrator.services.users import FREE_ATTEMPTS, SignInRefused, user_service
+from workflow_integrator.services.users import FREE_ATTEMPTS, SignInRefused
 from workflow_integrator.settings import Settings
 
 
 def test_users_on_both_databases(any_db_settings: Settings) -> None:
     services = build_services(any_db_settings)
     try:
-        users = user_service(services)
+        users = services.users
         users.add("alice", "admin", "alice-password-123")
         users.add("victor", "viewer", "victor-password-456")
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from workflow_integrator.api.body import json_object, schema_body
-from workflow_integrator.api.deps import AdminDep, ServicesDep
+from workflow_integrator.api.deps import AdminDep, DiagnosticsDep
 from workflow_integrator.outbound import Diagnosis, Stage
-from workflow_integrator.services.diagnostics import DiagnosticsService
 
 router = APIRouter(prefix="/api/v1/outbound-servers", tags=["outbound servers"])
 
@@ -49,11 +46,6 @@ class TestBody(BaseModel):
     path: str = Field(default="/", description="Path below the server's base path")
 
 
-def _diagnostics(services: Any) -> DiagnosticsService:
-    service: DiagnosticsService = services.extras["diagnostics"]
-    return service
-
-
 @router.post(
     "/fetch-token",
     response_model=DiagnosisView,
@@ -64,23 +56,23 @@ def _diagnostics(services: Any) -> DiagnosticsService:
     ),
 )
 async def fetch_token_unsaved(
-    request: Request, services: ServicesDep, _: AdminDep
+    request: Request, diagnostics: DiagnosticsDep, _: AdminDep
 ) -> DiagnosisView:
     """Fetch Token with unsaved settings: fetches anew and reports, never shows the token."""
     body = await json_object(request)
-    return DiagnosisView.of(await _diagnostics(services).fetch_token_unsaved(body))
+    return DiagnosisView.of(await diagnostics.fetch_token_unsaved(body))
 
 
 @router.post("/{name}/fetch-token", response_model=DiagnosisView)
-async def fetch_token_saved(name: str, services: ServicesDep, _: AdminDep) -> DiagnosisView:
-    """Fetch Token for a saved server: same code, TLS, proxy and timeout as deliveries."""
-    return DiagnosisView.of(await _diagnostics(services).fetch_token(name))
+async def fetch_token_saved(name: str, diagnostics: DiagnosticsDep, _: AdminDep) -> DiagnosisView:
+    """Fetch Token for a saved server: with its own TLS, proxy and timeout."""
+    return DiagnosisView.of(await diagnostics.fetch_token(name))
 
 
 @router.post("/{name}/test", response_model=DiagnosisView)
 async def test_server(
-    name: str, services: ServicesDep, _: AdminDep, body: TestBody | None = None
+    name: str, diagnostics: DiagnosticsDep, _: AdminDep, body: TestBody | None = None
 ) -> DiagnosisView:
     """Test connection: send one request (default ``GET /``) with the server's auth."""
     wanted = body or TestBody()
-    return DiagnosisView.of(await _diagnostics(services).test(name, wanted.method, wanted.path))
+    return DiagnosisView.of(await diagnostics.test(name, wanted.method, wanted.path))

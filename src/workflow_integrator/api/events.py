@@ -10,23 +10,16 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
-from workflow_integrator.api.deps import EventSourceDep, ServicesDep, ViewerDep
-from workflow_integrator.api.openapi import DOCUMENTED_BODIES
-from workflow_integrator.app import Services
-from workflow_integrator.delivery.intake import EventBody, EventIntake, IntakeResult
+from workflow_integrator.api.deps import EventsDep, EventSourceDep, MetricsDep, ViewerDep
+from workflow_integrator.delivery.intake import IntakeResult
+from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.store.events import EventFilter
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
-DOCUMENTED_BODIES["EventBody"] = EventBody
 
 
-def intake(services: Services) -> EventIntake:
-    """The intake service on this process's database."""
-    return EventIntake(services.sessions)
-
-
-def _accepted(services: Services, result: IntakeResult) -> JSONResponse:
-    services.metrics.event_received(result.event.event, result.event.source,
+def _accepted(metrics: Metrics, result: IntakeResult) -> JSONResponse:
+    metrics.event_received(result.event.event, result.event.source,
                                     duplicate=not result.created)
     body = {**result.event.summary(), "stored": True, "duplicate": not result.created}
     return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED,
@@ -50,7 +43,8 @@ def _accepted(services: Services, result: IntakeResult) -> JSONResponse:
 )
 async def receive_securechange(
     request: Request,
-    services: ServicesDep,
+    events: EventsDep,
+    metrics: MetricsDep,
     _: EventSourceDep,
     event: Annotated[str | None, Query(description="SCW_EVENT, e.g. ADVANCE")] = None,
     x_scw_event: Annotated[str | None, Header(description="SCW_EVENT (instead of ?event=)")]
@@ -59,12 +53,12 @@ async def receive_securechange(
     """Store a SecureChange trigger event once; 202 with its id (also for a retry)."""
     document = await request.body()
     result = await run_in_threadpool(
-        intake(services).receive_securechange, document, event or x_scw_event
+        events.receive_securechange, document, event or x_scw_event
     )
     if result is None:
         return JSONResponse({"test": True, "stored": False,
                              "detail": "test call answered; nothing stored"})
-    return _accepted(services, result)
+    return _accepted(metrics, result)
 
 
 @router.post(
@@ -78,16 +72,18 @@ async def receive_securechange(
         }
     },
 )
-async def receive_json(request: Request, services: ServicesDep, _: EventSourceDep) -> JSONResponse:
+async def receive_json(
+    request: Request, events: EventsDep, metrics: MetricsDep, _: EventSourceDep
+) -> JSONResponse:
     """Store an event sent as JSON (other workflow sources, tests); idempotent like intake."""
     body = await json_object(request)
-    result = await run_in_threadpool(intake(services).receive_json, body)
-    return _accepted(services, result)
+    result = await run_in_threadpool(events.receive_json, body)
+    return _accepted(metrics, result)
 
 
 @router.get("")
 def list_events(
-    services: ServicesDep,
+    events: EventsDep,
     _: ViewerDep,
     ticket_id: int | None = None,
     event: str | None = None,
@@ -102,10 +98,10 @@ def list_events(
     """Events, newest first, filtered by ticket, event name, state, source and time."""
     flt = EventFilter(ticket_id=ticket_id, event=event, state=state, source=source,
                       since=since, until=until, before_id=before_id, limit=limit)
-    return [e.summary() for e in intake(services).list(flt)]
+    return [e.summary() for e in events.list(flt)]
 
 
 @router.get("/{event_id}")
-def read_event(event_id: int, services: ServicesDep, _: ViewerDep) -> dict[str, Any]:
+def read_event(event_id: int, events: EventsDep, _: ViewerDep) -> dict[str, Any]:
     """One event with its parsed and raw document."""
-    return intake(services).get(event_id).detail()
+    return events.get(event_id).detail()

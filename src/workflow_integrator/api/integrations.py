@@ -10,15 +10,12 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
-from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
+from workflow_integrator.api.deps import AdminDep, IntegrationsDep, PreviewsDep, ViewerDep
 from workflow_integrator.domain.integration import Integration
 from workflow_integrator.services.errors import InvalidInput
-from workflow_integrator.services.integrations import (
-    IntegrationView,
-    PlaceholderCatalog,
-    PreviewResult,
-    document,
-)
+from workflow_integrator.services.integrations import IntegrationView, document
+from workflow_integrator.services.placeholders import PlaceholderCatalog
+from workflow_integrator.services.previews import PreviewResult
 
 router = APIRouter(prefix="/api/v1", tags=["integrations"])
 
@@ -66,9 +63,9 @@ class PreviewBody(BaseModel):
 
 
 @router.get("/integrations", response_model=list[IntegrationView])
-def list_integrations(services: ServicesDep, _: ViewerDep) -> list[IntegrationView]:
+def list_integrations(integrations: IntegrationsDep, _: ViewerDep) -> list[IntegrationView]:
     """All integrations."""
-    return services.integrations.list_all()
+    return integrations.list_all()
 
 
 @router.post(
@@ -78,11 +75,11 @@ def list_integrations(services: ServicesDep, _: ViewerDep) -> list[IntegrationVi
     openapi_extra=_body_doc(_DOC),
 )
 async def create_integration(
-    request: Request, response: Response, services: ServicesDep, _: AdminDep
+    request: Request, response: Response, integrations: IntegrationsDep, _: AdminDep
 ) -> IntegrationView:
     """Create the integration of a workflow (409 if it has one, 422 per bad field)."""
     body = await json_object(request)
-    view = await run_in_threadpool(services.integrations.create, body)
+    view = await run_in_threadpool(integrations.create, body)
     response.headers["Location"] = f"{router.prefix}/integrations/{view.workflow}"
     return view
 
@@ -91,29 +88,29 @@ async def create_integration(
     "/integrations/validate", openapi_extra=_body_doc("The integration to check; nothing is saved.")
 )
 async def validate_integration(
-    request: Request, services: ServicesDep, _: ViewerDep
+    request: Request, integrations: IntegrationsDep, _: ViewerDep
 ) -> dict[str, Any]:
     """Check a document as a save would (servers, placeholders, templates); save nothing."""
     body = await json_object(request)
-    integration = await run_in_threadpool(services.integrations.validate, body)
+    integration = await run_in_threadpool(integrations.validate, body)
     return {"valid": True, "integration": document(integration)}
 
 
 @router.get("/integrations/{workflow}", response_model=IntegrationView)
-def read_integration(workflow: str, services: ServicesDep, _: ViewerDep) -> IntegrationView:
+def read_integration(workflow: str, integrations: IntegrationsDep, _: ViewerDep) -> IntegrationView:
     """One integration."""
-    return services.integrations.get(workflow)
+    return integrations.get(workflow)
 
 
 @router.put(
     "/integrations/{workflow}", response_model=IntegrationView, openapi_extra=_body_doc(_DOC)
 )
 async def replace_integration(
-    workflow: str, request: Request, services: ServicesDep, _: AdminDep
+    workflow: str, request: Request, integrations: IntegrationsDep, _: AdminDep
 ) -> IntegrationView:
     """Replace an integration (a different ``workflow`` in the body renames it)."""
     body = await json_object(request)
-    return await run_in_threadpool(services.integrations.replace, workflow, body)
+    return await run_in_threadpool(integrations.replace, workflow, body)
 
 
 @router.patch(
@@ -128,23 +125,23 @@ async def replace_integration(
     },
 )
 async def update_integration(
-    workflow: str, request: Request, services: ServicesDep, _: AdminDep
+    workflow: str, request: Request, integrations: IntegrationsDep, _: AdminDep
 ) -> IntegrationView:
     """Change some fields (JSON merge patch; lists such as points are replaced whole)."""
     patch = await json_object(request)
-    return await run_in_threadpool(services.integrations.update, workflow, patch)
+    return await run_in_threadpool(integrations.update, workflow, patch)
 
 
 @router.delete("/integrations/{workflow}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_integration(workflow: str, services: ServicesDep, _: AdminDep) -> Response:
+def delete_integration(workflow: str, integrations: IntegrationsDep, _: AdminDep) -> Response:
     """Delete an integration."""
-    services.integrations.delete(workflow)
+    integrations.delete(workflow)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/integrations/{workflow}/preview", response_model=PreviewResult)
 async def preview_integration(
-    workflow: str, request: Request, services: ServicesDep, _: ViewerDep
+    workflow: str, request: Request, previews: PreviewsDep, _: ViewerDep
 ) -> PreviewResult:
     """Render what an event would send for a ticket — points, server, method, URL,
     headers (auth masked), body — without sending anything."""
@@ -155,18 +152,16 @@ async def preview_integration(
         raise InvalidInput(
             [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         ) from None
-    return await run_in_threadpool(
-        lambda: services.integrations.preview(workflow, **body.model_dump())
-    )
+    return await previews.preview(workflow, **body.model_dump())
 
 
 @router.get("/integrations/{workflow}/placeholders", response_model=PlaceholderCatalog)
-def placeholders(workflow: str, services: ServicesDep, _: ViewerDep) -> PlaceholderCatalog:
+def placeholders(workflow: str, integrations: IntegrationsDep, _: ViewerDep) -> PlaceholderCatalog:
     """The placeholder names this integration's templates may use."""
-    return services.integrations.placeholders(workflow)
+    return integrations.placeholders(workflow)
 
 
 @router.get("/placeholders", response_model=PlaceholderCatalog)
-def all_placeholders(services: ServicesDep, _: ViewerDep) -> PlaceholderCatalog:
+def all_placeholders(integrations: IntegrationsDep, _: ViewerDep) -> PlaceholderCatalog:
     """Predefined and custom placeholder names (fields come with an integration)."""
-    return services.integrations.placeholders()
+    return integrations.placeholders()

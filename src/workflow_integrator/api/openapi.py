@@ -11,10 +11,20 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from workflow_integrator.api.deps import ViewerDep
+from workflow_integrator.api.outbound_servers import RenameBody
+from workflow_integrator.delivery.intake import EventBody
 from workflow_integrator.domain.outbound_server import OutboundServer
+from workflow_integrator.domain.smtp import SmtpSettings
+from workflow_integrator.securechange.connection import SecureChangeConnection
 
-DOCUMENTED_BODIES: dict[str, type[BaseModel]] = {"OutboundServer": OutboundServer}
-"""Component name → model, for routes that use :func:`api.body.schema_body`."""
+DOCUMENTED_BODIES: dict[str, type[BaseModel]] = {
+    "OutboundServer": OutboundServer,
+    "RenameBody": RenameBody,
+    "EventBody": EventBody,
+    "SecureChangeConnection": SecureChangeConnection,
+    "SmtpSettings": SmtpSettings,
+}
+"""Component name → model, for routes that document their body by a component name."""
 
 
 def install(app: FastAPI) -> None:

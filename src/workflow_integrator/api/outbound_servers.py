@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object, schema_body
-from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
-from workflow_integrator.api.openapi import DOCUMENTED_BODIES
+from workflow_integrator.api.deps import AdminDep, ServersDep, ViewerDep
 from workflow_integrator.domain.outbound_server import describe_errors
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.outbound_servers import ServerView
@@ -33,13 +32,10 @@ class RenameBody(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
 
-DOCUMENTED_BODIES["RenameBody"] = RenameBody
-
-
 @router.get("", response_model=list[ServerView])
-def list_servers(services: ServicesDep, _: ViewerDep) -> list[ServerView]:
+def list_servers(servers: ServersDep, _: ViewerDep) -> list[ServerView]:
     """All outbound servers, secrets masked."""
-    return services.servers.list_all()
+    return servers.list_all()
 
 
 @router.post(
@@ -49,31 +45,31 @@ def list_servers(services: ServicesDep, _: ViewerDep) -> list[ServerView]:
     openapi_extra=schema_body("OutboundServer", _BODY_DOC),
 )
 async def create_server(
-    request: Request, response: Response, services: ServicesDep, _: AdminDep
+    request: Request, response: Response, servers: ServersDep, _: AdminDep
 ) -> ServerView:
     """Create an outbound server (409 if the name exists, 422 per bad field)."""
     body = await json_object(request)
-    view = await run_in_threadpool(services.servers.create, body)
+    view = await run_in_threadpool(servers.create, body)
     # Quoted: a name may hold blanks or non-Latin-1 letters, which a header cannot carry.
     response.headers["Location"] = f"{router.prefix}/{quote(view.name, safe='')}"
     return view
 
 
 @router.get("/{name}", response_model=ServerView)
-def read_server(name: str, services: ServicesDep, _: ViewerDep) -> ServerView:
+def read_server(name: str, servers: ServersDep, _: ViewerDep) -> ServerView:
     """One outbound server, secrets masked."""
-    return services.servers.get(name)
+    return servers.get(name)
 
 
 @router.put(
     "/{name}", response_model=ServerView, openapi_extra=schema_body("OutboundServer", _BODY_DOC)
 )
 async def replace_server(
-    name: str, request: Request, services: ServicesDep, _: AdminDep
+    name: str, request: Request, servers: ServersDep, _: AdminDep
 ) -> ServerView:
     """Replace a server's configuration; masked or omitted secrets are kept."""
     body = await json_object(request)
-    return await run_in_threadpool(services.servers.replace, name, body)
+    return await run_in_threadpool(servers.replace, name, body)
 
 
 @router.patch(
@@ -88,17 +84,17 @@ async def replace_server(
     },
 )
 async def update_server(
-    name: str, request: Request, services: ServicesDep, _: AdminDep
+    name: str, request: Request, servers: ServersDep, _: AdminDep
 ) -> ServerView:
     """Change some fields (JSON merge patch); the result is validated as a whole."""
     patch: dict[str, Any] = await json_object(request)
-    return await run_in_threadpool(services.servers.update, name, patch)
+    return await run_in_threadpool(servers.update, name, patch)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_server(name: str, services: ServicesDep, _: AdminDep) -> Response:
+def delete_server(name: str, servers: ServersDep, _: AdminDep) -> Response:
     """Delete a server (409 naming the integrations that still use it)."""
-    services.servers.delete(name)
+    servers.delete(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -108,7 +104,7 @@ def delete_server(name: str, services: ServicesDep, _: AdminDep) -> Response:
     openapi_extra=schema_body("RenameBody", "The server's new name."),
 )
 async def rename_server(
-    name: str, request: Request, services: ServicesDep, _: AdminDep
+    name: str, request: Request, servers: ServersDep, _: AdminDep
 ) -> ServerView:
     """Rename a server; integrations that use it keep using it."""
     # Read like the other bodies: FastAPI's own parsing answers 500 to deeply nested JSON.
@@ -117,4 +113,4 @@ async def rename_server(
         new_name = RenameBody.model_validate(body).name
     except ValidationError as exc:
         raise InvalidInput(describe_errors(exc.errors())) from None
-    return await run_in_threadpool(services.servers.rename, name, new_name)
+    return await run_in_threadpool(servers.rename, name, new_name)

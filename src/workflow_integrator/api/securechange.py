@@ -8,14 +8,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
-from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
-from workflow_integrator.api.openapi import DOCUMENTED_BODIES
-from workflow_integrator.app import Services
-from workflow_integrator.securechange.connection import SecureChangeConnection
-from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
+from workflow_integrator.api.deps import AdminDep, SecureChangeDep, ViewerDep
 
 router = APIRouter(prefix="/api/v1/securechange", tags=["securechange"])
-DOCUMENTED_BODIES["SecureChangeConnection"] = SecureChangeConnection
 
 _BODY = {
     "requestBody": {
@@ -29,32 +24,27 @@ _BODY = {
 }
 
 
-def settings_service(services: Services) -> SecureChangeSettingsService:
-    """The settings service on this process's database and secret box."""
-    return SecureChangeSettingsService(services.sessions, services.secretbox, services.readiness)
-
-
 @router.get("")
-def read_settings(services: ServicesDep, _: ViewerDep) -> dict[str, Any]:
+def read_settings(securechange: SecureChangeDep, _: ViewerDep) -> dict[str, Any]:
     """The settings; the password shows as ``********`` when set, null when not."""
-    return settings_service(services).view()
+    return securechange.view()
 
 
 @router.put("", openapi_extra=_BODY)
 async def replace_settings(
-    request: Request, services: ServicesDep, _: AdminDep
+    request: Request, securechange: SecureChangeDep, _: AdminDep
 ) -> dict[str, Any]:
     """Replace the settings (422 per bad field)."""
     body = await json_object(request)
-    return await run_in_threadpool(settings_service(services).replace, body)
+    return await run_in_threadpool(securechange.replace, body)
 
 
 @router.post("/test")
 async def test_connection(
-    request: Request, services: ServicesDep, _: AdminDep
+    request: Request, securechange: SecureChangeDep, _: AdminDep
 ) -> dict[str, Any]:
     """Test the saved settings, or the unsaved ones in the body, against SecureChange."""
     raw = await request.body()
     body = await json_object(request) if raw.strip() else None
-    check = await settings_service(services).test(body)
+    check = await securechange.test(body)
     return check.to_dict()

@@ -8,13 +8,10 @@ from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object, schema_body
-from workflow_integrator.api.deps import AdminDep, ServicesDep, ViewerDep
-from workflow_integrator.api.openapi import DOCUMENTED_BODIES
-from workflow_integrator.domain.smtp import SmtpSettings
+from workflow_integrator.api.deps import AdminDep, SmtpDep, ViewerDep
 from workflow_integrator.services.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/smtp", tags=["smtp"])
-DOCUMENTED_BODIES["SmtpSettings"] = SmtpSettings
 
 _BODY = schema_body(
     "SmtpSettings",
@@ -25,29 +22,29 @@ _BODY = schema_body(
 
 
 @router.get("")
-def read_settings(services: ServicesDep, _: ViewerDep) -> dict[str, Any]:
+def read_settings(smtp: SmtpDep, _: ViewerDep) -> dict[str, Any]:
     """The settings; the password shows as ``********`` when set, null when not."""
-    return services.smtp.view()
+    return smtp.view()
 
 
 @router.put("", openapi_extra=_BODY)
 async def replace_settings(
-    request: Request, services: ServicesDep, _: AdminDep
+    request: Request, smtp: SmtpDep, _: AdminDep
 ) -> dict[str, Any]:
     """Replace the settings (422 per bad field)."""
     body = await json_object(request)
-    return await run_in_threadpool(services.smtp.replace, body)
+    return await run_in_threadpool(smtp.replace, body)
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
-def delete_settings(services: ServicesDep, _: AdminDep) -> Response:
+def delete_settings(smtp: SmtpDep, _: AdminDep) -> Response:
     """Forget the settings (404 when none are saved)."""
-    services.smtp.delete()
+    smtp.delete()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/test")
-async def send_test(request: Request, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+async def send_test(request: Request, smtp: SmtpDep, _: AdminDep) -> dict[str, Any]:
     """Send a test e-mail: ``{"to": "...", "settings": {...}}``; without settings, the saved ones.
 
     Answers 200 with ``ok`` false and a message naming the failing stage when the mail
@@ -60,5 +57,5 @@ async def send_test(request: Request, services: ServicesDep, _: AdminDep) -> dic
     to = body.get("to")
     if not isinstance(to, str):
         raise InvalidInput.single(["to"], "give the address to send the test e-mail to")
-    result = await services.smtp.send_test(to, unsaved)
+    result = await smtp.send_test(to, unsaved)
     return result.to_dict()

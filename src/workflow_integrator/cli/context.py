@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,10 +24,26 @@ errors = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 
+T = TypeVar("T")
+
+
 @cache
 def services() -> Services:
     """The services on the configured database (migrations applied)."""
     return build_services(Settings())
+
+
+def run_async(action: Callable[[Services], Awaitable[T]]) -> T:
+    """Run an async service call in its own event loop, closing the network clients after."""
+    found = services()
+
+    async def main() -> T:
+        try:
+            return await action(found)
+        finally:
+            await found.aclose()
+
+    return asyncio.run(main())
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:

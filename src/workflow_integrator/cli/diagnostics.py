@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from workflow_integrator.cli.context import console, handled, print_json, services
+from workflow_integrator.cli.context import console, handled, print_json, run_async
 from workflow_integrator.outbound import Diagnosis
-from workflow_integrator.services.diagnostics import DiagnosticsService, build_diagnostics
+from workflow_integrator.services.diagnostics import DiagnosticsService
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -19,14 +18,7 @@ EXIT_FAILED = 1
 
 
 def _run(action: Callable[[DiagnosticsService], Awaitable[Diagnosis]]) -> Diagnosis:
-    async def main() -> Diagnosis:
-        diagnostics = build_diagnostics(services())
-        try:
-            return await action(diagnostics)
-        finally:
-            await diagnostics.aclose()
-
-    return asyncio.run(main())
+    return run_async(lambda found: action(found.diagnostics))
 
 
 def _report(diagnosis: Diagnosis, title: str, as_json: bool) -> None:

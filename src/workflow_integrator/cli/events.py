@@ -16,7 +16,7 @@ app = typer.Typer(help="Workflow events received from SecureChange.", no_args_is
 
 
 def _intake() -> EventIntake:
-    return EventIntake(services().sessions)
+    return services().events
 
 
 @app.command("list")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from workflow_integrator.cli.context import console, fail, handled, print_json, services
+from workflow_integrator.cli.context import console, fail, handled, print_json, run_async, services
 from workflow_integrator.cli.documents import (
     Format,
     print_import,
@@ -17,7 +17,8 @@ from workflow_integrator.cli.documents import (
     read_one,
     write_export,
 )
-from workflow_integrator.services.integrations import IntegrationView, PreviewResult
+from workflow_integrator.services.integrations import IntegrationView
+from workflow_integrator.services.previews import PreviewResult
 
 app = typer.Typer(
     help="Workflow integrations: which requests WI sends for a SecureChange workflow.",
@@ -203,14 +204,16 @@ def preview(
         except OSError as exc:
             fail(f"cannot read {ticket_file}: {exc.strerror}")
     with handled():
-        result = services().integrations.preview(
-            workflow,
-            event=event,
-            ticket=document,
-            ticket_id=ticket,
-            completed_step=completed_step,
-            current_step=current_step,
-            point=point,
+        result = run_async(
+            lambda found: found.previews.preview(
+                workflow,
+                event=event,
+                ticket=document,
+                ticket_id=ticket,
+                completed_step=completed_step,
+                current_step=current_step,
+                point=point,
+            )
         )
     if as_json:
         print_json(result.model_dump(mode="json"))

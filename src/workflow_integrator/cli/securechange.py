@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from workflow_integrator.cli.context import console, fail, handled, print_json, services
+from workflow_integrator.cli.context import (
+    console,
+    fail,
+    handled,
+    print_json,
+    run_async,
+    services,
+)
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 
 app = typer.Typer(help="SecureChange connection settings.", no_args_is_help=True)
@@ -17,8 +23,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON out
 
 
 def _service() -> SecureChangeSettingsService:
-    found = services()
-    return SecureChangeSettingsService(found.sessions, found.secretbox)
+    return services().securechange
 
 
 def _print(view: dict[str, Any], as_json: bool) -> None:
@@ -97,7 +102,7 @@ def set_settings(
 def test(as_json: JsonOpt = False) -> None:
     """Test the saved settings against SecureChange (exit 1 when it fails)."""
     with handled():
-        result = asyncio.run(_service().test())
+        result = run_async(lambda found: found.securechange.test())
     if as_json:
         print_json(result.to_dict())
     elif result.ok:

@@ -14,7 +14,6 @@ from workflow_integrator import logs
 from workflow_integrator.app import build_services, create_app
 from workflow_integrator.cli.context import console, fail
 from workflow_integrator.cli.metrics_listener import metrics_listener
-from workflow_integrator.services.users import user_service
 from workflow_integrator.settings import Settings
 
 
@@ -41,7 +40,7 @@ def serve(
             f"first start: an admin API token was written to {path} (mode 0600). "
             "Create more with `wi tokens create --name NAME`."
         )
-    first_user = user_service(services).ensure_initial_admin(settings.data_dir)
+    first_user = services.users.ensure_initial_admin(settings.data_dir)
     if first_user:
         name, password, path = first_user
         console.print(
@@ -53,8 +52,12 @@ def serve(
         f"WI listening on {'https' if tls else 'http'}://{settings.host}:{settings.port} "
         f"(API docs at /docs, database {services.engine.url.render_as_string()})"
     )
-    with metrics_listener(services):
-        _run(app, settings, tls)
+    try:
+        with metrics_listener(services):
+            _run(app, settings, tls)
+    finally:
+        # The app's lifespan closes the network clients; the database goes last.
+        services.close()
 
 
 def _run(app: FastAPI, settings: Settings, tls: bool) -> None:

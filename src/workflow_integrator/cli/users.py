@@ -9,13 +9,13 @@ import typer
 from rich.table import Table
 
 from workflow_integrator.cli.context import console, fail, handled, print_json, services
-from workflow_integrator.services.users import UserService, user_service
+from workflow_integrator.services.users import UserService
 
 app = typer.Typer(help="Users of the web UI (admin or viewer).", no_args_is_help=True)
 
 
 def _users() -> UserService:
-    return user_service(services())
+    return services().users
 
 
 def _read_password(from_stdin: bool) -> str:

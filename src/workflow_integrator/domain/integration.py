@@ -3,13 +3,12 @@
 The model checks the shape of a document (kinds of points, methods, paths, header
 names, conditions, JMESPath expressions). Checks that need the outside world — do the
 named servers exist, is every placeholder known, does each body render to JSON — are
-made by the service with :func:`placeholder_names_used` and the templating package.
+made by the integration service with the templating package.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import jmespath
@@ -19,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from workflow_integrator.domain.conditions import (
     Condition,
     ConditionError,
-    condition_fields,
     parse_condition,
 )
 
@@ -205,7 +203,7 @@ class ResponseMapping(_Strict):
         """Apply the mapping to a parsed JSON response.
 
         Returns the values found (field name → value) and the names of the fields
-        whose expression found nothing (null), which the delivery records.
+        whose expression found nothing (null), for the caller to record.
         """
         found: dict[str, Any] = {}
         missing: list[str] = []
@@ -331,27 +329,3 @@ class Integration(_Strict):
         names.update(route.server for route in self.routes)
         names.update(p.server for p in self.points if p.server)
         return names
-
-
-def template_placeholders(text: str | None) -> Iterator[str]:
-    """The placeholder names inside ``{{ ... }}`` of a template (filters stripped)."""
-    for match in _PLACEHOLDER.finditer(text or ""):
-        name = match.group(1).split("|", 1)[0].strip()
-        if name:
-            yield name
-
-
-def placeholder_names_used(integration: Integration) -> Iterator[tuple[list[str | int], str]]:
-    """(location, name) of every placeholder the integration reads."""
-    for r, route in enumerate(integration.routes):
-        for name in condition_fields(route.condition):
-            yield ["routes", r, "when"], name
-    for p, point in enumerate(integration.points):
-        where: list[str | int] = ["points", p, "request"]
-        for name in template_placeholders(point.request.path):
-            yield [*where, "path"], name
-        for header, value in point.request.headers.items():
-            for name in template_placeholders(value):
-                yield [*where, "headers", header], name
-        for name in template_placeholders(point.request.body):
-            yield [*where, "body"], name

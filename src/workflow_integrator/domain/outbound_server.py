@@ -42,7 +42,7 @@ from workflow_integrator.domain.hosts import (
 SECRET_MASK = "********"  # noqa: S105 - a display mask, not a credential
 """What a read shows for a secret that is set; sending it back keeps the stored value."""
 
-Protocol = Literal["https", "http"]
+WebProtocol = Literal["https", "http"]
 VerifyMode = Literal["disable", "enable", "certificate"]
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]
 ServerState = Literal["ok", "needs_credentials"]
@@ -292,7 +292,7 @@ class OutboundServer(_Strict):
         description="Outbound Host: IP address or DNS name, optional :port and base path, "
         "or a pasted URL"
     )
-    protocol: Protocol = Field(default="https", description="HTTP or HTTPS")
+    protocol: WebProtocol = Field(default="https", description="HTTP or HTTPS")
     headers: str = Field(
         default=DEFAULT_HEADERS,
         max_length=8192,

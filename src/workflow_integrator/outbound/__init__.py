@@ -1,11 +1,11 @@
 """Speaking to outbound servers: transports, TLS, proxies, auth flows and tokens.
 
-The delivery engine uses ``TransportPool.get(server_id, revision, config).send(...)``;
-diagnostics use ``fetch_token`` and ``test_connection``; ``classify`` names the
+Requests go through ``TransportPool.get(server_id, revision, config).send(...)``;
+diagnostics use ``fetch_token`` and ``check_connection``; ``classify`` names the
 stage of a failure.
 """
 
-from workflow_integrator.outbound.diagnostics import Diagnosis, fetch_token, test_connection
+from workflow_integrator.outbound.diagnostics import Diagnosis, check_connection, fetch_token
 from workflow_integrator.outbound.errors import NeedsCredentials, OutboundError, Stage, classify
 from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.outbound.tokens import (
@@ -27,8 +27,8 @@ __all__ = [
     "TokenManager",
     "TokenStore",
     "TransportPool",
+    "check_connection",
     "check_token_script",
     "classify",
     "fetch_token",
-    "test_connection",
 ]

@@ -81,10 +81,10 @@ async def fetch_token(
     manager: TokenManager | None = None,
     lineage_only: bool = False,
 ) -> Diagnosis:
-    """Fetch a new token now (never from the cache) the way deliveries do, and report.
+    """Fetch a new token now (never from the cache) over the server's TLS and proxy, and report.
 
     For a saved server pass its id and the shared ``TokenManager``: a refresh token the
-    endpoint rotates is then persisted like in a delivery. Without them (unsaved
+    endpoint rotates is then persisted, as for any other send. Without them (unsaved
     settings) the fetch uses a throwaway store. ``lineage_only``: unsaved settings that
     use a saved server's refresh token; its rotation is stored for that server, the
     access token is not.
@@ -166,7 +166,7 @@ async def _bearer_token(auth: BearerAuth, started: float) -> Diagnosis:
     )
 
 
-async def test_connection(
+async def check_connection(
     transport: ServerTransport, method: str = "GET", path: str = "/"
 ) -> Diagnosis:
     """Send one request with the server's auth and report how it went."""
@@ -199,6 +199,3 @@ async def test_connection(
         404: "the path does not exist; check the base path in the host and the path",
     }.get(status, "see the server's logs")
     return Diagnosis(False, f"{line}: {hint}", elapsed, stage="http", status=status)
-
-
-test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -137,7 +137,7 @@ class TokenManager:
 
     Within a process, an asyncio lock per server makes concurrent callers wait for one
     fetch; the store's lock extends that across processes, and the store is read again
-    under it so a token fetched by another worker is reused.
+    under it so a token fetched by another process is reused.
     """
 
     def __init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,6 +35,11 @@ class SecureChangeSettingsService:
             if row.password is not None:
                 config["password"] = self._secretbox.decrypt(row.password)
         return SecureChangeConnection.model_validate(config)
+
+    def web_url(self) -> str | None:
+        """SecureChange's address for links into its UI (``ticket_task_url``), if set."""
+        settings = self.connection()
+        return f"{settings.protocol}://{settings.target.display()}" if settings else None
 
     def view(self) -> dict[str, Any]:
         """The settings as shown: ``configured`` false before the first save."""
@@ -73,9 +79,9 @@ class SecureChangeSettingsService:
     async def test(self, body: dict[str, Any] | None = None) -> ConnectionCheck:
         """Test the given (unsaved) settings, or the saved ones without a body."""
         if body:
-            connection = self.resolve(body)
+            connection = await asyncio.to_thread(self.resolve, body)
         else:
-            saved = self.connection()
+            saved = await asyncio.to_thread(self.connection)
             if saved is None:
                 raise NotFound("SecureChange is not configured yet: save its settings first")
             connection = saved

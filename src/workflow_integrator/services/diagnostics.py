@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from workflow_integrator.domain.outbound_server import OAuth2RefreshTokenAuth
 from workflow_integrator.outbound import (
     Diagnosis,
     TokenManager,
     TransportPool,
+    check_connection,
     fetch_token,
-    test_connection,
 )
 from workflow_integrator.outbound.diagnostics import can_fetch_token
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.outbound_servers import OutboundServerService
-from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
-
-if TYPE_CHECKING:
-    from workflow_integrator.app import Services
 
 TEST_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _PATH = re.compile(r"^/[\x21-\x7e]*$")
 
 
 class DiagnosticsService:
-    """Runs one real token fetch or request the way deliveries do, and reports it."""
+    """Runs one real token fetch or request over the server's shared transport, and reports."""
 
     def __init__(
         self, servers: OutboundServerService, tokens: TokenManager, transports: TransportPool
@@ -77,11 +73,7 @@ class DiagnosticsService:
         server_id = await asyncio.to_thread(self.servers.id_of, name)
         row, config = await asyncio.to_thread(self.servers.get_config_by_id, server_id)
         transport = self.transports.get(row.id, row.revision, config)
-        return await test_connection(transport, verb, path)
-
-    async def aclose(self) -> None:
-        """Close the connection pools."""
-        await self.transports.aclose()
+        return await check_connection(transport, verb, path)
 
 
 def _check_fetchable(method: str, fetchable: bool) -> None:
@@ -90,25 +82,3 @@ def _check_fetchable(method: str, fetchable: bool) -> None:
             ["auth", "method"],
             f"Fetch Token applies to OAuth 2.0 and Bearer authentication, not '{method}'",
         )
-
-
-def build_diagnostics(services: Services) -> DiagnosticsService:
-    """A diagnostics service with its own token manager and transports over the database."""
-    store = DatabaseTokenStore(services.engine, services.sessions, services.secretbox)
-    tokens = TokenManager(store, on_fetch=services.metrics.token_fetch)
-    return DiagnosticsService(services.servers, tokens, TransportPool(tokens))
-
-
-def install(services: Services) -> DiagnosticsService:
-    """Wire token handling into the services: forget tokens on change, share the pool.
-
-    ``services.extras`` gets ``token_manager``, ``transports`` (for the delivery
-    engine) and ``diagnostics``.
-    """
-    if forget_tokens not in services.servers.change_hooks:
-        services.servers.change_hooks.append(forget_tokens)
-    diagnostics = build_diagnostics(services)
-    services.extras["token_manager"] = diagnostics.tokens
-    services.extras["transports"] = diagnostics.transports
-    services.extras["diagnostics"] = diagnostics
-    return diagnostics

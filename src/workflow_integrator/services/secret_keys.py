@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-from workflow_integrator.store.base import ENCRYPTED_COLUMNS
+from workflow_integrator.store.models import ENCRYPTED_COLUMNS
 from workflow_integrator.store.secretbox import SecretBox
 
 
 def reencrypt_all(engine: Engine, old: SecretBox, new: SecretBox) -> int:
-    """Re-encrypt every registered secret column in one transaction; returns the count."""
-    from workflow_integrator.store import models  # noqa: F401  (registers every table)
-
+    """Re-encrypt every secret column in one transaction; returns the count."""
     count = 0
     with engine.begin() as connection:
         for table, pk, column in ENCRYPTED_COLUMNS:

@@ -12,7 +12,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -311,17 +310,3 @@ class UserService:
             created_at=row.created_at,
             last_login_at=row.last_login_at,
         )
-
-
-class _ServiceHolder(Protocol):
-    sessions: sessionmaker[Session]
-    extras: dict[str, Any]
-
-
-def user_service(services: _ServiceHolder) -> UserService:
-    """The process's ``UserService``, kept in ``Services.extras`` (built on first use)."""
-    found = services.extras.get("users")
-    if not isinstance(found, UserService):
-        found = UserService(services.sessions)
-        services.extras["users"] = found
-    return found

@@ -1,4 +1,4 @@
-"""The declarative base every WI table shares, and the registry of encrypted columns."""
+"""The declarative base every WI table shares, and its column types."""
 
 from __future__ import annotations
 
@@ -60,14 +60,3 @@ class Timestamps:
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-
-
-ENCRYPTED_COLUMNS: list[tuple[str, str, str]] = []
-"""(table, primary-key column, column) of every column that holds SecretBox ciphertext."""
-
-
-def register_encrypted_column(table: str, column: str, primary_key: str = "id") -> None:
-    """Declare a column as SecretBox ciphertext so that key rotation re-encrypts it."""
-    entry = (table, primary_key, column)
-    if entry not in ENCRYPTED_COLUMNS:
-        ENCRYPTED_COLUMNS.append(entry)

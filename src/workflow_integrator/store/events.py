@@ -141,7 +141,7 @@ def list_events(sessions: sessionmaker[Session], flt: EventFilter) -> list[Event
 
 
 def set_state(session: Session, event_id: int, state: str, reason: str | None = None) -> None:
-    """Move an event to another state (for the planner), inside the caller's transaction."""
+    """Move an event to another state (for a planner), inside the caller's transaction."""
     row = session.get(EventRow, event_id)
     if row is not None and (row.state != state or row.state_reason != reason):
         row.state = state

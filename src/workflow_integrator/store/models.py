@@ -17,7 +17,17 @@ from workflow_integrator.store.base import Base
 
 metadata = Base.metadata
 
+ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("outbound_servers", "id", "secrets"),
+    ("securechange_settings", "id", "password"),
+    ("smtp_settings", "id", "password"),
+    ("oauth_tokens", "server_id", "access_token"),
+    ("oauth_tokens", "server_id", "refresh_token"),
+)
+"""(table, primary-key column, column) of every column that holds SecretBox ciphertext."""
+
 __all__ = [
+    "ENCRYPTED_COLUMNS",
     "api_tokens",
     "events",
     "integrations",

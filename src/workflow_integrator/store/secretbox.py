@@ -108,10 +108,6 @@ class SecretBox:
         except InvalidTag:
             raise SecretKeyError(f"stored secret does not decrypt with key {key_id}") from None
 
-    def needs_rotation(self, token: str) -> bool:
-        """True when ``token`` was not made with the newest key."""
-        return not token.startswith(f"{_PREFIX}:{self.key_id}:")
-
 
 def load_keys(env_value: str | None, key_file: Path) -> list[str]:
     """Keys from ``WI_SECRET_KEY`` (comma separated, newest first), else the key file.

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Integer, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from workflow_integrator.store.base import Base, Timestamps, register_encrypted_column
+from workflow_integrator.store.base import Base, Timestamps
 
 SINGLETON_ID = 1
 
@@ -20,9 +20,6 @@ class SecureChangeSettingsRow(Timestamps, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     password: Mapped[str | None] = mapped_column(Text, default=None)
-
-
-register_encrypted_column("securechange_settings", "password")
 
 
 def load(session: Session) -> SecureChangeSettingsRow | None:

@@ -13,7 +13,6 @@ from workflow_integrator.store.base import (
     Base,
     Timestamps,
     UTCDateTime,
-    register_encrypted_column,
     utcnow,
 )
 from workflow_integrator.store.secretbox import SecretBox
@@ -33,9 +32,6 @@ class OutboundServerRow(Timestamps, Base):
     state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Bumped on every change, so transports and caches know when to rebuild.
     revision: Mapped[int] = mapped_column(Integer, default=1)
-
-
-register_encrypted_column("outbound_servers", "secrets")
 
 
 def find_by_name(session: Session, name: str) -> OutboundServerRow | None:

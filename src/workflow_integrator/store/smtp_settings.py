@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Integer, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from workflow_integrator.store.base import Base, Timestamps, register_encrypted_column
+from workflow_integrator.store.base import Base, Timestamps
 
 SINGLETON_ID = 1
 
@@ -21,8 +21,6 @@ class SmtpSettingsRow(Timestamps, Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     password: Mapped[str | None] = mapped_column(Text, default=None)
 
-
-register_encrypted_column("smtp_settings", "password")
 
 
 def load(session: Session) -> SmtpSettingsRow | None:

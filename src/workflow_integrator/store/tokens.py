@@ -2,7 +2,8 @@
 
 Both are SecretBox ciphertext. ``DatabaseTokenStore`` implements the outbound
 ``TokenStore`` protocol on top of it; on PostgreSQL a session-level advisory lock
-makes token fetching single-flight across worker processes.
+makes token fetching single-flight across processes. On SQLite the lock holds
+within one process only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, Float, ForeignKey, Integer, Text, delete, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from workflow_integrator.outbound.tokens import AccessToken, ServerId
-from workflow_integrator.store.base import Base, register_encrypted_column, utcnow
+from workflow_integrator.store.base import Base, utcnow
 from workflow_integrator.store.db import is_postgresql
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.store.servers import replace_refresh_token, set_state
@@ -38,10 +39,6 @@ class OAuthTokenRow(Base):
     scope: Mapped[str | None] = mapped_column(Text, default=None)
     refresh_token: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-register_encrypted_column("oauth_tokens", "access_token", primary_key="server_id")
-register_encrypted_column("oauth_tokens", "refresh_token", primary_key="server_id")
 
 
 def forget_tokens(session: Session, server_id: int) -> None:
@@ -137,7 +134,7 @@ class DatabaseTokenStore:
         """Per-server lock: asyncio in this process, plus an advisory lock on PostgreSQL."""
         async with self._locks.setdefault(server_id, asyncio.Lock()):
             if not is_postgresql(self._engine):
-                yield  # one process owns an SQLite file
+                yield  # SQLite: this process only; another process (a `wi` command) may fetch too
                 return
             connection = await asyncio.to_thread(self._engine.connect)
             try:

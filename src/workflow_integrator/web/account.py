@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from workflow_integrator.api.deps import ServicesDep
 from workflow_integrator.services.errors import InvalidInput
-from workflow_integrator.services.users import INITIAL_ADMIN, INITIAL_PASSWORD_FILE, user_service
+from workflow_integrator.services.users import INITIAL_ADMIN, INITIAL_PASSWORD_FILE
 from workflow_integrator.web.security import SESSION_COOKIE
 from workflow_integrator.web.templating import principal_of, render
 
@@ -24,6 +25,7 @@ def password_page(request: Request) -> Response:
 @router.post("/account/password")
 def change_password(
     request: Request,
+    services: ServicesDep,
     current_password: Annotated[str, Form()] = "",
     new_password: Annotated[str, Form()] = "",
     repeat_password: Annotated[str, Form()] = "",
@@ -35,9 +37,8 @@ def change_password(
     if new_password != repeat_password:
         errors = {"repeat_password": "the two new passwords differ"}
         return render(request, "account/password.html", {"errors": errors}, status=422)
-    services = request.app.state.services
     try:
-        user_service(services).change_own_password(principal.name, current_password, new_password)
+        services.users.change_own_password(principal.name, current_password, new_password)
     except InvalidInput as exc:
         # The service names the new password "password"; the form calls it new_password.
         errors = {

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from workflow_integrator.api.deps import ServicesDep, UsersDep
 from workflow_integrator.services.users import (
     INITIAL_PASSWORD_FILE,
     SESSION_MAX,
     SignInRefused,
-    user_service,
 )
 from workflow_integrator.web.security import SESSION_COOKIE, is_https
 from workflow_integrator.web.templating import principal_of, render
@@ -39,6 +40,7 @@ def _safe_next(target: str | None) -> str:
 
 def _form_page(
     request: Request,
+    data_dir: Path,
     next_url: str,
     error: str | None,
     status: int,
@@ -59,9 +61,7 @@ def _form_page(
             "sign_in_nonce": nonce,
             "name": name,
             "changed": changed,
-            "first_start": (
-                request.app.state.services.settings.data_dir / INITIAL_PASSWORD_FILE
-            ).exists(),
+            "first_start": (data_dir / INITIAL_PASSWORD_FILE).exists(),
         },
         status=status,
     )
@@ -78,16 +78,21 @@ def _form_page(
 
 
 @router.get("/sign-in")
-def sign_in_page(request: Request, next: str | None = None, changed: str | None = None) -> Response:
+def sign_in_page(
+    request: Request, services: ServicesDep, next: str | None = None, changed: str | None = None
+) -> Response:
     """The sign-in form (signed-in users go straight on)."""
     if principal_of(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return _form_page(request, _safe_next(next), None, 200, changed=bool(changed))
+    return _form_page(
+        request, services.settings.data_dir, _safe_next(next), None, 200, changed=bool(changed)
+    )
 
 
 @router.post("/sign-in")
 def sign_in(
     request: Request,
+    services: ServicesDep,
     name: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     sign_in_nonce: Annotated[str, Form()] = "",
@@ -98,24 +103,36 @@ def sign_in(
     cookie_nonce = request.cookies.get(SIGN_IN_COOKIE, "")
     if not cookie_nonce or not hmac.compare_digest(cookie_nonce.encode(), sign_in_nonce.encode()):
         return _form_page(
-            request, target, "the sign-in form expired; please sign in again", 403, name
+            request,
+            services.settings.data_dir,
+            target,
+            "the sign-in form expired; please sign in again",
+            403,
+            name,
         )
     address = request.client.host if request.client else "unknown"
     wait = _throttle(request).retry_after(address)
     if wait is not None:
         return _form_page(
             request,
+            services.settings.data_dir,
             target,
             f"too many failed sign-ins from your address; try again in {wait} seconds",
             429,
             name,
         )
-    users = user_service(request.app.state.services)
     try:
-        signed = users.sign_in(name, password)
+        signed = services.users.sign_in(name, password)
     except SignInRefused as exc:
         _throttle(request).failed(address)
-        return _form_page(request, target, exc.message, 429 if exc.retry_after else 401, name)
+        return _form_page(
+            request,
+            services.settings.data_dir,
+            target,
+            exc.message,
+            429 if exc.retry_after else 401,
+            name,
+        )
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -132,11 +149,11 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(request: Request) -> Response:
+def sign_out(request: Request, users: UsersDep) -> Response:
     """End the session (the middleware has checked the CSRF token)."""
     token = getattr(request.state, "session_token", None)
     if token:
-        user_service(request.app.state.services).sign_out(token)
+        users.sign_out(token)
     response = RedirectResponse("/sign-in", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -9,20 +9,23 @@ preview), so it works without JavaScript; a small script only inserts placeholde
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from workflow_integrator.api.deps import IntegrationsDep, ServicesDep
+from workflow_integrator.app import Services
 from workflow_integrator.domain.integration import EVENT_NAMES, FIELD_TYPE_NAMES
 from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
-from workflow_integrator.services.integrations import IntegrationService, PreviewResult, document
-from workflow_integrator.web.nav import NavItem, register
+from workflow_integrator.services.integrations import document
+from workflow_integrator.services.previews import PreviewResult
 from workflow_integrator.web.templating import principal_of, render
 
 router = APIRouter(include_in_schema=False)
-register(NavItem("Integrations", "/integrations", "/integrations", order=20))
 
 KINDS = {
     "trigger": "General trigger",
@@ -61,11 +64,6 @@ EDITOR_STYLE = """
 textarea.code, pre.code { font-family: ui-monospace, monospace; font-size: .85rem; }
 pre.code { white-space: pre-wrap; word-break: break-word; margin: .25rem 0; }
 """
-
-
-def _service(request: Request) -> IntegrationService:
-    service: IntegrationService = request.app.state.services.integrations
-    return service
 
 
 def integration_url(workflow: str, action: str) -> str:
@@ -271,7 +269,10 @@ def error_key(loc: list[Any]) -> str | None:
 
 @router.get("/integrations")
 def integration_list(
-    request: Request, saved: str | None = None, deleted: str | None = None
+    request: Request,
+    integrations: IntegrationsDep,
+    saved: str | None = None,
+    deleted: str | None = None,
 ) -> Response:
     """Every integration with its default server and number of routes and points."""
     notice = None
@@ -283,7 +284,7 @@ def integration_list(
         request,
         "integrations/list.html",
         {
-            "views": _service(request).list_all(),
+            "views": integrations.list_all(),
             "notice": notice,
             "integration_url": integration_url,
         },
@@ -304,6 +305,7 @@ def editor_script() -> Response:
 
 def _editor(
     request: Request,
+    services: Services,
     values: dict[str, Any],
     *,
     original: str | None,
@@ -313,7 +315,6 @@ def _editor(
     preview_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    service = _service(request)
     field_errors: dict[str, list[str]] = {}
     form_errors: list[str] = []
     for error in errors or []:
@@ -324,9 +325,9 @@ def _editor(
             form_errors.append(f"{where}: {message}" if where else message)
         else:
             field_errors.setdefault(key, []).append(message)
-    catalog = service.placeholders()
+    catalog = services.integrations.placeholders()
     declared = list(_pairs(values.get("fields", "")))
-    servers = [view.name for view in request.app.state.services.servers.list_all()]
+    servers = [view.name for view in services.servers.list_all()]
     action = integration_url(original, "edit") if original else "/integrations/new"
     return render(
         request,
@@ -355,42 +356,56 @@ def _editor(
 
 
 @router.get("/integrations/new")
-def new_integration(request: Request) -> Response:
+def new_integration(request: Request, services: ServicesDep) -> Response:
     """An empty editor with one point."""
     values = values_from_document({"enabled": True})
     values["points"] = [blank_point()]
-    return _editor(request, values, original=None)
+    return _editor(request, services, values, original=None)
 
 
 @router.get("/integrations/{workflow}/edit")
-def edit_integration(request: Request, workflow: str) -> Response:
+def edit_integration(request: Request, services: ServicesDep, workflow: str) -> Response:
     """The editor filled with a saved integration."""
     try:
-        view = _service(request).get(workflow)
+        view = services.integrations.get(workflow)
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
-    return _editor(request, values_from_document(document(view)), original=view.workflow)
+    values = values_from_document(document(view))
+    return _editor(request, services, values, original=view.workflow)
 
 
 @router.post("/integrations/new")
-async def post_new(request: Request) -> Response:
+async def post_new(request: Request, services: ServicesDep) -> Response:
     """Save, add a row or preview a new integration."""
-    return await _post(request, original=None)
+    return await _post(request, services, original=None)
 
 
 @router.post("/integrations/{workflow}/edit")
-async def post_edit(request: Request, workflow: str) -> Response:
+async def post_edit(request: Request, services: ServicesDep, workflow: str) -> Response:
     """Save, add a row or preview an existing integration."""
-    return await _post(request, original=workflow)
+    return await _post(request, services, original=workflow)
 
 
-async def _post(request: Request, original: str | None) -> Response:
+async def _post(request: Request, services: Services, original: str | None) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     values = values_from_form(form)
+    if form.get("action", "save") == "preview":
+        return await _preview(request, services, values, original, _pv(form))
+    # Everything else reads or writes the database: off the event loop.
+    return await run_in_threadpool(_change, request, services, form, values, original)
+
+
+def _change(
+    request: Request,
+    services: Services,
+    form: dict[str, str],
+    values: dict[str, Any],
+    original: str | None,
+) -> Response:
     action = form.get("action", "save")
     if action == "add_point":
         values["points"].append(blank_point())
-        return _editor(request, values, original=original, preview_values=_pv(form))
+        return _editor(request, services, values, original=original, preview_values=_pv(form))
     if action == "add_route":
         values["routes"].append(
             {
@@ -398,10 +413,7 @@ async def _post(request: Request, original: str | None) -> Response:
                 "server": values["default_server"],
             }
         )
-        return _editor(request, values, original=original, preview_values=_pv(form))
-    doc, shape_errors = document_from_values(values)
-    if action == "preview":
-        return _preview(request, values, doc, shape_errors, original, _pv(form))
+        return _editor(request, services, values, original=original, preview_values=_pv(form))
     if not _can_write(request):
         return _message(
             request,
@@ -409,18 +421,22 @@ async def _post(request: Request, original: str | None) -> Response:
             "Your role is viewer: you can look at the configuration but not change it.",
             403,
         )
+    doc, shape_errors = document_from_values(values)
     if shape_errors:
-        return _editor(request, values, original=original, errors=shape_errors, status=422)
-    service = _service(request)
+        return _editor(
+            request, services, values, original=original, errors=shape_errors, status=422
+        )
+    service = services.integrations
     try:
         view = service.replace(original, doc) if original else service.create(doc)
     except InvalidInput as exc:
-        return _editor(request, values, original=original, errors=exc.errors, status=422)
+        return _editor(request, services, values, original=original, errors=exc.errors, status=422)
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
     except ServiceError as exc:
         return _editor(
             request,
+            services,
             values,
             original=original,
             errors=[{"loc": ["workflow"], "msg": exc.message}],
@@ -436,65 +452,71 @@ def _pv(form: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _preview(
+async def _preview(
     request: Request,
+    services: Services,
     values: dict[str, Any],
-    doc: dict[str, Any],
-    shape_errors: list[dict[str, Any]],
     original: str | None,
     pv: dict[str, str],
 ) -> Response:
-    if shape_errors:
-        return _editor(
-            request, values, original=original, errors=shape_errors, preview_values=pv, status=422
-        )
-    ticket_id: int | None = None
+    """Preview the editor's contents: the ticket read is async, the page is built in a thread."""
+    doc, errors = document_from_values(values)
+    result: PreviewResult | None = None
     error: str | None = None
+    if not errors:
+        result, error, errors = await _run_preview(services, doc, pv)
+    page = partial(
+        _editor,
+        request,
+        services,
+        values,
+        original=original,
+        errors=errors or None,
+        preview=result,
+        preview_values=pv,
+        preview_error=error,
+        status=200 if result is not None else 422,
+    )
+    return await run_in_threadpool(page)
+
+
+async def _run_preview(
+    services: Services, doc: dict[str, Any], pv: dict[str, str]
+) -> tuple[PreviewResult | None, str | None, list[dict[str, Any]]]:
+    """The preview, or the message for the preview box, or the document's errors."""
+    ticket_id: int | None = None
     if pv["ticket_id"].strip():
         try:
             ticket_id = int(pv["ticket_id"].strip())
         except ValueError:
-            error = "the ticket id must be a number"
-    if error is None:
-        workflow = doc.pop("workflow") or "unsaved"
-        try:
-            result = _service(request).preview(
-                workflow,
-                event=pv["event"] or "CREATE",
-                ticket=pv["ticket"] or None,
-                ticket_id=ticket_id,
-                completed_step=pv["completed_step"] or None,
-                point=pv["point"] or None,
-                integration=doc,
-            )
-        except InvalidInput as exc:
-            preview_locs = ("ticket", "ticket_id", "event", "point")
-            own = [e for e in exc.errors if e.get("loc", [None])[0] in preview_locs]
-            if own:
-                error = "; ".join(str(e["msg"]) for e in own)
-            else:
-                return _editor(
-                    request,
-                    values,
-                    original=original,
-                    errors=exc.errors,
-                    preview_values=pv,
-                    status=422,
-                )
-        except ServiceError as exc:
-            error = exc.message
-        else:
-            return _editor(request, values, original=original, preview=result, preview_values=pv)
-    return _editor(
-        request, values, original=original, preview_values=pv, preview_error=error, status=422
-    )
+            return None, "the ticket id must be a number", []
+    workflow = doc.pop("workflow") or "unsaved"
+    try:
+        result = await services.previews.preview(
+            workflow,
+            event=pv["event"] or "CREATE",
+            ticket=pv["ticket"] or None,
+            ticket_id=ticket_id,
+            completed_step=pv["completed_step"] or None,
+            point=pv["point"] or None,
+            integration=doc,
+        )
+    except InvalidInput as exc:
+        preview_locs = ("ticket", "ticket_id", "event", "point")
+        own = [e for e in exc.errors if e.get("loc", [None])[0] in preview_locs]
+        if own:
+            return None, "; ".join(str(e["msg"]) for e in own), []
+        return None, None, exc.errors
+    except ServiceError as exc:
+        return None, exc.message, []
+    return result, None, []
 
 
 @router.get("/integrations/{workflow}/delete")
-def confirm_delete(request: Request, workflow: str) -> Response:
+def confirm_delete(request: Request, integrations: IntegrationsDep, workflow: str) -> Response:
     """Ask before deleting."""
     try:
-        view = _service(request).get(workflow)
+        view = integrations.get(workflow)
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
     return render(
@@ -503,12 +525,12 @@ def confirm_delete(request: Request, workflow: str) -> Response:
 
 
 @router.post("/integrations/{workflow}/delete")
-def delete_integration(request: Request, workflow: str) -> Response:
+def delete_integration(request: Request, integrations: IntegrationsDep, workflow: str) -> Response:
     """Delete an integration."""
     if not _can_write(request):
         return _message(request, "Not allowed", "Your role is viewer: you cannot delete.", 403)
     try:
-        _service(request).delete(workflow)
+        integrations.delete(workflow)
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
     return RedirectResponse(f"/integrations?deleted={quote(workflow)}", status_code=303)

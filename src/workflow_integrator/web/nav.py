@@ -1,4 +1,4 @@
-"""The top bar's menu: a registry each UI module appends its entry to."""
+"""The top bar's menu: one list, in the order it shows."""
 
 from __future__ import annotations
 
@@ -12,21 +12,13 @@ class NavItem:
     label: str
     href: str
     prefix: str
-    order: int = 100
     admin_only: bool = False
 
 
-NAV: list[NavItem] = []
-
-
-def register(item: NavItem) -> None:
-    """Add a menu entry (once), kept in ``order``."""
-    if any(existing.href == item.href for existing in NAV):
-        return
-    NAV.append(item)
-    NAV.sort(key=lambda entry: entry.order)
-
-
-register(NavItem("Servers", "/servers", "/servers", order=10))
-register(NavItem("Mail", "/smtp", "/smtp", order=80, admin_only=True))
-register(NavItem("Users", "/users", "/users", order=90, admin_only=True))
+NAV: tuple[NavItem, ...] = (
+    NavItem("Servers", "/servers", "/servers"),
+    NavItem("Integrations", "/integrations", "/integrations"),
+    NavItem("Mail", "/smtp", "/smtp", admin_only=True),
+    NavItem("Users", "/users", "/users", admin_only=True),
+)
+"""The menu, in order."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -69,7 +68,7 @@ def is_https(scope: Scope) -> bool:
 class WebSessionMiddleware:
     """Resolves the session cookie into ``request.state.principal`` and guards writes."""
 
-    def __init__(self, app: ASGIApp, users: Callable[[], UserService], max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, users: UserService, max_body_bytes: int) -> None:
         self.app = app
         self.users = users
         self.max_body_bytes = max_body_bytes
@@ -85,7 +84,7 @@ class WebSessionMiddleware:
         token = session_cookie(scope)
         # Static files are public: no database lookup for each of them.
         if token and not headers.get("authorization") and not path.startswith("/static/"):
-            signed = await anyio.to_thread.run_sync(self.users().resume, token)
+            signed = await anyio.to_thread.run_sync(self.users.resume, token)
         state: dict[str, Any] = scope.setdefault("state", {})
         if signed is not None:
             state["principal"] = signed.principal

@@ -283,8 +283,3 @@ def field_of(loc: list[Any], form: Mapping[str, str]) -> str | None:
     if head in SERVER_TAB_FIELDS:
         return head
     return None
-
-
-def is_masked(value: str) -> bool:
-    """Whether an input still shows the stored-secret mask."""
-    return value == SECRET_MASK

@@ -7,10 +7,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from workflow_integrator.api.deps import SecretBoxDep, ServersDep
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
 from workflow_integrator.services.errors import InUse, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
+from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web import server_form
 from workflow_integrator.web.templating import principal_of, render
 
@@ -23,11 +26,6 @@ AUTH_LABELS = {
     "none": "None",
 }
 GRANT_LABELS = {"password": "password credentials", "refresh_token": "refresh token"}
-
-
-def _servers(request: Request) -> OutboundServerService:
-    service: OutboundServerService = request.app.state.services.servers
-    return service
 
 
 def _forbidden(request: Request) -> Response | None:
@@ -61,10 +59,12 @@ def home() -> Response:
 
 
 @router.get("/servers")
-def server_list(request: Request, saved: str | None = None, deleted: str | None = None) -> Response:
+def server_list(
+    request: Request, servers: ServersDep, saved: str | None = None, deleted: str | None = None
+) -> Response:
     """Every outbound server with its host, protocol, auth, TLS mode and state."""
     rows = []
-    for view in _servers(request).list_all():
+    for view in servers.list_all():
         method = str(view.auth.get("method", "none"))
         label = AUTH_LABELS.get(method, method)
         if method == "oauth2":
@@ -82,6 +82,7 @@ def server_list(request: Request, saved: str | None = None, deleted: str | None 
 
 def _dialog(
     request: Request,
+    secretbox: SecretBox,
     *,
     mode: str,
     values: dict[str, str],
@@ -94,7 +95,7 @@ def _dialog(
     field_errors: dict[str, list[str]] = {}
     form_errors: list[str] = []
     if errors:
-        values = server_form.carry_secrets(values, request.app.state.services.secretbox.encrypt)
+        values = server_form.carry_secrets(values, secretbox.encrypt)
     for error in errors or []:
         field = server_form.field_of(list(error.get("loc", [])), values)
         if field is None:
@@ -147,34 +148,48 @@ def _dialog(
 
 
 @router.get("/servers/new")
-def new_server(request: Request, duplicate: str | None = None) -> Response:
+def new_server(
+    request: Request,
+    servers: ServersDep,
+    secretbox: SecretBoxDep,
+    duplicate: str | None = None,
+) -> Response:
     """The empty dialog, or a copy of ``duplicate`` under a new name."""
     if duplicate:
         try:
-            view = _servers(request).get(duplicate)
+            view = servers.get(duplicate)
         except NotFound as exc:
             return _not_found(request, exc.message)
         values = server_form.values_from_document(view.model_dump(mode="json"))
         values["name"] = f"{duplicate} (copy)"
-        return _dialog(request, mode="duplicate", values=values, duplicate_of=duplicate)
-    return _dialog(request, mode="new", values=server_form.blank_values())
+        return _dialog(request, secretbox, mode="duplicate", values=values, duplicate_of=duplicate)
+    return _dialog(request, secretbox, mode="new", values=server_form.blank_values())
 
 
-async def _form_values(request: Request) -> dict[str, str]:
+async def _form_values(request: Request, secretbox: SecretBox) -> dict[str, str]:
     form = await request.form()
     values = {key: value for key, value in form.items() if isinstance(value, str)}
-    return server_form.restore_secrets(values, request.app.state.services.secretbox.decrypt)
+    return server_form.restore_secrets(values, secretbox.decrypt)
 
 
 @router.post("/servers/new")
-async def create_server(request: Request) -> Response:
+async def create_server(request: Request, servers: ServersDep, secretbox: SecretBoxDep) -> Response:
     """Save a new server (or a duplicate); errors come back next to their fields."""
     refused = _forbidden(request)
     if refused:
         return refused
-    values = await _form_values(request)
+    values = await _form_values(request, secretbox)
+    # Reading the form is async; saving touches the database, so it runs in a thread.
+    return await run_in_threadpool(_create, request, servers, secretbox, values)
+
+
+def _create(
+    request: Request,
+    servers: OutboundServerService,
+    secretbox: SecretBox,
+    values: dict[str, str],
+) -> Response:
     duplicate_of = values.get("duplicate_of") or None
-    servers = _servers(request)
     try:
         base = servers.get(duplicate_of).model_dump(mode="json") if duplicate_of else None
         doc = server_form.document_from_form(values, base)
@@ -186,6 +201,7 @@ async def create_server(request: Request) -> Response:
     except InvalidInput as exc:
         return _dialog(
             request,
+            secretbox,
             mode="duplicate" if duplicate_of else "new",
             values=values,
             duplicate_of=duplicate_of,
@@ -195,6 +211,7 @@ async def create_server(request: Request) -> Response:
     except ServiceError as exc:
         return _dialog(
             request,
+            secretbox,
             mode="duplicate" if duplicate_of else "new",
             values=values,
             duplicate_of=duplicate_of,
@@ -205,24 +222,37 @@ async def create_server(request: Request) -> Response:
 
 
 @router.get("/servers/{name}/edit")
-def edit_server(request: Request, name: str) -> Response:
+def edit_server(
+    request: Request, servers: ServersDep, secretbox: SecretBoxDep, name: str
+) -> Response:
     """The dialog filled with a saved server; secrets show as the mask."""
     try:
-        view = _servers(request).get(name)
+        view = servers.get(name)
     except NotFound as exc:
         return _not_found(request, exc.message)
     values = server_form.values_from_document(view.model_dump(mode="json"))
-    return _dialog(request, mode="edit", values=values, original=name, view=view)
+    return _dialog(request, secretbox, mode="edit", values=values, original=name, view=view)
 
 
 @router.post("/servers/{name}/edit")
-async def save_server(request: Request, name: str) -> Response:
+async def save_server(
+    request: Request, servers: ServersDep, secretbox: SecretBoxDep, name: str
+) -> Response:
     """Save changes; secrets still showing the mask keep their stored values."""
     refused = _forbidden(request)
     if refused:
         return refused
-    values = await _form_values(request)
-    servers = _servers(request)
+    values = await _form_values(request, secretbox)
+    return await run_in_threadpool(_save, request, servers, secretbox, name, values)
+
+
+def _save(
+    request: Request,
+    servers: OutboundServerService,
+    secretbox: SecretBox,
+    name: str,
+    values: dict[str, str],
+) -> Response:
     try:
         current = servers.get(name)
     except NotFound as exc:
@@ -235,6 +265,7 @@ async def save_server(request: Request, name: str) -> Response:
     except InvalidInput as exc:
         return _dialog(
             request,
+            secretbox,
             mode="edit",
             values=values,
             original=name,
@@ -247,6 +278,7 @@ async def save_server(request: Request, name: str) -> Response:
     except ServiceError as exc:
         return _dialog(
             request,
+            secretbox,
             mode="edit",
             values=values,
             original=name,
@@ -261,6 +293,7 @@ async def save_server(request: Request, name: str) -> Response:
             message = exc.errors[0]["msg"] if isinstance(exc, InvalidInput) else exc.message
             return _dialog(
                 request,
+                secretbox,
                 mode="edit",
                 values=values,
                 original=name,
@@ -272,10 +305,10 @@ async def save_server(request: Request, name: str) -> Response:
 
 
 @router.get("/servers/{name}/delete")
-def confirm_delete(request: Request, name: str) -> Response:
+def confirm_delete(request: Request, servers: ServersDep, name: str) -> Response:
     """Ask before deleting."""
     try:
-        view = _servers(request).get(name)
+        view = servers.get(name)
     except NotFound as exc:
         return _not_found(request, exc.message)
     return render(
@@ -284,12 +317,11 @@ def confirm_delete(request: Request, name: str) -> Response:
 
 
 @router.post("/servers/{name}/delete")
-def delete_server(request: Request, name: str) -> Response:
+def delete_server(request: Request, servers: ServersDep, name: str) -> Response:
     """Delete, or explain which integrations still use the server."""
     refused = _forbidden(request)
     if refused:
         return refused
-    servers = _servers(request)
     try:
         servers.delete(name)
     except NotFound as exc:
@@ -306,9 +338,9 @@ def delete_server(request: Request, name: str) -> Response:
 
 
 @router.post("/servers/certificate-info", response_class=HTMLResponse)
-async def certificate_info(request: Request) -> Response:
+async def certificate_info(request: Request, secretbox: SecretBoxDep) -> Response:
     """Subject and expiry of a certificate chosen in the dialog (before saving)."""
-    values = await _form_values(request)
+    values = await _form_values(request, secretbox)
     pem = values.get("certificate", "")
     info: list[dict[str, str]] = []
     error = None

@@ -9,20 +9,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from workflow_integrator.app import Services
+from workflow_integrator.api.deps import SmtpDep
 from workflow_integrator.domain.outbound_server import SECRET_MASK
 from workflow_integrator.services.errors import InvalidInput, NotFound
+from workflow_integrator.services.smtp import SmtpSettingsService
 from workflow_integrator.web.templating import principal_of, render
 
 router = APIRouter(include_in_schema=False)
 
 _FIELDS = ("host", "port", "security", "verify_certificate", "certificate", "username",
            "password", "sender", "timeout_seconds")
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def _admin_only(request: Request) -> Response | None:
@@ -50,10 +46,10 @@ def _body(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
-def _page(request: Request, *, form: dict[str, Any] | None = None,
+def _page(request: Request, smtp: SmtpSettingsService, *, form: dict[str, Any] | None = None,
           errors: dict[str, str] | None = None, notice: str | None = None,
           test: dict[str, Any] | None = None, status: int = 200) -> Response:
-    view = _services(request).smtp.view()
+    view = smtp.view()
     values = form if form is not None else {
         k: ("" if view.get(k) is None else view[k]) for k in _FIELDS}
     return render(request, "smtp/settings.html", {
@@ -67,44 +63,44 @@ def _field_errors(exc: InvalidInput) -> dict[str, str]:
 
 
 @router.get("/smtp")
-def smtp_page(request: Request, notice: str | None = None) -> Response:
+def smtp_page(request: Request, smtp: SmtpDep, notice: str | None = None) -> Response:
     """The mail server settings and the test e-mail form."""
-    return _admin_only(request) or _page(request, notice=notice)
+    return _admin_only(request) or _page(request, smtp, notice=notice)
 
 
 @router.post("/smtp")
-async def save_settings(request: Request) -> Response:
+async def save_settings(request: Request, smtp: SmtpDep) -> Response:
     """Save the settings; errors appear next to the fields, what was typed is kept."""
     refused = _admin_only(request)
     if refused:
         return refused
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
-        await run_in_threadpool(_services(request).smtp.replace, _body(form))
+        await run_in_threadpool(smtp.replace, _body(form))
     except InvalidInput as exc:
         errors = _field_errors(exc)
         return await run_in_threadpool(
-            lambda: _page(request, form=form, errors=errors, status=422))
+            lambda: _page(request, smtp, form=form, errors=errors, status=422))
     return RedirectResponse(f"/smtp?notice={quote('Saved the mail server settings.')}",
                             status_code=303)
 
 
 @router.post("/smtp/test")
-async def send_test(request: Request) -> Response:
+async def send_test(request: Request, smtp: SmtpDep) -> Response:
     """Send a test e-mail with the settings as typed (saved or not) and show the outcome."""
     refused = _admin_only(request)
     if refused:
         return refused
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
-        result = await _services(request).smtp.send_test(form.get("to", ""), _body(form))
+        result = await smtp.send_test(form.get("to", ""), _body(form))
     except InvalidInput as exc:
         errors = _field_errors(exc)
         return await run_in_threadpool(
-            lambda: _page(request, form=form, errors=errors, status=422))
+            lambda: _page(request, smtp, form=form, errors=errors, status=422))
     except NotFound as exc:
         missing = {"host": exc.message}
         return await run_in_threadpool(
-            lambda: _page(request, form=form, errors=missing, status=404))
+            lambda: _page(request, smtp, form=form, errors=missing, status=404))
     return await run_in_threadpool(
-        lambda: _page(request, form=form, test=result.to_dict()))
+        lambda: _page(request, smtp, form=form, test=result.to_dict()))

@@ -8,15 +8,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from workflow_integrator.api.deps import UsersDep
 from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
-from workflow_integrator.services.users import UserService, user_service
+from workflow_integrator.services.users import UserService
 from workflow_integrator.web.templating import principal_of, render
 
 router = APIRouter(include_in_schema=False)
-
-
-def _users(request: Request) -> UserService:
-    return user_service(request.app.state.services)
 
 
 def _admin_only(request: Request) -> Response | None:
@@ -33,6 +30,7 @@ def _admin_only(request: Request) -> Response | None:
 
 def _page(
     request: Request,
+    users: UserService,
     *,
     notice: str | None = None,
     error: str | None = None,
@@ -44,7 +42,7 @@ def _page(
         request,
         "users/list.html",
         {
-            "users": _users(request).list_all(),
+            "users": users.list_all(),
             "notice": notice,
             "error": error,
             "errors": errors or {},
@@ -56,14 +54,15 @@ def _page(
 
 
 @router.get("/users")
-def user_list(request: Request, notice: str | None = None) -> Response:
+def user_list(request: Request, users: UsersDep, notice: str | None = None) -> Response:
     """Users with their roles and last sign-in, and the form to add one."""
-    return _admin_only(request) or _page(request, notice=notice)
+    return _admin_only(request) or _page(request, users, notice=notice)
 
 
 @router.post("/users")
 def add_user(
     request: Request,
+    users: UsersDep,
     name: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "viewer",
     password: Annotated[str, Form()] = "",
@@ -77,36 +76,39 @@ def add_user(
     if password != repeat_password:
         return _page(
             request,
+            users,
             errors={"repeat_password": "the two passwords differ"},
             form=form,
             status=422,
         )
     try:
-        view = _users(request).add(name, role, password)
+        view = users.add(name, role, password)
     except InvalidInput as exc:
         errors = {str(e["loc"][-1]): e["msg"] for e in exc.errors}
-        return _page(request, errors=errors, form=form, status=422)
+        return _page(request, users, errors=errors, form=form, status=422)
     except ServiceError as exc:
-        return _page(request, errors={"name": exc.message}, form=form, status=409)
+        return _page(request, users, errors={"name": exc.message}, form=form, status=409)
     return RedirectResponse(
         f"/users?notice={quote(f'Added {view.role} {view.name}.')}", status_code=303
     )
 
 
 @router.post("/users/{name}/role")
-def change_role(request: Request, name: str, role: Annotated[str, Form()] = "") -> Response:
+def change_role(
+    request: Request, users: UsersDep, name: str, role: Annotated[str, Form()] = ""
+) -> Response:
     """Make a user admin or viewer (the last admin stays admin)."""
     refused = _admin_only(request)
     if refused:
         return refused
     try:
-        view = _users(request).set_role(name, role)
+        view = users.set_role(name, role)
     except NotFound as exc:
-        return _page(request, error=exc.message, status=404)
+        return _page(request, users, error=exc.message, status=404)
     except InvalidInput as exc:
-        return _page(request, error=exc.errors[0]["msg"], status=422)
+        return _page(request, users, error=exc.errors[0]["msg"], status=422)
     except ServiceError as exc:
-        return _page(request, error=exc.message, status=409)
+        return _page(request, users, error=exc.message, status=409)
     return RedirectResponse(
         f"/users?notice={quote(f'{view.name} is now {view.role}.')}", status_code=303
     )
@@ -121,15 +123,15 @@ def confirm_delete(request: Request, name: str) -> Response:
 
 
 @router.post("/users/{name}/delete")
-def delete_user(request: Request, name: str) -> Response:
+def delete_user(request: Request, users: UsersDep, name: str) -> Response:
     """Delete a user; their sessions end at once."""
     refused = _admin_only(request)
     if refused:
         return refused
     try:
-        _users(request).delete(name)
+        users.delete(name)
     except NotFound as exc:
-        return _page(request, error=exc.message, status=404)
+        return _page(request, users, error=exc.message, status=404)
     except ServiceError as exc:
-        return _page(request, error=exc.message, status=409)
+        return _page(request, users, error=exc.message, status=409)
     return RedirectResponse(f"/users?notice={quote(f'Deleted user {name}.')}", status_code=303)
