@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from argon2 import PasswordHasher
@@ -19,12 +20,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
 from workflow_integrator.delivery.intake import EventIntake
+from workflow_integrator.delivery.mail_runner import MailRunner
+from workflow_integrator.delivery.mailer import FailureMailer
+from workflow_integrator.delivery.notifier import FailureNotifier
+from workflow_integrator.domain.integration import NotifyOnFailure
 from workflow_integrator.domain.readiness import Readiness
 from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.services.api_tokens import ApiTokenService
 from workflow_integrator.services.diagnostics import DiagnosticsService
+from workflow_integrator.services.errors import NotFound
 from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.services.outbound_servers import OutboundServerService
@@ -75,6 +81,9 @@ class Services:
     metrics: Metrics
     readiness: Readiness
     """What long-lived parts (the delivery workers) last reported, for /readyz."""
+    failure_mails: FailureMailer
+    notifier: FailureNotifier
+    """Turns failed deliveries into queued e-mails (called by the delivery engine)."""
     background: tuple[BackgroundRunner, ...] = ()
 
     async def aclose(self) -> None:
@@ -123,6 +132,17 @@ def build_services(
     integrations = IntegrationService(sessions, placeholders)
     # A server still named by an integration cannot be deleted.
     servers.usage_checks.append(integrations.usage)
+    smtp = SmtpSettingsService(sessions, secretbox, metrics)
+    failure_mails = FailureMailer(sessions, smtp, metrics.instance)
+
+    def notify_for(workflow: str) -> NotifyOnFailure | None:
+        try:
+            return integrations.get_integration(workflow).notify_on_failure
+        except NotFound:
+            return None
+
+    notifier = FailureNotifier(failure_mails, notify_for, securechange.connection,
+                               lambda: settings.public_url)
     return Services(
         settings=settings,
         engine=engine,
@@ -140,9 +160,13 @@ def build_services(
         placeholders=placeholders,
         integrations=integrations,
         previews=PreviewService(integrations, servers, placeholders, tickets),
-        smtp=SmtpSettingsService(sessions, secretbox, metrics),
+        smtp=smtp,
         metrics=metrics,
         readiness=readiness,
+        failure_mails=failure_mails,
+        notifier=notifier,
+        background=(MailRunner(failure_mails, lambda: datetime.now(UTC),
+                               settings.mail_interval_seconds),),
     )
 
 

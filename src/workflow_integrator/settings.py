@@ -67,6 +67,10 @@ class Settings(BaseSettings):
         description="WI's address as users reach it (e.g. https://wi.example.com), for "
         "links in e-mails.",
     )
+    mail_interval_seconds: float = Field(
+        default=15, gt=0, le=3600,
+        description="How often queued failure e-mails that are due are sent.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token Prometheus sends to read /metrics on WI's own address.",

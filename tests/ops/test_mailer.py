@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -111,3 +113,20 @@ async def test_a_lost_claim_is_taken_up_after_its_lease(services: Services) -> N
     [row] = _rows(services)
     assert (row.state, row.attempts) == ("sent", 2)
     assert len(smtp.messages) == 1
+
+
+def test_wi_serve_sends_queued_mails_by_itself(tmp_path: Path) -> None:
+    from tests.conftest import make_settings
+    from tests.servers.live_wi import serve_wi
+
+    settings = make_settings(tmp_path / "data")
+    settings.mail_interval_seconds = 0.2
+    with mail_server("plain") as smtp, serve_wi(settings) as live:
+        live.services.smtp.replace(smtp.settings(username=None, password=None))
+        live.services.failure_mails.enqueue([_digest("noc@example.com", 4)],
+                                            datetime.now(UTC))
+        deadline = time.monotonic() + 20
+        while not smtp.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [m.rcpt_tos for m in smtp.messages] == [["noc@example.com"]]
+    assert [r.state for r in _rows(live.services)] == ["sent"]
