@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Iterator
@@ -130,3 +131,29 @@ def test_wi_serve_sends_queued_mails_by_itself(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert [m.rcpt_tos for m in smtp.messages] == [["noc@example.com"]]
     assert [r.state for r in _rows(live.services)] == ["sent"]
+
+
+def test_outbox_through_api_and_cli(tmp_path: Path) -> None:
+    from tests.conftest import make_settings
+    from tests.foundation.wi_cli import run_wi
+    from tests.servers.live_wi import serve_wi
+
+    settings = make_settings(tmp_path / "data")
+    with serve_wi(settings) as live:
+        live.services.smtp.replace({"host": "127.0.0.1", "port": free_port(),
+                                    "security": "plain", "sender": "wi@example.com",
+                                    "timeout_seconds": 5})
+        live.services.failure_mails.enqueue([_digest("noc@example.com", 7, 8)], NOW)
+        asyncio.run(live.services.failure_mails.send_due(NOW))
+        with live.client(live.viewer_token) as api:
+            listed = api.get("/api/v1/smtp/outbox").json()
+            assert api.get("/api/v1/smtp/outbox?limit=0").status_code == 422
+    assert [(m["recipient"], m["state"], m["attempts"], m["delivery_ids"]) for m in listed] == [
+        ("noc@example.com", "pending", 1, [7, 8])]
+    assert "cannot talk to 127.0.0.1" in listed[0]["last_error"]
+    assert listed[0]["next_attempt_at"] is not None and listed[0]["sent_at"] is None
+    shown = run_wi(settings.data_dir, "smtp", "outbox")
+    assert shown.returncode == 0, shown.stderr
+    assert "pending" in shown.stdout and "noc@example.com: WI: 2 deliveries failed" in shown.stdout
+    as_json = run_wi(settings.data_dir, "smtp", "outbox", "--json")
+    assert '"recipient": "noc@example.com"' in as_json.stdout

@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from workflow_integrator.app import Services
 from workflow_integrator.delivery.intake import EventIntake
+from workflow_integrator.delivery.mailer import FailureMailer
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.api_tokens import ApiTokenService
 from workflow_integrator.services.diagnostics import DiagnosticsService
@@ -84,6 +85,11 @@ async def get_smtp(services: ServicesDep) -> SmtpSettingsService:
     return services.smtp
 
 
+async def get_failure_mails(services: ServicesDep) -> FailureMailer:
+    """The queue of failure e-mails."""
+    return services.failure_mails
+
+
 async def get_metrics(services: ServicesDep) -> Metrics:
     """This process's metrics."""
     return services.metrics
@@ -100,6 +106,7 @@ UsersDep = Annotated[UserService, Depends(get_users)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secretbox)]
 SmtpDep = Annotated[SmtpSettingsService, Depends(get_smtp)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+FailureMailsDep = Annotated[FailureMailer, Depends(get_failure_mails)]
 
 
 def current_principal(request: Request, tokens: ApiTokensDep) -> Principal:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object, schema_body
-from workflow_integrator.api.deps import AdminDep, SmtpDep, ViewerDep
+from workflow_integrator.api.deps import AdminDep, FailureMailsDep, SmtpDep, ViewerDep
 from workflow_integrator.services.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/smtp", tags=["smtp"])
@@ -34,6 +34,17 @@ async def replace_settings(
     """Replace the settings (422 per bad field)."""
     body = await json_object(request)
     return await run_in_threadpool(smtp.replace, body)
+
+
+@router.get("/outbox")
+def outbox(
+    mails: FailureMailsDep,
+    _: ViewerDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="newest first")] = 100,
+) -> list[dict[str, Any]]:
+    """Failure e-mails, newest first: recipient, subject, the deliveries named, state
+    (pending, sent, failed), attempts, last error and when it was sent."""
+    return mails.recent(limit)
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)

@@ -97,6 +97,29 @@ def set_settings(
     _print(view, as_json)
 
 
+@app.command("outbox")
+def outbox(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Failure e-mails queued, sent or given up, newest first."""
+    with handled():
+        mails = services().failure_mails.recent(limit)
+    if as_json:
+        print_json(mails)
+        return
+    if not mails:
+        console.print("No failure e-mails yet.")
+        return
+    for mail in mails:
+        when = mail["sent_at"] or mail["next_attempt_at"] or mail["created_at"]
+        line = (f"{mail['id']:>6} {mail['state']:<8} {when[:19]} {mail['recipient']}: "
+                f"{mail['subject']}")
+        if mail["last_error"]:
+            line += f" ({mail['attempts']} attempts; {mail['last_error']})"
+        console.print(line, highlight=False, soft_wrap=True)
+
+
 @app.command("test")
 def test(
     to: Annotated[str, typer.Option("--to", help="Address to send the test e-mail to.")],

@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,6 +58,18 @@ class FailureMailer:
                    for d in digests]
             session.commit()
         return ids
+
+    def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest e-mails, queued, sent or failed: to whom, about what, and how it went."""
+        with self._sessions() as session:
+            rows = mail_outbox.recent(session, limit)
+        return [{"id": r.id, "kind": r.kind, "recipient": r.recipient, "subject": r.subject,
+                 "delivery_ids": list(r.delivery_ids), "state": r.state,
+                 "attempts": r.attempts, "last_error": r.last_error,
+                 "created_at": r.created_at.isoformat(),
+                 "next_attempt_at": r.next_attempt_at.isoformat() if r.state == "pending"
+                 else None,
+                 "sent_at": r.sent_at.isoformat() if r.sent_at else None} for r in rows]
 
     async def send_due(self, now: datetime, limit: int = 20) -> int:
         """Send the e-mails due at ``now``; how many were tried."""
