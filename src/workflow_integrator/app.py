@@ -127,7 +127,11 @@ def build_services(
     )
     transports = TransportPool(token_manager)
     securechange = SecureChangeSettingsService(sessions, secretbox, readiness)
-    tickets = SecureChangeTicketReader(securechange.connection)
+    tickets = SecureChangeTicketReader(
+        securechange.connection,
+        # Shown by /readyz; SecureChange being down does not make WI unready.
+        lambda ok, detail: readiness.report("securechange", ok, detail, required=False),
+    )
     placeholders = PlaceholderService(settings.resolved_plugin_dir, securechange.web_url)
     integrations = IntegrationService(sessions, placeholders)
     # A server still named by an integration cannot be deleted.

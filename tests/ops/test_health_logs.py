@@ -23,9 +23,13 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from tests.servers.live_wi import LiveWI, free_port
+from tests.servers.simulator import SimulatorHandle
 from tests.servers.wi_process import wi_serve
 from workflow_integrator import logs
 from workflow_integrator.api.request_id import RequestIdMiddleware
+from workflow_integrator.app import build_services
+from workflow_integrator.securechange.client import SecureChangeError
+from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 
 
@@ -236,3 +240,27 @@ def test_an_event_keeps_the_request_id_that_brought_it(live_wi: LiveWI) -> None:
         assert stored.status_code == 202, stored.text
         detail = api.get(f"/api/v1/events/{stored.json()['id']}").json()
     assert detail["request_id"] == "sc-run-4411"
+
+
+def test_ticket_reads_update_the_securechange_check(
+    wi_settings: Settings, sc_simulator: SimulatorHandle
+) -> None:
+    services = build_services(wi_settings)
+    try:
+        services.securechange.replace(sc_simulator.connection_settings())
+
+        async def read(ticket_id: int) -> None:
+            try:
+                await services.tickets.ticket(ticket_id)
+            finally:
+                await services.tickets.aclose()
+
+        asyncio.run(read(445))
+        good = services.readiness.parts()["securechange"]
+        assert (good.ok, good.detail, good.required) == (True, "read ticket 445", False)
+        with pytest.raises(SecureChangeError):
+            asyncio.run(read(999_999))
+        bad = services.readiness.parts()["securechange"]
+        assert bad.ok is False and "999999" in bad.detail
+    finally:
+        services.close()
