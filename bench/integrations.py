@@ -11,6 +11,7 @@ from workflow_integrator.domain.matching import WorkflowEvent, match
 from workflow_integrator.domain.outbound_server import OutboundServer
 from workflow_integrator.securechange.ticket_format import parse_ticket_document
 from workflow_integrator.templating.placeholders import PlaceholderValues
+from workflow_integrator.templating.plugins import load_custom_functions
 from workflow_integrator.templating.request import render_request
 
 _TICKET = (
@@ -57,6 +58,21 @@ def _match_and_render(_: BenchContext, scale: float) -> Operation:
     return plan, int(500 * scale)
 
 
+def _custom_function(context: BenchContext, scale: float) -> Operation:
+    context.folder.mkdir(parents=True, exist_ok=True)
+    (context.folder / "custom_functions.py").write_text(
+        "def owner(ticket, **kwargs):\n    return f'owner of {ticket.id}'\n"
+    )
+    custom = load_custom_functions(context.folder).functions
+    ticket = parse_ticket_document(_TICKET)
+    event = WorkflowEvent("CREATE")
+
+    def call() -> None:
+        PlaceholderValues(ticket, event, custom=custom).lookup("owner")
+
+    return call, int(500 * scale)
+
+
 def _api_save(context: BenchContext, scale: float) -> Operation:
     live = context.live()
     client = live.client()
@@ -87,6 +103,7 @@ def _api_preview(context: BenchContext, scale: float) -> Operation:
 
 CASES = [
     Case("match+render 20-point integration", _match_and_render),
+    Case("custom function call", _custom_function),
     Case("API save 20-point integration", _api_save, uses_database=True),
     Case("API preview 20-point integration", _api_preview, uses_database=True),
 ]

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from argon2 import PasswordHasher
@@ -23,12 +22,14 @@ from workflow_integrator.delivery.intake import EventIntake
 from workflow_integrator.delivery.mail_runner import MailRunner
 from workflow_integrator.delivery.mailer import FailureMailer
 from workflow_integrator.delivery.notifier import FailureNotifier
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.domain.integration import NotifyOnFailure
 from workflow_integrator.domain.readiness import Readiness
 from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.errors import NotFound
 from workflow_integrator.services.integrations import IntegrationService
@@ -36,13 +37,16 @@ from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.previews import PreviewService
+from workflow_integrator.services.replans import ReplanService
 from workflow_integrator.services.smtp import SmtpSettingsService
 from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, session_factory
+from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 from workflow_integrator.store.secretbox import SecretBox, load_keys
 from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
+from workflow_integrator.store.wakeups import can_notify, notify_work
 
 
 class BackgroundRunner(Protocol):
@@ -84,6 +88,9 @@ class Services:
     failure_mails: FailureMailer
     notifier: FailureNotifier
     """Turns failed deliveries into queued e-mails (called by the delivery engine)."""
+    replans: ReplanService
+    deliveries: DeliveryService
+    clock: Clock = field(default_factory=SystemClock)
     background: tuple[BackgroundRunner, ...] = ()
 
     async def aclose(self) -> None:
@@ -100,9 +107,18 @@ class Services:
 
 
 def build_services(
-    settings: Settings, *, upgrade: bool = True, password_hasher: PasswordHasher | None = None
+    settings: Settings,
+    *,
+    upgrade: bool = True,
+    password_hasher: PasswordHasher | None = None,
+    clock: Clock | None = None,
 ) -> Services:
-    """Open the database (applying migrations unless told not to) and wire the services."""
+    """Open the database (applying migrations unless told not to) and wire the services.
+
+    ``clock`` decides token freshness, sign-in lockouts and session expiry (tests pass
+    a ``ManualClock``).
+    """
+    clock = clock or SystemClock()
     if not settings.data_dir.exists():
         # The folder holds the database, the key file and first-start credentials.
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -123,7 +139,7 @@ def build_services(
     # A server whose auth, TLS or proxy changed must not keep its old tokens.
     servers.change_hooks.append(forget_tokens)
     token_manager = TokenManager(
-        DatabaseTokenStore(engine, sessions, secretbox), on_fetch=metrics.token_fetch
+        DatabaseTokenStore(engine, sessions, secretbox), clock, on_fetch=metrics.token_fetch
     )
     transports = TransportPool(token_manager)
     securechange = SecureChangeSettingsService(sessions, secretbox, readiness)
@@ -136,6 +152,14 @@ def build_services(
     integrations = IntegrationService(sessions, placeholders)
     # A server still named by an integration cannot be deleted.
     servers.usage_checks.append(integrations.usage)
+    events = EventIntake(sessions)
+    replans = ReplanService(sessions)
+    deliveries = DeliveryService(sessions, DatabaseDeliveryQueue(engine, sessions), clock)
+    if can_notify(engine):
+        # Delivery engines in other processes hear of new work at once (LISTEN/NOTIFY).
+        events.on_stored.append(lambda: notify_work(engine))
+        replans.on_replanned.append(lambda: notify_work(engine))
+        deliveries.on_replayed.append(lambda: notify_work(engine))
     smtp = SmtpSettingsService(sessions, secretbox, metrics)
     failure_mails = FailureMailer(sessions, smtp, metrics.instance)
 
@@ -153,9 +177,9 @@ def build_services(
         sessions=sessions,
         secretbox=secretbox,
         servers=servers,
-        tokens=ApiTokenService(sessions),
-        users=UserService(sessions, hasher=password_hasher),
-        events=EventIntake(sessions),
+        tokens=ApiTokenService(sessions, clock),
+        users=UserService(sessions, hasher=password_hasher, clock=clock),
+        events=events,
         securechange=securechange,
         token_manager=token_manager,
         transports=transports,
@@ -164,13 +188,14 @@ def build_services(
         placeholders=placeholders,
         integrations=integrations,
         previews=PreviewService(integrations, servers, placeholders, tickets),
+        clock=clock,
+        replans=replans,
+        deliveries=deliveries,
         smtp=smtp,
         metrics=metrics,
         readiness=readiness,
         failure_mails=failure_mails,
         notifier=notifier,
-        background=(MailRunner(failure_mails, lambda: datetime.now(UTC),
-                               settings.mail_interval_seconds),),
     )
 
 
@@ -180,14 +205,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     The API's documentation (/docs, /openapi.json) is for signed-in users and API tokens.
     """
     from workflow_integrator import web
+    from workflow_integrator.api import deliveries as deliveries_api
     from workflow_integrator.api import diagnostics as diagnostics_api
-    from workflow_integrator.api import errors, health, limits, openapi, outbound_servers
+    from workflow_integrator.api import (
+        errors,
+        event_replans,
+        health,
+        limits,
+        openapi,
+        outbound_servers,
+    )
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
     from workflow_integrator.api import metrics as metrics_api
     from workflow_integrator.api import securechange as securechange_api
     from workflow_integrator.api import smtp as smtp_api
     from workflow_integrator.api.request_id import RequestIdMiddleware
+    from workflow_integrator.delivery.engine import delivery_engine
 
     settings = settings or (services.settings if services else Settings())
     owned = services is None
@@ -196,9 +230,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         started: list[BackgroundRunner] = []
+        runners = root.background
+        if not runners and root.settings.serve_workers:
+            runners = (delivery_engine(root), MailRunner(
+                root.failure_mails, root.clock.now, root.settings.mail_interval_seconds))
         try:
             # Background runners (the delivery engine) start here and drain on the way out.
-            for runner in root.background:
+            for runner in runners:
                 await runner.start()
                 started.append(runner)
             yield
@@ -226,10 +264,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(outbound_servers.router)
     app.include_router(diagnostics_api.router)
     app.include_router(events_api.router)
+    app.include_router(event_replans.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
     app.include_router(smtp_api.router)
     app.include_router(metrics_api.router)
+    app.include_router(deliveries_api.router)
     web.install(app, root)
     openapi.install(app)
     # Outermost, so every line of a request (and its access line) carries its id.

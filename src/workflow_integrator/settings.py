@@ -85,6 +85,32 @@ class Settings(BaseSettings):
         description="This process's wi_instance label in metrics; default host:pid.",
     )
 
+    worker_concurrency: int = Field(
+        default=16, ge=1, le=1000,
+        description="Requests one process sends at once (each server's max_concurrency "
+        "still holds across all processes).",
+    )
+    serve_workers: bool = Field(
+        default=True,
+        description="Whether `wi serve` also delivers (false: API and UI only, with "
+        "`wi worker` processes delivering).",
+    )
+    delivery_lease_seconds: float = Field(
+        default=60, ge=1, le=3600,
+        description="How long a claimed delivery is reserved for its process; renewed while "
+        "sending, reclaimed by others after a crash.",
+    )
+    delivery_drain_seconds: float = Field(
+        default=10, ge=0, le=600,
+        description="On shutdown, how long sends in flight may finish before they are handed "
+        "back unsent.",
+    )
+    delivery_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60,
+        description="Longest wait before looking for work stored by another process "
+        "(PostgreSQL also wakes workers at once with LISTEN/NOTIFY).",
+    )
+
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
         if self.metrics_listen is not None:

@@ -54,8 +54,8 @@ async def test_the_lifespan_starts_and_stops_runners_and_closes_transports(
         diagnosis = await services.diagnostics.test("test-server")
         assert diagnosis.ok, diagnosis.message
         row, config = services.servers.get_config_by_id(services.servers.id_of("test-server"))
-        transport = services.transports.get(row.id, row.revision, config)
-        assert not transport.client.is_closed
+        async with services.transports.lease(row.id, row.revision, config) as transport:
+            assert not transport.client.is_closed
     # Stopped in reverse order, then the connection pools are closed.
     assert log == ["start a", "start b", "stop b", "stop a"]
     assert transport.client.is_closed

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -190,6 +192,60 @@ def test_a_hanging_custom_function_is_cut_off(tmp_path: Path, monkeypatch) -> No
     )
     with pytest.raises(PlaceholderError, match="did not return"):
         values.lookup("slow")
+
+
+def plugin_processes(folder: Path) -> list[int]:
+    """Live worker processes of the plugin in ``folder`` that this test process started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # it ended while we looked
+            continue
+        state, ppid = stat.rpartition(")")[2].split()[:2]
+        mine = b"plugin_worker" in command and str(folder).encode() in command
+        if int(ppid) == os.getpid() and mine and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def test_100_runaway_calls_leave_no_plugin_thread_or_process_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plugins, "CALL_TIMEOUT_SECONDS", 0.05)
+    folder = write_plugin(
+        tmp_path,
+        """
+        import threading, time
+
+        def runaway(ticket, **kwargs):
+            threading.Thread(target=time.sleep, args=(3600,)).start()
+            while True:
+                time.sleep(0.01)
+
+        def fine(ticket, **kwargs):
+            return f"ticket {ticket.id}"
+        """,
+    )
+    threads_before = threading.active_count()
+    custom = load_custom_functions(folder).functions
+    [worker] = plugin_processes(folder)
+    for _ in range(100):
+        values = PlaceholderValues(make_ticket(), WorkflowEvent("CREATE"), custom=custom)
+        with pytest.raises(PlaceholderError, match=r"'runaway' did not return within 0\.05s"):
+            values.lookup("runaway")
+    assert plugin_processes(folder) == []
+    assert worker not in plugin_processes(folder)
+    assert threading.active_count() <= threads_before  # no thread of the plugin in WI
+    # The next call gets a new worker.
+    values = PlaceholderValues(make_ticket(), WorkflowEvent("CREATE"), custom=custom)
+    assert values.lookup("fine") == "ticket 445"
+    assert len(plugin_processes(folder)) == 1
+    plugins.stop_plugin_workers()
+    assert plugin_processes(folder) == []
 
 
 def test_a_broken_plugin_module_is_reported_not_raised(tmp_path: Path) -> None:

@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integrations.test_api import add_servers
 from tests.servers.live_wi import LiveWI
+from workflow_integrator.templating import plugins
 
 TICKET_XML = (Path(__file__).parent / "data" / "ticket.xml").read_text()
 WORKFLOW = "Access Request Add Targets"
@@ -124,6 +127,26 @@ def test_preview_reports_a_failing_custom_function_on_its_point(
     failing, other = result["points"]
     assert "custom placeholder 'owner' failed: LookupError: CMDB is down" in failing["error"]
     assert failing["body"] is None
+    assert other["error"] is None and other["body"]
+
+
+def test_preview_names_a_custom_function_that_runs_away(
+    live_wi: LiveWI, example: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plugins, "CALL_TIMEOUT_SECONDS", 0.2)
+    add_servers(live_wi)
+    plugins_dir = live_wi.settings.resolved_plugin_dir
+    plugins_dir.mkdir(parents=True, exist_ok=True)
+    (plugins_dir / "custom_functions.py").write_text(
+        "def owner(ticket, **kwargs):\n    while True:\n        pass\n"
+    )
+    doc = integration(example)
+    doc["points"][0]["request"]["body"] = '{"owner": "{{owner}}"}'
+    with live_wi.client() as client:
+        assert client.post("/api/v1/integrations", json=doc).status_code == 201
+    result = preview(live_wi, {"event": "CREATE", "ticket": TICKET_XML}).json()
+    failing, other = result["points"]
+    assert "custom placeholder 'owner' did not return within 0.2s" in failing["error"]
     assert other["error"] is None and other["body"]
 
 

@@ -188,5 +188,9 @@ def test_dot_segments_cannot_climb_the_servers_path() -> None:
 
 def test_header_values_refuse_line_breaks() -> None:
     assert render_text("Ticket {{id}}", Values(id=5)) == "Ticket 5"
-    with pytest.raises(RenderError, match="line break"):
+    with pytest.raises(RenderError, match="holds a CR character, which a header cannot carry"):
         render_text("{{s}}", Values(s="a\r\nX-Injected: 1"))
+    with pytest.raises(RenderError, match="holds a line break character"):
+        render_text("{{s}}", Values(s="a\nX-Injected: 1"))
+    with pytest.raises(RenderError, match="holds a NUL character"):
+        render_text("{{s}}", Values(s="a\x00"))

@@ -209,3 +209,32 @@ def test_build_an_integration_in_the_browser_and_preview_it(page: Page, ui: Live
     assert [p.name for p in saved.points] == ["design started", "closed"]
     assert saved.points[1].server == "jira-emea"
     assert saved.points[0].on.when == "inbound"
+
+
+@pytest.mark.browser
+def test_saving_over_someone_elses_change_is_refused_and_keeps_the_typing(
+    page: Page, ui: LiveWI
+) -> None:
+    service = ui.services.integrations
+    ui_sign_in(page, ui)
+    page.get_by_role("link", name="Edit Access Request").click()
+    page.get_by_label("Point 1 name").fill("open incident now")
+    page.get_by_label("Point 1 path").fill("/api/now/table/problem")
+    # Someone else saves the integration while the editor is open.
+    other = service.update("Access Request", {"enabled": False})
+    page.get_by_role("button", name="Save").click()
+
+    alert = page.locator("#form-errors")
+    expect(alert).to_contain_text(
+        "the integration of workflow 'Access Request' was changed by someone else"
+    )
+    expect(alert).to_contain_text("Nothing was saved, and what you typed is kept below.")
+    expect(page.get_by_label("Point 1 name")).to_have_value("open incident now")
+    expect(page.get_by_label("Point 1 path")).to_have_value("/api/now/table/problem")
+    stored = service.get("Access Request")
+    assert stored.revision == other.revision and stored.points[0].name == "open incident"
+
+    # Having been told, saving again replaces their change with what was typed.
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/integrations\?saved="))
+    assert service.get("Access Request").points[0].request.path == "/api/now/table/problem"

@@ -6,6 +6,8 @@ from typing import Any
 
 from tests.servers.oauth import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 from workflow_integrator.domain.outbound_server import OutboundServer
+from workflow_integrator.outbound import ServerTransport, TransportPool
+from workflow_integrator.outbound.tokens import ServerId
 
 BASIC_PASSWORD = "basic-pa55word-xyz"
 STATIC_TOKEN = "static-token-abcdefghijklmnop"
@@ -43,3 +45,14 @@ def refresh_grant(token_url: str, refresh_token: str, **extra: Any) -> dict[str,
         "client_secret": CLIENT_SECRET,
         **extra,
     }
+
+
+async def leased(
+    pool: TransportPool, server_id: ServerId, revision: int, config: OutboundServer
+) -> ServerTransport:
+    """A server revision's transport, for tests in which no server changes meanwhile.
+
+    The lease ends at once; tests of lease lifetimes use ``pool.lease`` themselves.
+    """
+    async with pool.lease(server_id, revision, config) as transport:
+        return transport

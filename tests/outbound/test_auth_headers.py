@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.outbound.configs import BASIC_PASSWORD, STATIC_TOKEN, password_grant, server
+from tests.outbound.configs import BASIC_PASSWORD, STATIC_TOKEN, leased, password_grant, server
 from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from workflow_integrator.outbound import TokenManager, TransportPool
@@ -26,7 +26,7 @@ async def test_basic_sends_user_and_password(pool: TransportPool, receiver: Rece
     config = server(
         receiver.host, auth={"method": "basic", "username": "wi", "password": BASIC_PASSWORD}
     )
-    await pool.get(1, 1, config).send("GET", "/")
+    await (await leased(pool, 1, 1, config)).send("GET", "/")
     header = receiver.last().headers["authorization"]
     assert header.startswith("Basic ")
     assert base64.b64decode(header[6:]).decode() == f"wi:{BASIC_PASSWORD}"
@@ -34,7 +34,7 @@ async def test_basic_sends_user_and_password(pool: TransportPool, receiver: Rece
 
 async def test_static_bearer_token(pool: TransportPool, receiver: Receiver) -> None:
     config = server(receiver.host, auth={"method": "bearer", "token": STATIC_TOKEN})
-    await pool.get(1, 1, config).send("GET", "/")
+    await (await leased(pool, 1, 1, config)).send("GET", "/")
     assert receiver.last().headers["authorization"] == f"Bearer {STATIC_TOKEN}"
 
 
@@ -43,13 +43,13 @@ async def test_oauth2_token_is_sent_as_bearer(
 ) -> None:
     receiver.authorize = oauth_server.accepts
     config = server(receiver.host, auth=password_grant(oauth_server.token_url))
-    response = await pool.get(1, 1, config).send("GET", "/")
+    response = await (await leased(pool, 1, 1, config)).send("GET", "/")
     assert response.status_code == 200
     assert oauth_server.accepts(receiver.last().headers["authorization"])
 
 
 async def test_no_auth_sends_no_authorization(pool: TransportPool, receiver: Receiver) -> None:
-    await pool.get(1, 1, server(receiver.host)).send("GET", "/")
+    await (await leased(pool, 1, 1, server(receiver.host))).send("GET", "/")
     assert "authorization" not in receiver.last().headers
 
 
@@ -60,7 +60,7 @@ async def test_configured_headers_base_path_and_request_headers(
         f"{receiver.host}/api/v2",
         headers="Content-Type: application/json, Accept: text/html, application/json, X-Source: WI",
     )
-    transport = pool.get(1, 1, config)
+    transport = await leased(pool, 1, 1, config)
     await transport.send("POST", "/tickets/7", headers={"X-Ticket": "7"}, body='{"id": 7}')
     seen = receiver.last()
     assert seen.path == "/api/v2/tickets/7"
@@ -73,9 +73,9 @@ async def test_configured_headers_base_path_and_request_headers(
 async def test_transport_is_reused_and_rebuilt_on_a_new_revision(
     pool: TransportPool, receiver: Receiver
 ) -> None:
-    first = pool.get(1, 1, server(receiver.host, headers="X-Rev: 1"))
-    assert pool.get(1, 1, server(receiver.host, headers="X-Rev: 1")) is first
-    second = pool.get(1, 2, server(receiver.host, headers="X-Rev: 2"))
+    first = await leased(pool, 1, 1, server(receiver.host, headers="X-Rev: 1"))
+    assert (await leased(pool, 1, 1, server(receiver.host, headers="X-Rev: 1"))) is first
+    second = await leased(pool, 1, 2, server(receiver.host, headers="X-Rev: 2"))
     assert second is not first
     await second.send("GET", "/")
     assert receiver.last().headers["x-rev"] == "2"
@@ -84,7 +84,7 @@ async def test_transport_is_reused_and_rebuilt_on_a_new_revision(
 async def test_at_most_max_concurrency_requests_run_at_once(
     pool: TransportPool, receiver: Receiver
 ) -> None:
-    transport = pool.get(1, 1, server(receiver.host, max_concurrency=3))
+    transport = await leased(pool, 1, 1, server(receiver.host, max_concurrency=3))
     responses = await asyncio.gather(*(transport.send("GET", "/sleep/100") for _ in range(12)))
     assert {r.status_code for r in responses} == {200}
     assert receiver.max_in_flight == 3

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.outbound.configs import password_grant, server
+from tests.outbound.configs import leased, password_grant, server
 from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from tests.servers.uvicorn_thread import free_port
+from workflow_integrator.domain.redaction import token_preview
 from workflow_integrator.outbound import MemoryTokenStore, TokenManager, TransportPool, fetch_token
-from workflow_integrator.outbound.diagnostics import check_connection, mask_token
+from workflow_integrator.outbound.diagnostics import check_connection
 
 
 @pytest.fixture
@@ -28,12 +29,14 @@ async def test_dns_failure(pool: TransportPool) -> None:
     )
     assert diagnosis.stage == "dns"
     assert "token.example.invalid" in diagnosis.message
-    assert (await check_connection(pool.get(1, 1, server("wi-test.invalid")))).stage == "dns"
+    assert (
+        await check_connection(await leased(pool, 1, 1, server("wi-test.invalid")))
+    ).stage == "dns"
 
 
 async def test_connection_refused(pool: TransportPool) -> None:
     port = free_port()
-    diagnosis = await check_connection(pool.get(1, 1, server(f"127.0.0.1:{port}")))
+    diagnosis = await check_connection(await leased(pool, 1, 1, server(f"127.0.0.1:{port}")))
     assert not diagnosis.ok and diagnosis.stage == "connect"
     assert f"127.0.0.1:{port}" in diagnosis.message
 
@@ -62,7 +65,7 @@ async def test_wrong_user_password_is_invalid_grant(oauth_server: OAuthServer) -
 async def test_test_connection_success_and_http_statuses(
     pool: TransportPool, receiver: Receiver
 ) -> None:
-    transport = pool.get(1, 1, server(f"{receiver.host}/api"))
+    transport = await leased(pool, 1, 1, server(f"{receiver.host}/api"))
     good = await check_connection(transport, "get", "/ping")
     assert good.ok and good.status == 200 and "GET /api/ping answered 200" in good.message
     bad = await check_connection(transport, "POST", "/status/403")
@@ -71,8 +74,8 @@ async def test_test_connection_success_and_http_statuses(
 
 
 def test_mask_token_shows_first_and_last_four_only() -> None:
-    assert mask_token("abcdefghijklmnopqrstuvwxyz") == "abcd…wxyz"
-    assert mask_token("short-token") == "********"
+    assert token_preview("abcdefghijklmnopqrstuvwxyz") == "abcd…wxyz"
+    assert token_preview("short-token") == "********"
 
 
 async def test_fetch_token_uses_the_servers_timeout(oauth_server: OAuthServer) -> None:

@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.outbound.configs import password_grant, refresh_grant, server
+from tests.outbound.configs import leased, password_grant, refresh_grant, server
 from tests.servers.oauth import CLIENT_SECRET, OAuthServer
 from tests.servers.outbound_plugin import TLSMaterial
 from tests.servers.receiver import Receiver
+from workflow_integrator.domain.clock import ManualClock
 from workflow_integrator.outbound import (
     MemoryTokenStore,
     NeedsCredentials,
@@ -27,8 +28,13 @@ def store() -> MemoryTokenStore:
 
 
 @pytest.fixture
-async def pool(store: MemoryTokenStore) -> AsyncIterator[TransportPool]:
-    pool = TransportPool(TokenManager(store))
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def pool(store: MemoryTokenStore, clock: ManualClock) -> AsyncIterator[TransportPool]:
+    pool = TransportPool(TokenManager(store, clock))
     yield pool
     await pool.aclose()
 
@@ -37,7 +43,9 @@ async def test_password_grant_token_is_cached_and_reused(
     pool: TransportPool, receiver: Receiver, oauth_server: OAuthServer
 ) -> None:
     receiver.authorize = oauth_server.accepts
-    transport = pool.get(1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url)))
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url))
+    )
     for _ in range(3):
         assert (await transport.send("GET", "/")).status_code == 200
     assert oauth_server.requests == {"password": 1}
@@ -49,7 +57,9 @@ async def test_cold_cache_100_concurrent_requests_cause_one_token_request(
 ) -> None:
     receiver.authorize = oauth_server.accepts
     oauth_server.delay_seconds = 0.2  # keep the fetch in flight while the others arrive
-    transport = pool.get(1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url)))
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url))
+    )
     responses = await asyncio.gather(*(transport.send("GET", f"/{i}") for i in range(100)))
     assert [r.status_code for r in responses] == [200] * 100
     assert oauth_server.token_requests == 1
@@ -57,14 +67,20 @@ async def test_cold_cache_100_concurrent_requests_cause_one_token_request(
 
 
 async def test_expired_token_is_renewed_with_the_refresh_token(
-    pool: TransportPool, receiver: Receiver, oauth_server: OAuthServer, store: MemoryTokenStore
+    pool: TransportPool,
+    receiver: Receiver,
+    oauth_server: OAuthServer,
+    store: MemoryTokenStore,
+    clock: ManualClock,
 ) -> None:
     receiver.authorize = oauth_server.accepts
-    oauth_server.expires_in = 1
-    transport = pool.get(1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url)))
+    oauth_server.expires_in = 60
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url))
+    )
     await transport.send("GET", "/a")
     issued = store.refresh[1]
-    await asyncio.sleep(1.1)
+    clock.advance(60)
     assert (await transport.send("GET", "/b")).status_code == 200
     assert oauth_server.requests == {"password": 1, "refresh_token": 1}
     assert store.refresh[1] != issued  # rotated and stored
@@ -72,14 +88,16 @@ async def test_expired_token_is_renewed_with_the_refresh_token(
 
 
 async def test_password_grant_runs_again_when_no_refresh_token_was_issued(
-    pool: TransportPool, receiver: Receiver, oauth_server: OAuthServer
+    pool: TransportPool, receiver: Receiver, oauth_server: OAuthServer, clock: ManualClock
 ) -> None:
     receiver.authorize = oauth_server.accepts
     oauth_server.issue_refresh_on_password = False
-    oauth_server.expires_in = 1
-    transport = pool.get(1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url)))
+    oauth_server.expires_in = 60
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url))
+    )
     await transport.send("GET", "/a")
-    await asyncio.sleep(1.1)
+    clock.advance(60)
     assert (await transport.send("GET", "/b")).status_code == 200
     assert oauth_server.requests == {"password": 2}
 
@@ -88,7 +106,9 @@ async def test_a_401_drops_the_token_fetches_again_and_retries_once(
     pool: TransportPool, receiver: Receiver, oauth_server: OAuthServer
 ) -> None:
     receiver.authorize = oauth_server.accepts
-    transport = pool.get(1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url)))
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url))
+    )
     await transport.send("GET", "/first")
     oauth_server.expire_access_tokens()  # the server forgot every token (e.g. restarted)
     response = await transport.send("POST", "/second", body=b'{"n": 2}')
@@ -102,25 +122,31 @@ async def test_a_401_with_a_fresh_token_is_retried_only_once(
     pool: TransportPool, receiver: Receiver, oauth_server: OAuthServer
 ) -> None:
     receiver.authorize = lambda _header: False  # refuses every token
-    transport = pool.get(1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url)))
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=password_grant(oauth_server.token_url))
+    )
     response = await transport.send("GET", "/never")
     assert response.status_code == 401
     assert len(receiver.requests) == 2
 
 
 async def test_rotation_under_50_concurrent_requests(
-    pool: TransportPool, receiver: Receiver, oauth_server: OAuthServer, store: MemoryTokenStore
+    pool: TransportPool,
+    receiver: Receiver,
+    oauth_server: OAuthServer,
+    store: MemoryTokenStore,
+    clock: ManualClock,
 ) -> None:
     receiver.authorize = oauth_server.accepts
-    oauth_server.expires_in = 1
+    oauth_server.expires_in = 60
     oauth_server.delay_seconds = 0.1
     first = oauth_server.issue_refresh_token()
-    transport = pool.get(
-        1, 1, server(receiver.host, auth=refresh_grant(oauth_server.token_url, first))
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=refresh_grant(oauth_server.token_url, first))
     )
     await transport.send("GET", "/warm")
     assert oauth_server.requests == {"refresh_token": 1}
-    await asyncio.sleep(1.1)  # the access token expired: all 50 need a new one at once
+    clock.advance(60)  # the access token expired: all 50 need a new one at once
     responses = await asyncio.gather(*(transport.send("GET", f"/{i}") for i in range(50)))
     assert {r.status_code for r in responses} == {200}
     assert oauth_server.requests == {"refresh_token": 2}
@@ -133,8 +159,8 @@ async def test_revoked_refresh_token_puts_the_server_in_needs_credentials(
 ) -> None:
     token = oauth_server.issue_refresh_token()
     oauth_server.revoke_refresh_tokens()
-    transport = pool.get(
-        1, 1, server(receiver.host, auth=refresh_grant(oauth_server.token_url, token))
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=refresh_grant(oauth_server.token_url, token))
     )
     with pytest.raises(NeedsCredentials) as caught:
         await transport.send("GET", "/held")
@@ -149,8 +175,8 @@ async def test_revoked_refresh_token_puts_the_server_in_needs_credentials(
     # Saving a new refresh token (a new revision) clears the state and resumes.
     store.forget(1)
     fresh = oauth_server.issue_refresh_token()
-    transport = pool.get(
-        1, 2, server(receiver.host, auth=refresh_grant(oauth_server.token_url, fresh))
+    transport = await leased(
+        pool, 1, 2, server(receiver.host, auth=refresh_grant(oauth_server.token_url, fresh))
     )
     assert (await transport.send("GET", "/resumed")).status_code == 200
 
@@ -166,7 +192,7 @@ async def test_client_secret_post(
         auth=password_grant(oauth_server.token_url, client_auth="client_secret_post"),
     )
     assert (await fetch_token(basic)).oauth_error == "invalid_client"
-    assert (await pool.get(1, 1, posted).send("GET", "/")).status_code == 200
+    assert (await (await leased(pool, 1, 1, posted)).send("GET", "/")).status_code == 200
 
 
 async def test_token_endpoint_uses_the_servers_tls_settings(

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.outbound.configs import password_grant, server
+from tests.outbound.configs import leased, password_grant, server
 from tests.servers.oauth import OAuthServer
 from tests.servers.outbound_plugin import PROXY_PASSWORD, PROXY_USER, TLSMaterial
 from tests.servers.proxy import ProxyServer
@@ -29,7 +29,7 @@ async def test_http_target_goes_through_the_proxy(
     pool: TransportPool, receiver: Receiver, forward_proxy: ProxyServer
 ) -> None:
     config = server(receiver.host, proxy=forward_proxy.address)
-    response = await pool.get(1, 1, config).send("GET", "/via-proxy-http")
+    response = await (await leased(pool, 1, 1, config)).send("GET", "/via-proxy-http")
     assert response.status_code == 200
     assert receiver.last().path == "/via-proxy-http"
     await pool.aclose()  # proxy.py logs a request when its connection closes
@@ -49,7 +49,7 @@ async def test_https_target_is_tunnelled_with_connect(
         certificate=tls_material.ca_pem,
         proxy=forward_proxy.url,
     )
-    response = await pool.get(1, 1, config).send("GET", "/via-tunnel")
+    response = await (await leased(pool, 1, 1, config)).send("GET", "/via-tunnel")
     assert response.status_code == 200
     assert tls_receiver.last().path == "/via-tunnel"
     await pool.aclose()
@@ -60,10 +60,12 @@ async def test_proxy_credentials_are_accepted(
     pool: TransportPool, receiver: Receiver, tls_receiver: Receiver, auth_proxy: ProxyServer
 ) -> None:
     proxy = f"http://{PROXY_USER}:{PROXY_PASSWORD}@{auth_proxy.address}"
-    plain = await pool.get(1, 1, server(receiver.host, proxy=proxy)).send("GET", "/authed")
-    tunnelled = await pool.get(2, 1, server(tls_receiver.host, "https", proxy=proxy)).send(
-        "GET", "/authed-tls"
+    plain = await (await leased(pool, 1, 1, server(receiver.host, proxy=proxy))).send(
+        "GET", "/authed"
     )
+    tunnelled = await (
+        await leased(pool, 2, 1, server(tls_receiver.host, "https", proxy=proxy))
+    ).send("GET", "/authed-tls")
     assert plain.status_code == 200 and tunnelled.status_code == 200
     assert receiver.last().path == "/authed"
     assert tls_receiver.last().path == "/authed-tls"
@@ -76,12 +78,14 @@ async def test_wrong_proxy_credentials_are_a_proxy_stage_failure(
 ) -> None:
     proxy = f"http://{PROXY_USER}:wrong-password@{auth_proxy.address}"
     with pytest.raises(OutboundError) as caught:
-        await pool.get(1, 1, server(tls_receiver.host, "https", proxy=proxy)).send("GET", "/")
+        await (await leased(pool, 1, 1, server(tls_receiver.host, "https", proxy=proxy))).send(
+            "GET", "/"
+        )
     assert caught.value.stage == "proxy"
     assert "407" in caught.value.message
     assert "wrong-password" not in caught.value.message
     # For an http target the proxy answers 407 itself; the diagnosis names the proxy stage.
-    diagnosis = await check_connection(pool.get(2, 1, server(receiver.host, proxy=proxy)))
+    diagnosis = await check_connection(await leased(pool, 2, 1, server(receiver.host, proxy=proxy)))
     assert diagnosis.stage == "proxy" and diagnosis.status == 407
     assert "wrong-password" not in diagnosis.message
     assert receiver.requests == [] and tls_receiver.requests == []
@@ -92,7 +96,7 @@ async def test_unreachable_proxy_is_a_proxy_stage_failure(
 ) -> None:
     config = server(receiver.host, proxy=f"127.0.0.1:{free_port()}")
     with pytest.raises(OutboundError) as caught:
-        await pool.get(1, 1, config).send("GET", "/")
+        await (await leased(pool, 1, 1, config)).send("GET", "/")
     assert caught.value.stage == "proxy"
 
 
@@ -100,8 +104,10 @@ async def test_socks5_proxy_with_credentials(
     pool: TransportPool, receiver: Receiver, tls_receiver: Receiver, socks_proxy: SocksServer
 ) -> None:
     proxy = f"socks5://{PROXY_USER}:{PROXY_PASSWORD}@{socks_proxy.address}"
-    plain = await pool.get(1, 1, server(receiver.host, proxy=proxy)).send("GET", "/socks")
-    secure = await pool.get(2, 1, server(tls_receiver.host, "https", proxy=proxy)).send(
+    plain = await (await leased(pool, 1, 1, server(receiver.host, proxy=proxy))).send(
+        "GET", "/socks"
+    )
+    secure = await (await leased(pool, 2, 1, server(tls_receiver.host, "https", proxy=proxy))).send(
         "GET", "/socks-tls"
     )
     assert plain.status_code == 200 and secure.status_code == 200
@@ -114,7 +120,7 @@ async def test_socks5_proxy_refuses_wrong_credentials(
 ) -> None:
     proxy = f"socks5://{PROXY_USER}:wrong-password@{socks_proxy.address}"
     with pytest.raises(OutboundError) as caught:
-        await pool.get(1, 1, server(receiver.host, proxy=proxy)).send("GET", "/")
+        await (await leased(pool, 1, 1, server(receiver.host, proxy=proxy))).send("GET", "/")
     assert caught.value.stage == "proxy"
     assert receiver.requests == []
 
@@ -128,9 +134,9 @@ async def test_https_proxy(
 ) -> None:
     proxy = f"https://{tls_proxy.address}"
     trust = {"verify_certificate": "certificate", "certificate": tls_material.ca_pem}
-    secure = await pool.get(1, 1, server(tls_receiver.host, "https", proxy=proxy, **trust)).send(
-        "GET", "/over-tls-proxy"
-    )
+    secure = await (
+        await leased(pool, 1, 1, server(tls_receiver.host, "https", proxy=proxy, **trust))
+    ).send("GET", "/over-tls-proxy")
     assert secure.status_code == 200
     assert tls_receiver.last().path == "/over-tls-proxy"
     await pool.aclose()
@@ -138,7 +144,7 @@ async def test_https_proxy(
     # With the system trust store only, the proxy's own certificate is refused.
     system = server(tls_receiver.host, "https", proxy=proxy, verify_certificate="enable")
     with pytest.raises(OutboundError) as caught:
-        await pool.get(2, 1, system).send("GET", "/")
+        await (await leased(pool, 2, 1, system)).send("GET", "/")
     assert caught.value.stage == "tls", caught.value.message
 
 
@@ -148,7 +154,7 @@ async def test_token_endpoint_is_reached_through_the_servers_proxy(
     receiver.authorize = oauth_server.accepts
     proxy = f"http://{PROXY_USER}:{PROXY_PASSWORD}@{auth_proxy.address}"
     config = server(receiver.host, proxy=proxy, auth=password_grant(oauth_server.token_url))
-    assert (await pool.get(1, 1, config).send("GET", "/with-token")).status_code == 200
+    assert (await (await leased(pool, 1, 1, config)).send("GET", "/with-token")).status_code == 200
     await pool.aclose()
     token_host = oauth_server.url.removeprefix("http://")
     assert auth_proxy.saw(f"POST {token_host}/oauth/token")

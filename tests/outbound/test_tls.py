@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.outbound.configs import server
+from tests.outbound.configs import leased, server
 from tests.servers.outbound_plugin import TLSMaterial
 from tests.servers.receiver import Receiver
 from workflow_integrator.outbound import OutboundError, TokenManager, TransportPool
@@ -25,7 +25,7 @@ async def test_enable_rejects_a_certificate_outside_the_system_trust_store(
 ) -> None:
     config = server(tls_receiver.host, "https", verify_certificate="enable")
     with pytest.raises(OutboundError) as caught:
-        await pool.get(1, 1, config).send("GET", "/x")
+        await (await leased(pool, 1, 1, config)).send("GET", "/x")
     assert caught.value.stage == "tls"
     assert "Verify certificate" in caught.value.message
     assert tls_receiver.requests == []
@@ -40,7 +40,7 @@ async def test_certificate_mode_accepts_the_uploaded_ca(
         verify_certificate="certificate",
         certificate=tls_material.ca_pem,
     )
-    response = await pool.get(1, 1, config).send("GET", "/hello")
+    response = await (await leased(pool, 1, 1, config)).send("GET", "/hello")
     assert response.status_code == 200
     assert tls_receiver.last().path == "/hello"
 
@@ -55,14 +55,14 @@ async def test_certificate_mode_rejects_a_server_signed_by_another_ca(
         certificate=tls_material.other_ca_pem,
     )
     with pytest.raises(OutboundError) as caught:
-        await pool.get(1, 1, config).send("GET", "/x")
+        await (await leased(pool, 1, 1, config)).send("GET", "/x")
     assert caught.value.stage == "tls"
     assert tls_receiver.requests == []
 
 
 async def test_disable_accepts_any_certificate(pool: TransportPool, tls_receiver: Receiver) -> None:
     config = server(tls_receiver.host, "https", verify_certificate="disable")
-    response = await pool.get(1, 1, config).send("POST", "/tickets", body=b'{"a": 1}')
+    response = await (await leased(pool, 1, 1, config)).send("POST", "/tickets", body=b'{"a": 1}')
     assert response.status_code == 200
     assert tls_receiver.last().body == b'{"a": 1}'
 
@@ -71,7 +71,7 @@ async def test_plain_http_to_an_https_port_is_an_http_stage_failure(
     pool: TransportPool, tls_receiver: Receiver
 ) -> None:
     with pytest.raises(OutboundError) as caught:
-        await pool.get(1, 1, server(tls_receiver.host, "http")).send("GET", "/")
+        await (await leased(pool, 1, 1, server(tls_receiver.host, "http"))).send("GET", "/")
     assert caught.value.stage in ("http", "connect")
 
 
@@ -81,7 +81,7 @@ async def test_mutual_tls_presents_the_client_certificate(
     trust = {"verify_certificate": "certificate", "certificate": tls_material.ca_pem}
     without = server(mtls_receiver.host, "https", **trust)
     with pytest.raises(OutboundError) as caught:
-        await pool.get(1, 1, without).send("GET", "/")
+        await (await leased(pool, 1, 1, without)).send("GET", "/")
     # TLS 1.3 reports the missing certificate after the handshake: a disconnect.
     assert caught.value.stage in ("tls", "http")
     assert "client certificate" in caught.value.message
@@ -92,6 +92,6 @@ async def test_mutual_tls_presents_the_client_certificate(
         client_key=tls_material.client_key_pem,
         **trust,
     )
-    response = await pool.get(2, 1, with_cert).send("GET", "/mutual")
+    response = await (await leased(pool, 2, 1, with_cert)).send("GET", "/mutual")
     assert response.status_code == 200
     assert mtls_receiver.last().path == "/mutual"

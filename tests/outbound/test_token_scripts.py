@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.outbound.configs import STATIC_TOKEN, server
+from tests.outbound.configs import STATIC_TOKEN, leased, server
 from tests.servers.receiver import Receiver
 from tests.servers.token_scripts import counting, printing, runs, write_token_script
+from workflow_integrator.domain.clock import ManualClock
 from workflow_integrator.outbound import (
     MemoryTokenStore,
     OutboundError,
@@ -25,8 +26,13 @@ SCRIPT_TOKEN = "script-token-0123456789abcdef"
 
 
 @pytest.fixture
-async def pool() -> AsyncIterator[TransportPool]:
-    pool = TransportPool(TokenManager(MemoryTokenStore()))
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def pool(clock: ManualClock) -> AsyncIterator[TransportPool]:
+    pool = TransportPool(TokenManager(MemoryTokenStore(), clock))
     yield pool
     await pool.aclose()
 
@@ -40,7 +46,9 @@ async def test_good_script_token_is_sent(
 ) -> None:
     path = printing(tmp_path, SCRIPT_TOKEN)
     check_token_script(path)
-    await pool.get(1, 1, server(receiver.host, auth=bearer_script(path))).send("GET", "/")
+    await (await leased(pool, 1, 1, server(receiver.host, auth=bearer_script(path)))).send(
+        "GET", "/"
+    )
     assert receiver.last().headers["authorization"] == f"Bearer {SCRIPT_TOKEN}"
 
 
@@ -129,7 +137,7 @@ async def test_token_wins_over_script(
 ) -> None:
     path = counting(tmp_path, "from-script")
     config = server(receiver.host, auth=bearer_script(path, token=STATIC_TOKEN))
-    await pool.get(1, 1, config).send("GET", "/")
+    await (await leased(pool, 1, 1, config)).send("GET", "/")
     assert receiver.last().headers["authorization"] == f"Bearer {STATIC_TOKEN}"
     assert runs(tmp_path) == 0
     diagnosis = await fetch_token(config)
@@ -141,7 +149,7 @@ async def test_script_runs_once_then_again_on_401(
     pool: TransportPool, receiver: Receiver, tmp_path: Path
 ) -> None:
     path = counting(tmp_path, "scripted-token-value")
-    transport = pool.get(1, 1, server(receiver.host, auth=bearer_script(path)))
+    transport = await leased(pool, 1, 1, server(receiver.host, auth=bearer_script(path)))
     await transport.send("GET", "/a")
     await transport.send("GET", "/b")
     assert runs(tmp_path) == 1
@@ -155,17 +163,18 @@ async def test_script_runs_once_then_again_on_401(
 
 
 async def test_script_runs_again_after_its_ttl(
-    pool: TransportPool, receiver: Receiver, tmp_path: Path
+    pool: TransportPool, receiver: Receiver, tmp_path: Path, clock: ManualClock
 ) -> None:
-    import asyncio
-
     path = counting(tmp_path, "ttl-token-value")
-    transport = pool.get(
-        1, 1, server(receiver.host, auth=bearer_script(path, token_script_ttl_seconds=1))
+    transport = await leased(
+        pool, 1, 1, server(receiver.host, auth=bearer_script(path, token_script_ttl_seconds=1))
     )
     await transport.send("GET", "/a")
-    await asyncio.sleep(1.05)
+    clock.advance(0.9)
     await transport.send("GET", "/b")
+    assert runs(tmp_path) == 1
+    clock.advance(0.2)
+    await transport.send("GET", "/c")
     assert runs(tmp_path) == 2
 
 
@@ -177,7 +186,7 @@ async def test_failing_script_in_a_delivery_and_in_fetch_token(
     )
     config = server(receiver.host, auth=bearer_script(path))
     with pytest.raises(OutboundError) as caught:
-        await pool.get(1, 1, config).send("GET", "/")
+        await (await leased(pool, 1, 1, config)).send("GET", "/")
     assert caught.value.stage == "script"
     assert receiver.requests == []
     diagnosis = await fetch_token(config)

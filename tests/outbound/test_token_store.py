@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import make_settings
-from tests.outbound.configs import password_grant, refresh_grant
+from tests.outbound.configs import leased, password_grant, refresh_grant
 from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from workflow_integrator.app import Services, build_services
-from workflow_integrator.outbound import AccessToken, TokenManager, TransportPool
+from workflow_integrator.outbound import AccessToken, OutboundError, TokenManager, TransportPool
 from workflow_integrator.settings import Settings
 from workflow_integrator.store.tokens import DatabaseTokenStore, OAuthTokenRow
 
@@ -41,7 +42,7 @@ async def test_tokens_are_encrypted_and_survive_a_restart(
     server_id = create(services, "itsm", receiver.host, password_grant(oauth_server.token_url))
     config = services.servers.get_config("itsm")
     pool = TransportPool(TokenManager(store_of(services)))
-    await pool.get(server_id, 1, config).send("GET", "/")
+    await (await leased(pool, server_id, 1, config)).send("GET", "/")
     await pool.aclose()
     [access] = oauth_server.access
     [refresh] = oauth_server.refresh
@@ -51,7 +52,9 @@ async def test_tokens_are_encrypted_and_survive_a_restart(
     # A new process (new manager and store) reuses the stored token: no new token request.
     receiver.authorize = oauth_server.accepts
     fresh_pool = TransportPool(TokenManager(store_of(services)))
-    assert (await fresh_pool.get(server_id, 1, config).send("GET", "/")).status_code == 200
+    assert (
+        await (await leased(fresh_pool, server_id, 1, config)).send("GET", "/")
+    ).status_code == 200
     await fresh_pool.aclose()
     assert oauth_server.token_requests == 1
 
@@ -61,7 +64,7 @@ async def test_changing_the_server_forgets_its_tokens_and_deleting_cascades(
 ) -> None:
     server_id = create(services, "itsm", receiver.host, password_grant(oauth_server.token_url))
     store = store_of(services)
-    await store.save_access_token(server_id, AccessToken("abc", 2e9))
+    await store.save_access_token(server_id, AccessToken("abc", datetime(2033, 5, 18, tzinfo=UTC)))
     await store.save_refresh_token(server_id, "rotated-refresh-token")
     services.servers.update("itsm", {"headers": "X-Only: headers"})  # not auth/TLS/proxy
     assert await store.load_refresh_token(server_id) == "rotated-refresh-token"
@@ -82,7 +85,7 @@ async def test_needs_credentials_is_recorded_on_the_server(
     oauth_server.revoke_refresh_tokens()
     pool = TransportPool(TokenManager(store_of(services)))
     with pytest.raises(Exception, match="refresh token"):
-        await pool.get(server_id, 1, services.servers.get_config("rt")).send("GET", "/")
+        await (await leased(pool, server_id, 1, services.servers.get_config("rt"))).send("GET", "/")
     await pool.aclose()
     view = services.servers.get("rt")
     assert view.state == "needs_credentials" and "invalid_grant" in (view.state_reason or "")
@@ -95,7 +98,7 @@ async def test_cold_cache_single_flight_through_the_database_store(
     oauth_server.delay_seconds = 0.2
     server_id = create(services, "itsm", receiver.host, password_grant(oauth_server.token_url))
     pool = TransportPool(TokenManager(store_of(services)))
-    transport = pool.get(server_id, 1, services.servers.get_config("itsm"))
+    transport = await leased(pool, server_id, 1, services.servers.get_config("itsm"))
     responses = await asyncio.gather(*(transport.send("GET", f"/{i}") for i in range(100)))
     await pool.aclose()
     assert {r.status_code for r in responses} == {200}
@@ -122,7 +125,9 @@ async def test_single_flight_across_processes_on_postgresql(
     )
     config = pg_services.servers.get_config("rt")
     pools = [TransportPool(TokenManager(store_of(pg_services))) for _ in range(2)]
-    sends = [pools[i % 2].get(server_id, 1, config).send("GET", f"/{i}") for i in range(50)]
+    sends = [
+        (await leased(pools[i % 2], server_id, 1, config)).send("GET", f"/{i}") for i in range(50)
+    ]
     responses = await asyncio.gather(*sends)
     for pool in pools:
         await pool.aclose()
@@ -144,11 +149,11 @@ async def main():
     pool = TransportPool(TokenManager(store))
     server_id = services.servers.id_of("rt")
     config = services.servers.get_config("rt")
-    transport = pool.get(server_id, 1, config)
-    print("ready", flush=True)
-    while not os.path.exists(sys.argv[1]):
-        await asyncio.sleep(0.01)
-    responses = await asyncio.gather(*(transport.send("GET", "/p") for _ in range(25)))
+    async with pool.lease(server_id, 1, config) as transport:
+        print("ready", flush=True)
+        while not os.path.exists(sys.argv[1]):
+            await asyncio.sleep(0.01)
+        responses = await asyncio.gather(*(transport.send("GET", "/p") for _ in range(25)))
     await pool.aclose()
     print(json.dumps([r.status_code for r in responses]), flush=True)
 
@@ -198,3 +203,31 @@ async def test_single_flight_across_real_worker_processes_on_postgresql(
     assert last_lines == [expected, expected], [err[-1500:] for _, err in results]
     assert oauth_server.requests == {"refresh_token": 1}
     assert oauth_server.refresh_reused == 0
+
+
+async def test_waiting_for_another_process_fetch_is_bounded(
+    services: Services, oauth_server: OAuthServer, receiver: Receiver
+) -> None:
+    """A second store stands for a second process: it gives up instead of waiting forever."""
+    server_id = create(services, "itsm", receiver.host, password_grant(oauth_server.token_url))
+    holder = store_of(services)
+    waiter = DatabaseTokenStore(
+        services.engine, services.sessions, services.secretbox, lock_wait_seconds=0.3
+    )
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async with holder.lock(server_id):
+        beat = asyncio.create_task(ticker())
+        with pytest.raises(OutboundError, match="another WI process has been fetching"):
+            async with waiter.lock(server_id):
+                pytest.fail("the lock was held by the other store")
+        beat.cancel()
+    assert ticks >= 10  # the event loop kept running while the waiter waited
+    async with waiter.lock(server_id):  # released: now it is free at once
+        pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ import trustme
 
 from tests.securechange.samples import sample
 from tests.servers.live_wi import free_port
+from tests.servers.receiver import Receiver
 from tests.servers.simulator import SimulatorHandle, run_simulator
+from workflow_integrator.domain.clock import ManualClock
 from workflow_integrator.securechange.client import SecureChangeClient, SecureChangeError
 from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.securechange.ticket_format import parse_ticket_document
@@ -73,6 +76,23 @@ async def test_errors_say_what_and_whether_to_retry(sc_simulator: SimulatorHandl
         with pytest.raises(SecureChangeError, match="cannot reach SecureChange") as unreachable:
             await sc.ticket(1)
     assert unreachable.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(408, True), (429, True), (500, True), (507, True), (400, False)]
+)
+async def test_server_errors_are_retryable_with_the_wait_asked_for(
+    receiver: Receiver, status: int, retryable: bool
+) -> None:
+    """Any 5xx (not only 500, 502, 503, 504), 408 and 429 are worth another attempt."""
+    clock = ManualClock(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))
+    receiver.answer = (status, {"Retry-After": "Wed, 02 Dec 2026 12:02:00 GMT"})
+    down = SecureChangeConnection(host=receiver.host, protocol="http", username="u")
+    async with SecureChangeClient(down, clock=clock) as sc:
+        with pytest.raises(SecureChangeError, match=f"answered {status}") as failed:
+            await sc.ticket(7)
+    assert failed.value.status == status and failed.value.retryable is retryable
+    assert failed.value.retry_after == timedelta(minutes=2)
 
 
 @pytest.fixture

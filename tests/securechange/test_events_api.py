@@ -86,4 +86,6 @@ def test_list_filters_over_http(live_wi: LiveWI) -> None:
     assert [(e["ticket_id"], e["event"]) for e in by_event.json()] == [(2, "CREATE")]
     assert bad_state.status_code == 400 and "unknown state 'sent'" in bad_state.json()["detail"]
     assert bad_limit.status_code == 422
+    assert [e["loc"] for e in bad_limit.json()["detail"]] == [["query", "limit"]]
+    assert "input" not in bad_limit.json()["detail"][0]
     assert missing.status_code == 404

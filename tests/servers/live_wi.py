@@ -7,13 +7,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx2
 import uvicorn
 from argon2 import PasswordHasher
 
-from workflow_integrator.app import Services, build_services, create_app
+from workflow_integrator.app import BackgroundRunner, Services, build_services, create_app
 from workflow_integrator.settings import Settings
 
 # Still argon2id, with small costs: the suite hashes many passwords on 2 cores.
@@ -49,10 +49,16 @@ class LiveWI:
 
 @contextmanager
 def serve_wi(
-    settings: Settings, *, password_hasher: PasswordHasher | None = None
+    settings: Settings, *, password_hasher: PasswordHasher | None = None,
+    background: tuple[BackgroundRunner, ...] = (),
 ) -> Iterator[LiveWI]:
-    """Build WI on ``settings`` and serve it until the block ends."""
+    """Build WI on ``settings`` and serve it until the block ends.
+
+    ``background``: the runners the app starts instead of its own (the delivery engine).
+    """
     services = build_services(settings, password_hasher=password_hasher)
+    if background:
+        services = replace(services, background=background)
     _, admin = services.tokens.create("test-admin", "admin")
     _, viewer = services.tokens.create("test-viewer", "viewer")
     app = create_app(settings, services)

@@ -50,6 +50,7 @@ class OAuthServer:
     client_auth: set[str] = field(default_factory=lambda: {"basic", "post"})
     requests: Counter[str] = field(default_factory=Counter)
     refresh_reused: int = 0
+    in_flight: int = 0
     access: dict[str, float] = field(default_factory=dict)
     refresh: dict[str, _Refresh] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,6 +75,7 @@ class OAuthServer:
             self.client_auth = {"basic", "post"}
             self.requests.clear()
             self.refresh_reused = 0
+            self.in_flight = 0
             self.access.clear()
             self.refresh.clear()
 
@@ -157,6 +159,15 @@ def _issue(server: OAuthServer, client_id: str, scope: str | None, refresh: bool
 
 def _app(server: OAuthServer) -> Starlette:
     async def token(request: Request) -> JSONResponse:
+        with server.lock:
+            server.in_flight += 1
+        try:
+            return await answer(request)
+        finally:
+            with server.lock:
+                server.in_flight -= 1
+
+    async def answer(request: Request) -> JSONResponse:
         if server.delay_seconds:
             await asyncio.sleep(server.delay_seconds)
         if not request.headers.get("content-type", "").startswith(

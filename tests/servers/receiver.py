@@ -36,8 +36,12 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     # Decides whether a request's Authorization is accepted (None: everything is).
     authorize: Callable[[str | None], bool] | None = None
+    # Answers a request instead of the default rules (None: the rules below apply).
+    respond: Callable[[Received], Response] | None = None
     in_flight: int = 0
     max_in_flight: int = 0  # most requests handled at the same moment
+    # Answer every request with this status and these headers (None: as usual).
+    answer: tuple[int, dict[str, str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -51,6 +55,8 @@ class Receiver:
             self.requests.clear()
             self.max_in_flight = 0
         self.authorize = None
+        self.answer = None
+        self.respond = None
 
     def last(self) -> Received:
         """The newest request."""
@@ -78,12 +84,21 @@ def _app(receiver: Receiver) -> Starlette:
             await asyncio.sleep(int(millis) / 1000)
             with receiver._lock:
                 receiver.in_flight -= 1
+        if receiver.respond is not None:
+            return receiver.respond(seen)
         rule = receiver.authorize
         if rule is not None and not rule(request.headers.get("authorization")):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if receiver.answer is not None:
+            status, headers = receiver.answer
+            return JSONResponse({"status": "as asked"}, status_code=status, headers=headers)
         _head, marker, code = request.url.path.rpartition("/status/")
-        if marker and code.isdigit():  # ".../status/503" answers 503
-            return JSONResponse({"status": "as asked"}, status_code=int(code))
+        if marker and code.isdigit():  # ".../status/503" answers 503 (?retry_after=N adds it)
+            wait = request.query_params.get("retry_after")
+            extra = {"Retry-After": wait} if wait else None
+            return JSONResponse({"status": "as asked"}, status_code=int(code), headers=extra)
+        if request.url.path.endswith("/echo"):  # like httpbin: the request's headers back
+            return JSONResponse({"headers": dict(request.headers.items())})
         return JSONResponse({"received": request.url.path})
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]

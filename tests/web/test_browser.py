@@ -411,3 +411,44 @@ def test_admin_manages_users_and_viewers_cannot(page: Page, web: WebUsers) -> No
     ui_sign_in(page, web, web.viewer)
     expect(page.get_by_role("link", name="Users")).to_have_count(0)
     assert page.goto(web.url + "/users").status == 403  # type: ignore[union-attr]
+
+
+def test_saving_over_someone_elses_change_is_refused_and_keeps_the_typing(
+    page: Page, web: WebUsers
+) -> None:
+    servers = web.live.services.servers
+    servers.create(
+        {
+            "name": "itsm",
+            "host": "itsm.example.com",
+            "auth": {"method": "basic", "username": "wi", "password": "basic-password"},
+        }
+    )
+    ui_sign_in(page, web, web.admin)
+    page.get_by_role("link", name="Edit itsm").click()
+    field(page, "Outbound Host").fill("mine.example.com")
+    auth_tab(page)
+    field(page, "Login password").fill("my-new-password")
+    # Someone else saves the server while this dialog is open.
+    servers.update("itsm", {"timeout_seconds": 42})
+    page.get_by_role("button", name="Save").click()
+
+    alert = page.locator("#form-errors")
+    expect(alert).to_contain_text(
+        "outbound server 'itsm' was changed by someone else since you read it"
+    )
+    expect(alert).to_contain_text("Nothing was saved, and what you typed is kept below.")
+    page.get_by_role("tab", name=re.compile("Server")).click()
+    expect(field(page, "Outbound Host")).to_have_value("mine.example.com")
+    assert "my-new-password" not in page.content()
+    stored = servers.get_config("itsm")
+    assert (stored.host, stored.timeout_seconds) == ("itsm.example.com", 42)
+    assert stored.auth.password.get_secret_value() == "basic-password"  # type: ignore[union-attr]
+    screenshot(page, "dialog-changed-by-someone-else")
+
+    # Having been told, saving again replaces their change with what was typed.
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved outbound server itsm.")
+    stored = servers.get_config("itsm")
+    assert stored.host == "mine.example.com"
+    assert stored.auth.password.get_secret_value() == "my-new-password"  # type: ignore[union-attr]

@@ -15,6 +15,7 @@ from workflow_integrator.delivery.intake import EventIntake
 from workflow_integrator.delivery.mailer import FailureMailer
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.integrations import IntegrationService
 from workflow_integrator.services.metrics import Metrics
@@ -65,6 +66,11 @@ async def get_events(services: ServicesDep) -> EventIntake:
     return services.events
 
 
+async def get_deliveries(services: ServicesDep) -> DeliveryService:
+    """Deliveries: reading, replaying, cancelling."""
+    return services.deliveries
+
+
 async def get_api_tokens(services: ServicesDep) -> ApiTokenService:
     """API tokens."""
     return services.tokens
@@ -101,6 +107,7 @@ PreviewsDep = Annotated[PreviewService, Depends(get_previews)]
 DiagnosticsDep = Annotated[DiagnosticsService, Depends(get_diagnostics)]
 SecureChangeDep = Annotated[SecureChangeSettingsService, Depends(get_securechange)]
 EventsDep = Annotated[EventIntake, Depends(get_events)]
+DeliveriesDep = Annotated[DeliveryService, Depends(get_deliveries)]
 ApiTokensDep = Annotated[ApiTokenService, Depends(get_api_tokens)]
 UsersDep = Annotated[UserService, Depends(get_users)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secretbox)]

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
 from workflow_integrator.api.deps import AdminDep, IntegrationsDep, PreviewsDep, ViewerDep
+from workflow_integrator.api.preconditions import expected_revision, tag_response
 from workflow_integrator.domain.integration import Integration
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.integrations import IntegrationView, document
@@ -80,6 +81,7 @@ async def create_integration(
     """Create the integration of a workflow (409 if it has one, 422 per bad field)."""
     body = await json_object(request)
     view = await run_in_threadpool(integrations.create, body)
+    tag_response(response, view.revision)
     response.headers["Location"] = f"{router.prefix}/integrations/{view.workflow}"
     return view
 
@@ -97,20 +99,32 @@ async def validate_integration(
 
 
 @router.get("/integrations/{workflow}", response_model=IntegrationView)
-def read_integration(workflow: str, integrations: IntegrationsDep, _: ViewerDep) -> IntegrationView:
-    """One integration."""
-    return integrations.get(workflow)
+def read_integration(
+    workflow: str, response: Response, integrations: IntegrationsDep, _: ViewerDep
+) -> IntegrationView:
+    """One integration; ``ETag`` is its revision (for ``If-Match``)."""
+    view = integrations.get(workflow)
+    tag_response(response, view.revision)
+    return view
 
 
 @router.put(
     "/integrations/{workflow}", response_model=IntegrationView, openapi_extra=_body_doc(_DOC)
 )
 async def replace_integration(
-    workflow: str, request: Request, integrations: IntegrationsDep, _: AdminDep
+    workflow: str, request: Request, response: Response, integrations: IntegrationsDep, _: AdminDep
 ) -> IntegrationView:
-    """Replace an integration (a different ``workflow`` in the body renames it)."""
+    """Replace an integration (a different ``workflow`` in the body renames it).
+
+    With ``If-Match: "<revision>"`` an integration changed meanwhile answers 412.
+    """
+    expected = expected_revision(request)
     body = await json_object(request)
-    return await run_in_threadpool(integrations.replace, workflow, body)
+    view = await run_in_threadpool(
+        lambda: integrations.replace(workflow, body, expected_revision=expected)
+    )
+    tag_response(response, view.revision)
+    return view
 
 
 @router.patch(
@@ -125,11 +139,19 @@ async def replace_integration(
     },
 )
 async def update_integration(
-    workflow: str, request: Request, integrations: IntegrationsDep, _: AdminDep
+    workflow: str, request: Request, response: Response, integrations: IntegrationsDep, _: AdminDep
 ) -> IntegrationView:
-    """Change some fields (JSON merge patch; lists such as points are replaced whole)."""
+    """Change some fields (JSON merge patch; lists such as points are replaced whole).
+
+    With ``If-Match: "<revision>"`` an integration changed meanwhile answers 412.
+    """
+    expected = expected_revision(request)
     patch = await json_object(request)
-    return await run_in_threadpool(integrations.update, workflow, patch)
+    view = await run_in_threadpool(
+        lambda: integrations.update(workflow, patch, expected_revision=expected)
+    )
+    tag_response(response, view.revision)
+    return view
 
 
 @router.delete("/integrations/{workflow}", status_code=status.HTTP_204_NO_CONTENT)
@@ -149,9 +171,7 @@ async def preview_integration(
     try:
         body = PreviewBody.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput(
-            [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        ) from None
+        raise InvalidInput.from_validation(exc, raw) from None
     return await previews.preview(workflow, **body.model_dump())
 
 

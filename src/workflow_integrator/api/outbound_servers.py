@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object, schema_body
 from workflow_integrator.api.deps import AdminDep, ServersDep, ViewerDep
-from workflow_integrator.domain.outbound_server import describe_errors
+from workflow_integrator.api.preconditions import expected_revision, tag_response
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.outbound_servers import ServerView
 
@@ -50,26 +50,37 @@ async def create_server(
     """Create an outbound server (409 if the name exists, 422 per bad field)."""
     body = await json_object(request)
     view = await run_in_threadpool(servers.create, body)
+    tag_response(response, view.revision)
     # Quoted: a name may hold blanks or non-Latin-1 letters, which a header cannot carry.
     response.headers["Location"] = f"{router.prefix}/{quote(view.name, safe='')}"
     return view
 
 
 @router.get("/{name}", response_model=ServerView)
-def read_server(name: str, servers: ServersDep, _: ViewerDep) -> ServerView:
-    """One outbound server, secrets masked."""
-    return servers.get(name)
+def read_server(name: str, response: Response, servers: ServersDep, _: ViewerDep) -> ServerView:
+    """One outbound server, secrets masked; ``ETag`` is its revision (for ``If-Match``)."""
+    view = servers.get(name)
+    tag_response(response, view.revision)
+    return view
 
 
 @router.put(
     "/{name}", response_model=ServerView, openapi_extra=schema_body("OutboundServer", _BODY_DOC)
 )
 async def replace_server(
-    name: str, request: Request, servers: ServersDep, _: AdminDep
+    name: str, request: Request, response: Response, servers: ServersDep, _: AdminDep
 ) -> ServerView:
-    """Replace a server's configuration; masked or omitted secrets are kept."""
+    """Replace a server's configuration; masked or omitted secrets are kept.
+
+    With ``If-Match: "<revision>"`` a server changed meanwhile answers 412.
+    """
+    expected = expected_revision(request)
     body = await json_object(request)
-    return await run_in_threadpool(servers.replace, name, body)
+    view = await run_in_threadpool(
+        lambda: servers.replace(name, body, expected_revision=expected)
+    )
+    tag_response(response, view.revision)
+    return view
 
 
 @router.patch(
@@ -84,11 +95,19 @@ async def replace_server(
     },
 )
 async def update_server(
-    name: str, request: Request, servers: ServersDep, _: AdminDep
+    name: str, request: Request, response: Response, servers: ServersDep, _: AdminDep
 ) -> ServerView:
-    """Change some fields (JSON merge patch); the result is validated as a whole."""
+    """Change some fields (JSON merge patch); the result is validated as a whole.
+
+    With ``If-Match: "<revision>"`` a server changed meanwhile answers 412.
+    """
+    expected = expected_revision(request)
     patch: dict[str, Any] = await json_object(request)
-    return await run_in_threadpool(servers.update, name, patch)
+    view = await run_in_threadpool(
+        lambda: servers.update(name, patch, expected_revision=expected)
+    )
+    tag_response(response, view.revision)
+    return view
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -112,5 +131,5 @@ async def rename_server(
     try:
         new_name = RenameBody.model_validate(body).name
     except ValidationError as exc:
-        raise InvalidInput(describe_errors(exc.errors())) from None
+        raise InvalidInput.from_validation(exc, body) from None
     return await run_in_threadpool(servers.rename, name, new_name)

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from workflow_integrator import __version__
-from workflow_integrator.cli import db, diagnostics, secrets, serve, servers, tokens, users
+from workflow_integrator.cli import (
+    db,
+    diagnostics,
+    secrets,
+    serve,
+    servers,
+    tokens,
+    users,
+    worker,
+)
+from workflow_integrator.cli import deliveries as deliveries_cli
 from workflow_integrator.cli import events as events_cli
 from workflow_integrator.cli import integrations as integrations_cli
 from workflow_integrator.cli import securechange as securechange_cli
@@ -40,6 +50,7 @@ def _options(
 
 
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 servers.app.command("fetch-token")(diagnostics.fetch_token)
 servers.app.command("test")(diagnostics.test)
 app.add_typer(servers.app, name="servers")
@@ -52,6 +63,7 @@ app.add_typer(sim_cli.app, name="sim")
 app.add_typer(integrations_cli.app, name="integrations")
 app.add_typer(users.app, name="users")
 app.add_typer(smtp_cli.app, name="smtp")
+app.add_typer(deliveries_cli.app, name="deliveries")
 
 
 def main() -> None:

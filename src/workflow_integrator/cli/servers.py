@@ -17,7 +17,7 @@ from workflow_integrator.cli.documents import (
     read_one,
     write_export,
 )
-from workflow_integrator.domain.outbound_server import SECRET_MASK
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.services.outbound_servers import ServerView
 
 app = typer.Typer(help="Outbound servers: where WI sends requests.", no_args_is_help=True)
@@ -390,6 +390,6 @@ def _done(view: ServerView, verb: str, as_json: bool) -> None:
     console.print(f"{verb} outbound server [bold]{view.name}[/] ({view.base_url})")
     for warning in view.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
-    secrets = [k for k, v in view.auth.items() if v == SECRET_MASK]
+    secrets = [k for k, v in view.auth.items() if v == MASK]
     if secrets:
         console.print(f"secrets stored encrypted: {', '.join(secrets)}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,7 +28,7 @@ from workflow_integrator.domain.events import (
 from workflow_integrator.domain.ticket import StepRef
 from workflow_integrator.securechange.documents import DocumentError
 from workflow_integrator.securechange.trigger_info import parse_ticket_info
-from workflow_integrator.services.errors import NotFound, ServiceError
+from workflow_integrator.services.errors import NotFound, ServiceError, describe_validation_errors
 from workflow_integrator.store import events as event_store
 from workflow_integrator.store.events import EventFilter, EventRow, NewEvent
 
@@ -118,6 +119,8 @@ class EventIntake:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        #: Called (in the storing thread) after a new event is stored: delivery looks at once.
+        self.on_stored: list[Callable[[], None]] = []
 
     def receive_securechange(
         self, document: bytes, event_name: str | None
@@ -138,7 +141,7 @@ class EventIntake:
         try:
             parsed = EventBody.model_validate(body)
         except ValidationError as exc:
-            first = exc.errors()[0]
+            first = describe_validation_errors(exc.errors(), body)[0]
             where = ".".join(str(p) for p in first["loc"]) or "body"
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
             raise BadEvent(f"{where}: {first['msg']}{more}") from None
@@ -195,6 +198,9 @@ class EventIntake:
             request_id=logs.context_fields().get("request_id"),
         )
         row, created = event_store.insert_once(self._sessions, new)
+        if created:
+            for hook in self.on_stored:
+                hook()
         return IntakeResult(_view(row), created)
 
 
@@ -203,12 +209,9 @@ def _ref(stage: _Stage | None) -> StepRef | None:
 
 
 def _view(row: EventRow) -> StoredEvent:
-    received = row.received_at
-    if received.tzinfo is None:  # SQLite hands timestamps back without their zone
-        received = received.replace(tzinfo=UTC)
     return StoredEvent(
         id=row.id, source=row.source, ticket_id=row.ticket_id, event=row.event,
         update_date=row.update_date, state=row.state, state_reason=row.state_reason,
-        received_at=received, received_count=row.received_count, info=dict(row.info),
+        received_at=row.received_at, received_count=row.received_count, info=dict(row.info),
         content_type=row.content_type, document=row.document, request_id=row.request_id,
     )

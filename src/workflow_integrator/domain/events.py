@@ -93,6 +93,27 @@ class TicketInfo:
         }
 
 
+def _step_ref(data: object) -> StepRef | None:
+    if not isinstance(data, dict):
+        return None
+    raw_id = data.get("id")
+    return StepRef(int(raw_id) if isinstance(raw_id, int | str) and str(raw_id).isdigit()
+                   else None, str(data.get("name") or ""))
+
+
+def ticket_info_from_dict(data: dict[str, JsonValue]) -> TicketInfo:
+    """The inverse of :meth:`TicketInfo.to_dict` (the stored event's ``info``)."""
+    return TicketInfo(
+        id=int(str(data["id"])),
+        subject=str(data.get("subject") or ""),
+        create_date=str(data.get("create_date") or ""),
+        update_date=str(data.get("update_date") or ""),
+        current_stage=_step_ref(data.get("current_stage")),
+        open_request_stage=_step_ref(data.get("open_request_stage")),
+        completion_stage=_step_ref(data.get("completion_stage")),
+    )
+
+
 def dedupe_key(source: str, ticket_id: int, event: str, update_date: str) -> str:
     """The idempotency key of an event: one stored event per (source, ticket, event, date).
 

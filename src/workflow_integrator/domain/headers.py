@@ -1,4 +1,5 @@
-"""Parsing the "HTTP headers (comma separated)" field into ordered (name, value) pairs."""
+"""The header rules: what a header name is, what no header line may hold, and parsing
+the "HTTP headers (comma separated)" field into ordered (name, value) pairs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,26 @@ class HeaderError(ValueError):
     """A header text that cannot be sent; the message names the position and the fix."""
 
 
+_LINE_BREAKERS = (("\r", "CR"), ("\n", "line break"), ("\x00", "NUL"))
+
+
+def is_header_name(name: str) -> bool:
+    """True when ``name`` is one RFC 9110 token, as a header name must be."""
+    return bool(_TOKEN.match(name))
+
+
+def line_breaker(text: str) -> str | None:
+    """The kind of the first CR, LF or NUL in ``text`` ("CR", "line break", "NUL"), or None.
+
+    Any of them would end or split a header line (header injection), so no header
+    name or value, and no text that ends up in one, may hold them.
+    """
+    for bad, label in _LINE_BREAKERS:
+        if bad in text:
+            return label
+    return None
+
+
 def parse_headers(text: str) -> list[tuple[str, str]]:
     """Split the comma-separated header text, keeping commas that belong to a value.
 
@@ -30,9 +51,9 @@ def parse_headers(text: str) -> list[tuple[str, str]]:
 # that no caller can change a cached result).
 @lru_cache(maxsize=4096)
 def _parse_headers(text: str) -> tuple[tuple[str, str], ...]:
-    for bad, label in (("\r", "CR"), ("\n", "line break"), ("\x00", "NUL")):
-        if bad in text:
-            raise HeaderError(f"headers must not contain a {label} character")
+    breaker = line_breaker(text)
+    if breaker is not None:
+        raise HeaderError(f"headers must not contain a {breaker} character")
     if not text.strip():
         return ()
     headers: list[tuple[str, str]] = []
@@ -46,7 +67,7 @@ def _parse_headers(text: str) -> tuple[tuple[str, str], ...]:
             )
         name, value = item.split(":", 1)
         name = name.strip()
-        if not _TOKEN.match(name):
+        if not is_header_name(name):
             raise HeaderError(
                 f"header {position}: '{name[:40]}' is not a valid header name "
                 "(letters, digits and !#$%&'*+-.^_`|~ only)"

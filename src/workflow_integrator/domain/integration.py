@@ -9,31 +9,43 @@ made by the integration service with the templating package.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from workflow_integrator.domain.conditions import (
     Condition,
     ConditionError,
     parse_condition,
 )
+from workflow_integrator.domain.events import WORKFLOW_EVENTS
+from workflow_integrator.domain.headers import is_header_name, line_breaker
 
-EventName = Literal[
-    "CREATE",
-    "ADVANCE",
-    "REDO",
-    "REJECT",
-    "CANCEL",
-    "CLOSE",
-    "RESOLVE",
-    "REOPEN",
-    "RESUBMIT",
-    "AUTOMATION_FAILED",
+EVENT_NAMES: tuple[str, ...] = tuple(event.value for event in WORKFLOW_EVENTS)
+"""The events a point may fire on (the one list lives in :mod:`domain.events`)."""
+
+
+def _event_name(value: str) -> str:
+    if value not in EVENT_NAMES:
+        raise ValueError(f"Input should be {', '.join(repr(n) for n in EVENT_NAMES)}")
+    return value
+
+
+EventName = Annotated[
+    str,
+    AfterValidator(_event_name),
+    WithJsonSchema({"type": "string", "enum": list(EVENT_NAMES)}),
 ]
-EVENT_NAMES: tuple[str, ...] = EventName.__args__  # type: ignore[attr-defined]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 PointKind = Literal["trigger", "inbound", "outbound", "step_trigger"]
 
@@ -62,7 +74,6 @@ FIELD_TYPE_NAMES: tuple[str, ...] = (
     "rule_decommission",
 )
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _FORBIDDEN_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -161,11 +172,11 @@ class RequestTemplate(_Strict):
     @classmethod
     def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
-            if not _HEADER_NAME.match(name):
+            if not is_header_name(name):
                 raise ValueError(f"'{name}' is not a valid header name")
             if name.lower() in _FORBIDDEN_HEADERS:
                 raise ValueError(f"the {name} header is set by WI's HTTP client; leave it out")
-            if "\r" in text or "\n" in text:
+            if line_breaker(text) is not None:
                 raise ValueError(f"the value of header '{name}' must be one line")
         return value
 
@@ -216,15 +227,39 @@ class ResponseMapping(_Strict):
         return found, missing
 
 
+def _checked_condition(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parse_condition(value)
+    except ConditionError as exc:
+        where = ".".join(str(p) for p in exc.loc)
+        raise ValueError(f"{where + ': ' if where else ''}{exc.message}") from None
+    return value
+
+
 class IntegrationPoint(_Strict):
-    """One request that is sent when its ``on`` matches an event."""
+    """One request that is sent when its ``on`` matches an event (and its condition holds)."""
 
     name: str = Field(min_length=1, max_length=100)
     on: PointOn
+    condition: dict[str, Any] | None = Field(
+        default=None,
+        description="Only for tickets where this holds (the routes' condition language); "
+        "none: every ticket of the workflow",
+    )
     server: str | None = Field(default=None, description="Fixed server; wins over routes")
     enabled: bool = True
     request: RequestTemplate = Field(default_factory=RequestTemplate)
     response: ResponseMapping | None = None
+
+    @field_validator("condition")
+    @classmethod
+    def _valid_condition(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _checked_condition(value) if value is not None else None
+
+    @property
+    def parsed_condition(self) -> Condition | None:
+        """The parsed condition, or None when the point fires for every ticket."""
+        return parse_condition(self.condition) if self.condition is not None else None
 
 
 class Route(_Strict):
@@ -236,12 +271,7 @@ class Route(_Strict):
     @field_validator("when")
     @classmethod
     def _valid_condition(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            parse_condition(value)
-        except ConditionError as exc:
-            where = ".".join(str(p) for p in exc.loc)
-            raise ValueError(f"{where + ': ' if where else ''}{exc.message}") from None
-        return value
+        return _checked_condition(value)
 
     @property
     def condition(self) -> Condition:
@@ -285,7 +315,7 @@ class Integration(_Strict):
     def _trim(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("give the SecureChange workflow name")
-        if any(c in value for c in "\r\n\x00"):
+        if line_breaker(value) is not None:
             raise ValueError("the workflow name must be one line")
         return value.strip()
 

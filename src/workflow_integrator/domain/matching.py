@@ -26,10 +26,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from workflow_integrator.domain.conditions import evaluate
+from workflow_integrator.domain.events import TriggerEvent as E
 from workflow_integrator.domain.integration import Integration, IntegrationPoint, fold
 
-ENTERING_EVENTS = frozenset({"CREATE", "ADVANCE", "REDO", "REOPEN", "RESUBMIT"})
-LEAVING_EVENTS = frozenset({"CLOSE", "REJECT", "CANCEL", "RESOLVE"})
+_ENTERING = (E.CREATE, E.ADVANCE, E.REDO, E.REOPEN, E.RESUBMIT)
+_LEAVING = (E.CLOSE, E.REJECT, E.CANCEL, E.RESOLVE)
+ENTERING_EVENTS: frozenset[str] = frozenset(event.value for event in _ENTERING)
+"""Events after which the ticket stands in a step (its ``inbound`` points fire)."""
+LEAVING_EVENTS: frozenset[str] = frozenset(event.value for event in _LEAVING)
+"""Events by which the ticket leaves its step (``outbound`` points fire)."""
 
 
 class TicketFacts(Protocol):
@@ -87,7 +92,7 @@ def current_step_name(event: WorkflowEvent, ticket: TicketFacts) -> str | None:
 
 def event_step_name(event: WorkflowEvent, ticket: TicketFacts) -> str | None:
     """The step the event happened in: the completed step for ADVANCE, else the current."""
-    if event.name == "ADVANCE":
+    if event.name == E.ADVANCE:
         return event.completed_step
     return current_step_name(event, ticket)
 
@@ -104,7 +109,7 @@ def point_fires(point: IntegrationPoint, event: WorkflowEvent, ticket: TicketFac
         landed = current_step_name(event, ticket)
         return name in ENTERING_EVENTS and landed is not None and fold(landed) == step
     if kind == "outbound":
-        if name == "ADVANCE":
+        if name == E.ADVANCE:
             return event.completed_step is not None and fold(event.completed_step) == step
         left = current_step_name(event, ticket)
         return name in LEAVING_EVENTS and left is not None and fold(left) == step
@@ -113,19 +118,27 @@ def point_fires(point: IntegrationPoint, event: WorkflowEvent, ticket: TicketFac
 
 
 def match(
-    integration: Integration, event: WorkflowEvent, ticket: TicketFacts
+    integration: Integration,
+    event: WorkflowEvent,
+    ticket: TicketFacts,
+    holds: Callable[[IntegrationPoint], bool] | None = None,
 ) -> list[IntegrationPoint]:
     """The points of ``integration`` that fire for ``event`` on ``ticket``, in list order.
 
     Nothing fires for a disabled integration, a disabled point or a ticket of another
-    workflow. A step trigger point that fires suppresses general trigger points.
+    workflow. ``holds`` decides a point's ``condition`` (see :func:`condition_holds`);
+    without it conditions are not looked at. A step trigger point that fires
+    suppresses general trigger points.
     """
     if not integration.enabled:
         return []
     workflow = getattr(ticket.workflow, "name", "") or ""
     if workflow and fold(workflow) != fold(integration.workflow):
         return []
-    fired = [p for p in integration.points if p.enabled and point_fires(p, event, ticket)]
+    fired = [
+        p for p in integration.points
+        if p.enabled and point_fires(p, event, ticket) and (holds is None or holds(p))
+    ]
     if any(p.on.kind == "step_trigger" for p in fired):
         fired = [p for p in fired if p.on.kind != "trigger"]
     return fired
@@ -141,6 +154,14 @@ def _lookup_of(values: Values | Mapping[str, Any]) -> Callable[[str], Any]:
     if isinstance(values, Mapping):
         return values.__getitem__
     return values.lookup
+
+
+def condition_holds(point: IntegrationPoint, values: Values | Mapping[str, Any]) -> bool:
+    """Whether the point's ``condition`` holds for the ticket (no condition: it does).
+
+    May raise ``ConditionTimeout`` for a runaway pattern."""
+    condition = point.parsed_condition
+    return condition is None or evaluate(condition, _lookup_of(values))
 
 
 def route(

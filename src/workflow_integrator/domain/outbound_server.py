@@ -7,7 +7,6 @@ tabs of the Outbound Server Configuration dialog).
 from __future__ import annotations
 
 import os
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -38,9 +37,7 @@ from workflow_integrator.domain.hosts import (
     parse_host,
     protocol_from_pasted_url,
 )
-
-SECRET_MASK = "********"  # noqa: S105 - a display mask, not a credential
-"""What a read shows for a secret that is set; sending it back keeps the stored value."""
+from workflow_integrator.domain.redaction import redact_url
 
 WebProtocol = Literal["https", "http"]
 VerifyMode = Literal["disable", "enable", "certificate"]
@@ -268,11 +265,7 @@ class ProxySetting(_Strict):
 
     def display(self) -> str:
         """The URL as shown to users: the password masked."""
-        if not self.username:
-            return self.url
-        scheme, rest = self.url.split("://", 1)
-        secret = f":{SECRET_MASK}" if self.password else ""
-        return f"{scheme}://{quote(self.username, safe='')}{secret}@{rest}"
+        return redact_url(self.full_url())
 
     def full_url(self) -> str:
         """The URL with credentials, for the transport only."""
@@ -479,30 +472,6 @@ class OutboundServer(_Strict):
                     f"{info.not_after:%Y-%m-%d}."
                 )
         return notes
-
-
-_AUTH_TAGS = {"basic", "oauth2_password", "oauth2_refresh_token", "bearer", "none"}
-_FIELD_PREFIX = re.compile(r"^([a-z_]+): (.+)$", re.DOTALL)
-
-
-def describe_errors(errors: list[Any]) -> list[dict[str, Any]]:
-    """Turn pydantic errors into ``{loc, msg}`` entries that name the field and the fix.
-
-    Cross-field rules say which field they concern as a ``field: `` prefix; the union
-    tags pydantic puts into locations mean nothing to a user and are dropped.
-    """
-    described: list[dict[str, Any]] = []
-    for error in errors:
-        loc = [part for part in error.get("loc", ()) if part not in _AUTH_TAGS]
-        msg = str(error.get("msg", "invalid value"))
-        for prefix in ("Value error, ", "Assertion failed, "):
-            msg = msg.removeprefix(prefix)
-        match = _FIELD_PREFIX.match(msg)
-        if match:
-            loc.append(match.group(1))
-            msg = match.group(2)
-        described.append({"loc": loc, "msg": msg, "type": str(error.get("type", "value_error"))})
-    return described
 
 
 SECRET_PATHS: tuple[tuple[str, ...], ...] = (

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
 from workflow_integrator.domain.hosts import HostError, parse_host
-from workflow_integrator.domain.outbound_server import SECRET_MASK, VerifyMode
+from workflow_integrator.domain.outbound_server import VerifyMode
+from workflow_integrator.domain.redaction import MASK as SECRET_MASK
 
 SmtpSecurity = Literal["plain", "starttls", "tls"]
 """``plain``: no encryption; ``starttls``: upgrade after connecting; ``tls``: TLS from the start."""

@@ -1,8 +1,8 @@
 """Speaking to outbound servers: transports, TLS, proxies, auth flows and tokens.
 
-Requests go through ``TransportPool.get(server_id, revision, config).send(...)``;
-diagnostics use ``fetch_token`` and ``check_connection``; ``classify`` names the
-stage of a failure.
+Sends hold a lease: ``async with pool.lease(server_id, revision, config) as t:
+await t.send(...)``; diagnostics use ``fetch_token`` and ``check_connection``;
+``classify`` names the stage of a failure.
 """
 
 from workflow_integrator.outbound.diagnostics import Diagnosis, check_connection, fetch_token

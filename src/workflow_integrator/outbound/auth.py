@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Generator
+from datetime import datetime, timedelta
 
 import httpx2
 
+from workflow_integrator.domain.clock import Clock
 from workflow_integrator.domain.outbound_server import (
     BasicAuth,
     BearerAuth,
@@ -73,19 +74,24 @@ class _RefreshingBearer(httpx2.Auth, ABC):
 class ScriptBearer(_RefreshingBearer):
     """Bearer token printed by a token script: cached, run again on 401 or after the TTL."""
 
-    def __init__(self, path: str, timeout_seconds: float, ttl_seconds: int | None) -> None:
+    def __init__(
+        self, path: str, timeout_seconds: float, ttl_seconds: int | None, clock: Clock
+    ) -> None:
         self.path = path
         self.timeout_seconds = timeout_seconds
         self.ttl_seconds = ttl_seconds
+        self._clock = clock
         self._token: str | None = None
-        self._obtained = 0.0
+        self._obtained: datetime | None = None
         self._lock = asyncio.Lock()
         self.runs = 0
 
     def _fresh(self) -> bool:
-        if self._token is None:
+        if self._token is None or self._obtained is None:
             return False
-        return self.ttl_seconds is None or time.monotonic() - self._obtained < self.ttl_seconds
+        if self.ttl_seconds is None:
+            return True
+        return self._clock.now() - self._obtained < timedelta(seconds=self.ttl_seconds)
 
     async def current(self) -> str:
         """The cached token, or a new one from a single run of the script."""
@@ -96,7 +102,7 @@ class ScriptBearer(_RefreshingBearer):
             if not self._fresh():
                 self.runs += 1
                 self._token = await run_token_script(self.path, self.timeout_seconds)
-                self._obtained = time.monotonic()
+                self._obtained = self._clock.now()
             assert self._token is not None
             return self._token
 
@@ -154,6 +160,9 @@ def build_auth(
             return StaticBearer(auth.token.get_secret_value())  # the token wins over the script
         assert auth.token_script is not None
         return ScriptBearer(
-            auth.token_script, auth.token_script_timeout_seconds, auth.token_script_ttl_seconds
+            auth.token_script,
+            auth.token_script_timeout_seconds,
+            auth.token_script_ttl_seconds,
+            manager.clock,
         )
     return None

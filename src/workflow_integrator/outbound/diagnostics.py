@@ -14,6 +14,7 @@ from workflow_integrator.domain.outbound_server import (
     OAuth2RefreshTokenAuth,
     OutboundServer,
 )
+from workflow_integrator.domain.redaction import token_preview
 from workflow_integrator.outbound.errors import OutboundError, Stage, classify
 from workflow_integrator.outbound.token_script import run_token_script
 from workflow_integrator.outbound.tokens import MemoryTokenStore, ServerId, TokenManager
@@ -22,13 +23,6 @@ from workflow_integrator.outbound.transport import (
     build_http_transport,
     build_token_client,
 )
-
-
-def mask_token(token: str) -> str:
-    """First 4 and last 4 characters; nothing of a token too short to hide the middle."""
-    if len(token) < 16:
-        return "********"
-    return f"{token[:4]}…{token[-4:]}"
 
 
 @dataclass
@@ -132,7 +126,7 @@ async def fetch_token(
         token_type="Bearer",  # noqa: S106 - the scheme name, not a secret
         expires_in=token.expires_in,
         scope=token.scope,
-        token_preview=mask_token(token.value),
+        token_preview=token_preview(token.value),
         notes=notes,
     )
 
@@ -148,7 +142,7 @@ async def _bearer_token(auth: BearerAuth, started: float) -> Diagnosis:
             message="a static token is configured; it is sent as is",
             elapsed_ms=_ms(started),
             token_type="Bearer",  # noqa: S106 - the scheme name, not a secret
-            token_preview=mask_token(value),
+            token_preview=token_preview(value),
             notes=notes,
         )
     assert auth.token_script is not None
@@ -162,7 +156,7 @@ async def _bearer_token(auth: BearerAuth, started: float) -> Diagnosis:
         elapsed_ms=_ms(started),
         token_type="Bearer",  # noqa: S106 - the scheme name, not a secret
         expires_in=auth.token_script_ttl_seconds,
-        token_preview=mask_token(value),
+        token_preview=token_preview(value),
     )
 
 

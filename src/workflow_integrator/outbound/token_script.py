@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import stat
 
+from workflow_integrator.domain.redaction import redact_text
 from workflow_integrator.outbound.errors import OutboundError
 
 MAX_OUTPUT_BYTES = 16 * 1024
@@ -16,12 +16,6 @@ MAX_OUTPUT_BYTES = 16 * 1024
 
 _STDERR_QUOTE_CHARS = 400
 _CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
-# Long runs of token-ish characters and key=value secrets are masked in quoted stderr.
-_TOKENISH = re.compile(r"[A-Za-z0-9._~+/=-]{20,}")
-_KEY_VALUE = re.compile(
-    r"(?i)\b(password|passwd|secret|token|key|authorization|bearer)(\s*[=:]\s*|\s+)(\S+)"
-)
-_MASK = "********"
 
 
 class TokenScriptError(OutboundError):
@@ -61,20 +55,11 @@ def check_token_script(path: str) -> None:
         )
 
 
-def mask_secrets(text: str, known: list[str] | None = None) -> str:
-    """Mask known secret values, ``key=value`` secrets and long token-like runs in text."""
-    for value in known or []:
-        if value:
-            text = text.replace(value, _MASK)
-    text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}", text)
-    return _TOKENISH.sub(_MASK, text)
-
-
 def _quote_stderr(stderr: bytes, known: list[str]) -> str:
     text = stderr.decode("utf-8", errors="replace").strip()
     if not text:
         return "(no stderr)"
-    masked = mask_secrets(text, known)
+    masked = redact_text(text, known)
     if len(masked) > _STDERR_QUOTE_CHARS:
         masked = masked[:_STDERR_QUOTE_CHARS] + " …(cut)"
     return f"stderr: {masked!r}"

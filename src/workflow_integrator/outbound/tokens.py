@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import httpx2
 
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.domain.outbound_server import OAuth2PasswordAuth, OAuth2RefreshTokenAuth
 from workflow_integrator.outbound.errors import NeedsCredentials, OutboundError
 from workflow_integrator.outbound.oauth import OAuth2Config, TokenResponse, request_token
@@ -36,23 +37,23 @@ class AccessToken:
     """A cached access token and when it stops being used."""
 
     value: str
-    expires_at: float  # epoch seconds, already shortened by the renewal margin
+    expires_at: datetime  # timezone-aware, already shortened by the renewal margin
     scope: str | None = None
     expires_in: int | None = None  # as issued, for diagnostics
 
-    def fresh(self, now: float | None = None) -> bool:
+    def fresh(self, now: datetime) -> bool:
         """True while the token may still be sent."""
-        return (now if now is not None else time.time()) < self.expires_at
+        return now < self.expires_at
 
     def __repr__(self) -> str:  # never print the token
-        return f"AccessToken(expires_at={self.expires_at:.0f}, scope={self.scope!r})"
+        return f"AccessToken(expires_at={self.expires_at.isoformat()}, scope={self.scope!r})"
 
 
-def renewal_deadline(expires_in: int | None, now: float | None = None) -> float:
+def renewal_deadline(expires_in: int | None, now: datetime) -> datetime:
     """When to stop using a token: shortly before it expires (10 %, at most 60 s, early)."""
     lifetime = DEFAULT_LIFETIME_SECONDS if expires_in is None else max(expires_in, 0)
     margin = min(60.0, lifetime * 0.1)
-    return (now if now is not None else time.time()) + lifetime - margin
+    return now + timedelta(seconds=lifetime - margin)
 
 
 class TokenStore(Protocol):
@@ -141,9 +142,13 @@ class TokenManager:
     """
 
     def __init__(
-        self, store: TokenStore, on_fetch: Callable[[ServerId, bool], None] | None = None
+        self,
+        store: TokenStore,
+        clock: Clock | None = None,
+        on_fetch: Callable[[ServerId, bool], None] | None = None,
     ) -> None:
         self.store = store
+        self.clock: Clock = clock or SystemClock()
         # Told of every token fetch and whether it worked (metrics).
         self._on_fetch = on_fetch
         self._cache: dict[ServerId, AccessToken] = {}
@@ -166,7 +171,7 @@ class TokenManager:
     ) -> AccessToken:
         """A fresh access token for the server, fetching one only when none is cached."""
         cached = self._cache.get(server_id)
-        if cached is not None and cached.fresh():
+        if cached is not None and cached.fresh(self.clock.now()):
             return cached
         if server_id in self._refused:
             raise self._refused[server_id]
@@ -174,11 +179,11 @@ class TokenManager:
             if server_id in self._refused:
                 raise self._refused[server_id]
             cached = self._cache.get(server_id)
-            if cached is not None and cached.fresh():
+            if cached is not None and cached.fresh(self.clock.now()):
                 return cached
             async with self.store.lock(server_id):
                 stored = await self.store.load_access_token(server_id)
-                if stored is not None and stored.fresh():
+                if stored is not None and stored.fresh(self.clock.now()):
                     self._cache[server_id] = stored
                     return stored
                 token = await self._fetch(server_id, config, client, via_proxy=via_proxy)
@@ -286,7 +291,7 @@ class TokenManager:
             await self.store.save_refresh_token(server_id, response.refresh_token)
         token = AccessToken(
             value=response.access_token,
-            expires_at=renewal_deadline(response.expires_in),
+            expires_at=renewal_deadline(response.expires_in, self.clock.now()),
             scope=response.scope,
             expires_in=response.expires_in,
         )

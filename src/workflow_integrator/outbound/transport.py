@@ -1,11 +1,15 @@
-"""One HTTP transport per outbound server, reused for every request and rebuilt on change."""
+"""One HTTP transport per outbound server, reused for every request and rebuilt on change.
+
+Sends hold a lease on the transport (``async with pool.lease(...)``): a revision
+replaced by a newer one, or a deleted server, closes only after its last lease ends.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx2
@@ -69,12 +73,27 @@ class ServerTransport:
     token_client: httpx2.AsyncClient
     transport: httpx2.AsyncHTTPTransport
     in_flight: int = 0
+    leases: int = 0
+    retired: bool = False
+    closed: bool = False
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     _slots: asyncio.Semaphore | None = None
 
     def __post_init__(self) -> None:
         # At most max_concurrency requests at once; the rest wait here, not in the pool.
         self._slots = asyncio.Semaphore(self.config.max_concurrency)
+        self._idle.set()
+
+    @property
+    def busy(self) -> bool:
+        """True while a lease is held or a send runs."""
+        return self.leases > 0 or self.in_flight > 0
+
+    def _check_idle(self) -> None:
+        if self.busy:
+            self._idle.clear()
+        else:
+            self._idle.set()
 
     @property
     def via_proxy(self) -> str | None:
@@ -105,13 +124,20 @@ class ServerTransport:
         token. At most ``max_concurrency`` sends run at once; others wait their turn.
         Transport failures raise ``OutboundError`` naming the stage.
         """
+        if self.closed:
+            raise self._closed_error()
         self.in_flight += 1
-        self._idle.clear()
+        self._check_idle()
         assert self._slots is not None
         try:
             content = body.encode("utf-8") if isinstance(body, str) else body
             async with self._slots:
                 return await self.client.request(method, path, headers=headers, content=content)
+        except RuntimeError as exc:
+            # httpx2 refuses a closed client with a bare RuntimeError.
+            if self.closed or self.client.is_closed or self.token_client.is_closed:
+                raise self._closed_error() from exc
+            raise
         except httpx2.HTTPError as exc:
             stage = classify(exc, via_proxy=self.via_proxy is not None)
             message = describe(exc, target=self.target, via_proxy=self.via_proxy)
@@ -126,14 +152,22 @@ class ServerTransport:
             raise OutboundError(stage, message) from exc
         finally:
             self.in_flight -= 1
-            if self.in_flight == 0:
-                self._idle.set()
+            self._check_idle()
+
+    def _closed_error(self) -> OutboundError:
+        return OutboundError(
+            "connect",
+            f"the connection to {self.target} was closed because the server's settings "
+            "changed or it was deleted; send the request again",
+        )
 
     async def aclose(self) -> None:
-        """Close the connection pool once no send is in flight."""
-        if self.in_flight:
+        """Close the connection pool once no lease is held and no send is in flight."""
+        while self.busy:
             await self._idle.wait()
+        self.closed = True
         await self.client.aclose()
+        await self.token_client.aclose()
         await self.transport.aclose()
 
 
@@ -165,11 +199,36 @@ class TransportPool:
         self._transports: dict[ServerId, ServerTransport] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
-    def get(self, server_id: ServerId, revision: int, config: OutboundServer) -> ServerTransport:
-        """The transport for this server revision; an older one is closed once idle."""
+    @contextlib.asynccontextmanager
+    async def lease(
+        self, server_id: ServerId, revision: int, config: OutboundServer
+    ) -> AsyncIterator[ServerTransport]:
+        """The transport for this server revision, kept open until the block ends.
+
+        The lease counts from the moment it is taken (no ``await`` in between), so a
+        newer revision or a deletion meanwhile cannot close it under the holder.
+        """
+        transport = self._current(server_id, revision, config)
+        transport.leases += 1
+        transport._check_idle()
+        try:
+            yield transport
+        finally:
+            transport.leases -= 1
+            transport._check_idle()
+
+    def _current(
+        self, server_id: ServerId, revision: int, config: OutboundServer
+    ) -> ServerTransport:
         current = self._transports.get(server_id)
         if current is not None and current.revision == revision:
             return current
+        if current is not None and current.revision > revision:
+            # A caller that read the server before its last change: serve it on its own
+            # transport, closed after its lease, rather than retire the newer one.
+            stale = open_transport(server_id, revision, config, self.tokens)
+            self._retire(stale)
+            return stale
         transport = open_transport(server_id, revision, config, self.tokens)
         self._transports[server_id] = transport
         if current is not None:
@@ -179,19 +238,21 @@ class TransportPool:
         return transport
 
     def discard(self, server_id: ServerId) -> None:
-        """Close a deleted server's transport."""
+        """Close a deleted server's transport once its last lease ends."""
         current = self._transports.pop(server_id, None)
         self.tokens.forget(server_id)
         if current is not None:
             self._retire(current)
 
     def _retire(self, transport: ServerTransport) -> None:
+        # aclose() waits for the last lease and send; until then the transport stays open.
+        transport.retired = True
         task = asyncio.get_running_loop().create_task(transport.aclose())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
-        """Close every transport."""
+        """Close every transport, each after its last lease."""
         transports = list(self._transports.values())
         self._transports.clear()
         for transport in transports:

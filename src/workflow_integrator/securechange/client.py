@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
 from xml.etree.ElementTree import Element
 
 import httpx2
 
+from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.domain.retry import is_retryable_status, retry_after
 from workflow_integrator.domain.ticket import Field, Ticket
 from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.securechange.documents import (
@@ -24,16 +27,21 @@ from workflow_integrator.securechange.ticket_format import (
     parse_ticket_document,
 )
 
-_RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
-
 
 class SecureChangeError(Exception):
-    """A SecureChange call failed; ``retryable`` says whether trying later may help."""
+    """A SecureChange call failed; ``retryable`` says whether trying later may help.
 
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool) -> None:
+    ``retry_after`` is the wait SecureChange asked for (``Retry-After``), if any.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retryable: bool,
+        retry_after: timedelta | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +81,10 @@ class SecureChangeClient:
         *,
         transport: httpx2.AsyncBaseTransport | None = None,
         prefer_json: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.connection = connection
+        self._clock = clock or SystemClock()
         # Tickets can come as JSON; fields and users are always read as XML.
         self._ticket_accept = "application/json" if prefer_json else "application/xml"
         password = connection.password.get_secret_value() if connection.password else ""
@@ -202,7 +212,10 @@ class SecureChangeClient:
             message = f"{what} does not exist in SecureChange (404)"
         else:
             message = f"SecureChange answered {status} for {what}: {_reason(response)}"
-        raise SecureChangeError(message, status=status, retryable=status in _RETRYABLE)
+        raise SecureChangeError(
+            message, status=status, retryable=is_retryable_status(status),
+            retry_after=retry_after(response.headers, self._clock.now()),
+        )
 
 
 def _fields_path(ticket_id: int, step_id: int, task_id: int) -> str:

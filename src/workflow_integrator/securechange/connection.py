@@ -14,10 +14,10 @@ from workflow_integrator.domain.hosts import (
     parse_host,
     protocol_from_pasted_url,
 )
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.outbound.tls import build_ssl_context
 
 API_BASE_PATH = "/securechangeworkflow/api/securechange"
-SECRET_MASK = "********"  # noqa: S105 - a display mask, not a credential
 
 
 class SecureChangeConnection(BaseModel):
@@ -104,7 +104,7 @@ class SecureChangeConnection(BaseModel):
     def view(self) -> dict[str, Any]:
         """The settings as the API and CLI show them: password masked, never returned."""
         data = self.model_dump(mode="json", exclude={"password"})
-        data["password"] = SECRET_MASK if self.password is not None else None
+        data["password"] = MASK if self.password is not None else None
         data["base_url"] = self.base_url
         data["warnings"] = self.warnings()
         return data

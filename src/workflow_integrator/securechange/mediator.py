@@ -215,13 +215,9 @@ def forward(config: MediatorConfig, event: str, document: bytes) -> tuple[int, s
                 if event_id is None:
                     return EXIT_RETRY, f"WI answered {answer.status} without an event id"
                 return EXIT_OK, f"{event or 'event'} stored by WI as event {event_id}"
-            if answer.status == 401:
-                return EXIT_RETRY, "WI refused the API token (401): check WI_API_TOKEN"
-            if answer.status == 403:
-                return EXIT_RETRY, (
-                    "the API token may not post events (403): use a token made with "
-                    "`wi tokens create --role trigger`"
-                )
+            refused = _token_refusal(answer.status)
+            if refused:
+                return EXIT_RETRY, refused
             if answer.status not in _RETRY_STATUSES:
                 return EXIT_RETRY, f"WI rejected the event ({answer.status}): {_reason(answer)}"
             last = f"WI answered {answer.status}: {_reason(answer)}"
@@ -229,6 +225,18 @@ def forward(config: MediatorConfig, event: str, document: bytes) -> tuple[int, s
         if pause > 0:
             time.sleep(pause)
         delay = min(delay * 2, 5.0)
+
+
+def _token_refusal(status: int) -> str | None:
+    """What to fix when WI refuses the token (401 or 403); None for other answers."""
+    if status == 401:
+        return "WI refused the API token (401): check WI_API_TOKEN"
+    if status == 403:
+        return (
+            "the API token may not post events (403): use a token made with "
+            "`wi tokens create --role trigger`"
+        )
+    return None
 
 
 def check(config: MediatorConfig) -> tuple[int, str]:
@@ -241,13 +249,9 @@ def check(config: MediatorConfig) -> tuple[int, str]:
         return EXIT_RETRY, f"cannot reach WI at {config.url}: {exc}"
     if answer.status in (200, 202):
         return EXIT_OK, f"OK: {config.url} accepts events with this token"
-    if answer.status == 401:
-        return EXIT_RETRY, "WI refused the API token (401): check WI_API_TOKEN"
-    if answer.status == 403:
-        return EXIT_RETRY, (
-            "the API token may not post events (403): use a token made with "
-            "`wi tokens create --role trigger`"
-        )
+    refused = _token_refusal(answer.status)
+    if refused:
+        return EXIT_RETRY, refused
     return EXIT_RETRY, f"WI answered {answer.status}: {_reason(answer)}"
 
 

@@ -9,8 +9,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.domain.readiness import Readiness
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.securechange.client import ConnectionCheck, SecureChangeClient
-from workflow_integrator.securechange.connection import SECRET_MASK, SecureChangeConnection
+from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.services.errors import InvalidInput, NotFound
 from workflow_integrator.store import securechange_settings as settings_store
 from workflow_integrator.store.secretbox import SecretBox
@@ -67,14 +68,14 @@ class SecureChangeSettingsService:
         data.pop("configured", None)
         data.pop("base_url", None)
         data.pop("warnings", None)
-        if data.get("password") == SECRET_MASK or "password" not in data:
+        if data.get("password") == MASK or "password" not in data:
             stored = self.connection()
             data["password"] = (stored.password.get_secret_value()
                                 if stored is not None and stored.password is not None else None)
         try:
             return SecureChangeConnection.model_validate(data)
         except ValidationError as exc:
-            raise InvalidInput(_errors(exc)) from None
+            raise InvalidInput.from_validation(exc, data) from None
 
     async def test(self, body: dict[str, Any] | None = None) -> ConnectionCheck:
         """Test the given (unsaved) settings, or the saved ones without a body."""
@@ -91,16 +92,3 @@ class SecureChangeSettingsService:
             # Shown by /readyz; SecureChange being down does not make WI unready.
             self._readiness.report("securechange", check.ok, check.message, required=False)
         return check
-
-
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    out = []
-    for error in exc.errors(include_url=False, include_input=False):
-        loc = [str(p) for p in error["loc"]]
-        message = str(error["msg"]).removeprefix("Value error, ")
-        # Cross-field messages name their field first ("certificate: ...").
-        head, sep, rest = message.partition(": ")
-        if not loc and sep and " " not in head:
-            loc, message = [head], rest
-        out.append({"loc": loc, "msg": message, "type": error["type"]})
-    return out

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Protocol
 
 from workflow_integrator.domain.ticket import Ticket
@@ -54,6 +55,21 @@ class SecureChangeTicketReader:
 
     async def ticket(self, ticket_id: int) -> Ticket:
         """``GET /tickets/{id}`` with the saved connection."""
+        async with self.client() as client:
+            try:
+                ticket = await client.ticket(ticket_id)
+            except SecureChangeError as exc:
+                if self._on_result is not None:
+                    self._on_result(False, str(exc))
+                raise
+        if self._on_result is not None:
+            self._on_result(True, f"read ticket {ticket_id}")
+        return ticket
+
+    @asynccontextmanager
+    async def client(self) -> AsyncIterator[SecureChangeClient]:
+        """The client on the saved connection, kept open until the block ends (for calls
+        beyond reading tickets, such as writing fields back)."""
         settings = await asyncio.to_thread(self._connection)
         if settings is None:
             raise NotConfigured(
@@ -64,15 +80,7 @@ class SecureChangeTicketReader:
         lease.reads += 1
         lease.idle.clear()
         try:
-            ticket = await lease.client.ticket(ticket_id)
-        except SecureChangeError as exc:
-            if self._on_result is not None:
-                self._on_result(False, str(exc))
-            raise
-        else:
-            if self._on_result is not None:
-                self._on_result(True, f"read ticket {ticket_id}")
-            return ticket
+            yield lease.client
         finally:
             lease.reads -= 1
             if lease.reads == 0:

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound
 from workflow_integrator.services.principals import TOKEN_ROLES, Principal, Role
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import api_tokens as token_store
 from workflow_integrator.store.api_tokens import ApiTokenRow
-from workflow_integrator.store.base import utcnow
 
 # Writing last_used_at on every request would turn reads into writes; once a minute is plenty.
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -30,8 +31,9 @@ class TokenView(BaseModel):
 class ApiTokenService:
     """The API's bearer tokens."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock | None = None) -> None:
         self._sessions = sessions
+        self._clock: Clock = clock or SystemClock()
 
     def create(self, name: str, role: str = "admin") -> tuple[TokenView, str]:
         """Create a token; the clear token is returned this once and never stored."""
@@ -43,7 +45,7 @@ class ApiTokenService:
                 ["role"], f"role must be one of {', '.join(TOKEN_ROLES)}"
             )
         token = token_store.new_token()
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             if any(row.name == name for row in token_store.list_tokens(session)):
                 raise Conflict(f"an API token named '{name}' already exists")
             row = ApiTokenRow(
@@ -60,7 +62,7 @@ class ApiTokenService:
 
     def revoke(self, name: str) -> None:
         """Delete a token: requests carrying it get 401 from now on."""
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = next((r for r in token_store.list_tokens(session) if r.name == name), None)
             if row is None:
                 raise NotFound(f"no API token named '{name}'")
@@ -77,10 +79,8 @@ class ApiTokenService:
             row = token_store.find_by_token(session, token)
             if row is None:
                 return None
-            now = utcnow()
+            now = self._clock.now()
             last = row.last_used_at
-            if last is not None and last.tzinfo is None:
-                last = last.replace(tzinfo=now.tzinfo)
             if last is None or now - last > _TOUCH_EVERY:
                 row.last_used_at = now
                 session.commit()

@@ -72,8 +72,8 @@ class DiagnosticsService:
             )
         server_id = await asyncio.to_thread(self.servers.id_of, name)
         row, config = await asyncio.to_thread(self.servers.get_config_by_id, server_id)
-        transport = self.transports.get(row.id, row.revision, config)
-        return await check_connection(transport, verb, path)
+        async with self.transports.lease(row.id, row.revision, config) as transport:
+            return await check_connection(transport, verb, path)
 
 
 def _check_fetchable(method: str, fetchable: bool) -> None:

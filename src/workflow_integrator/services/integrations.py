@@ -9,24 +9,22 @@ Previews live in ``previews``, planning in ``planning``, the catalogue in ``plac
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from copy import deepcopy
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.domain.conditions import condition_fields
 from workflow_integrator.domain.integration import Integration, fold
 from workflow_integrator.domain.merge_patch import merge_patch
-from workflow_integrator.domain.outbound_server import describe_errors
-from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound
+from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, Stale
 from workflow_integrator.services.outbound_servers import ImportReport
 from workflow_integrator.services.placeholders import PlaceholderCatalog, PlaceholderService
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import integrations as store
 from workflow_integrator.store.integrations import IntegrationRow
 from workflow_integrator.store.servers import OutboundServerRow
@@ -75,6 +73,12 @@ class IntegrationService:
         with self._sessions() as session:
             return self._load(self._row(session, workflow), _server_names(session))
 
+    def for_workflow(self, workflow: str) -> Integration | None:
+        """The integration of ``workflow``, or None: what delivery planning asks per event."""
+        with self._sessions() as session:
+            row = store.find_by_key(session, fold(workflow))
+            return self._load(row, _server_names(session)) if row else None
+
     def usage(self, session: Session, server_id: int) -> list[str]:
         """Names of the integrations sending to server ``server_id`` (for server deletes)."""
         return [f"integration '{name}'" for name in store.workflows_using(session, server_id)]
@@ -106,27 +110,46 @@ class IntegrationService:
             self._store(session, row, integration)
             return self._view(row, _server_names(session))
 
-    def replace(self, workflow: str, body: Any) -> IntegrationView:
-        """Replace an integration; a different ``workflow`` in the body renames it."""
+    def replace(
+        self, workflow: str, body: Any, *, expected_revision: int | None = None
+    ) -> IntegrationView:
+        """Replace an integration; a different ``workflow`` in the body renames it.
+
+        With ``expected_revision`` the change is refused (:class:`Stale`) when the
+        integration has moved on since the caller read it.
+        """
         if not isinstance(body, dict):
             raise InvalidInput.single([], "the body must be a JSON object")
         with self._transaction() as session:
-            row = self._row(session, workflow)
-            body = {**body}
-            body.setdefault("workflow", row.workflow)
-            integration = self._validate(session, body)
-            clash = store.find_by_key(session, fold(integration.workflow))
-            if clash is not None and clash.id != row.id:
-                raise Conflict(f"workflow '{clash.workflow}' already has an integration")
-            self._store(session, row, integration)
-            return self._view(row, _server_names(session))
+            row = self._locked_row(session, workflow, expected_revision)
+            return self._replace(session, row, body)
 
-    def update(self, workflow: str, patch: Any) -> IntegrationView:
-        """PATCH: a JSON merge patch (RFC 7396) over the current document."""
+    def update(
+        self, workflow: str, patch: Any, *, expected_revision: int | None = None
+    ) -> IntegrationView:
+        """PATCH: a JSON merge patch (RFC 7396) over the current document.
+
+        Read and write happen in one transaction on a locked row, so concurrent patches
+        apply one after the other; ``expected_revision`` works as in :meth:`replace`.
+        """
         if not isinstance(patch, dict):
             raise InvalidInput.single([], "the body must be a JSON object")
-        current = document(self.get_integration(workflow))
-        return self.replace(workflow, merge_patch(current, patch))
+        with self._transaction() as session:
+            row = self._locked_row(session, workflow, expected_revision)
+            current = document(self._load(row, _server_names(session)))
+            return self._replace(session, row, merge_patch(current, patch))
+
+    def _replace(
+        self, session: Session, row: IntegrationRow, body: dict[str, Any]
+    ) -> IntegrationView:
+        body = {**body}
+        body.setdefault("workflow", row.workflow)
+        integration = self._validate(session, body)
+        clash = store.find_by_key(session, fold(integration.workflow))
+        if clash is not None and clash.id != row.id:
+            raise Conflict(f"workflow '{clash.workflow}' already has an integration")
+        self._store(session, row, integration)
+        return self._view(row, _server_names(session))
 
     def delete(self, workflow: str) -> None:
         """Delete an integration."""
@@ -196,13 +219,20 @@ class IntegrationService:
 
     # -- internals -----------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            try:
-                yield session
-            except IntegrityError as exc:
-                raise Conflict(f"the change clashes with existing data: {exc.orig}") from None
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return write_transaction(self._sessions)
+
+    @staticmethod
+    def _locked_row(
+        session: Session, workflow: str, expected_revision: int | None
+    ) -> IntegrationRow:
+        row = store.find_by_key(session, fold(workflow), for_update=True)
+        if row is None:
+            raise NotFound(f"no integration for workflow '{workflow}'")
+        Stale.check(
+            f"the integration of workflow '{row.workflow}'", row.revision, expected_revision
+        )
+        return row
 
     @staticmethod
     def _row(session: Session, workflow: str) -> IntegrationRow:
@@ -217,7 +247,7 @@ class IntegrationService:
         try:
             integration = Integration.model_validate(body)
         except ValidationError as exc:
-            raise InvalidInput(describe_errors(exc.errors())) from None
+            raise InvalidInput.from_validation(exc, body) from None
         errors = self._reference_errors(session, integration)
         if errors:
             raise InvalidInput(errors)
@@ -264,6 +294,11 @@ class IntegrationService:
             for name in condition_fields(candidate.condition):
                 if name not in sample:
                     unknown(["routes", r, "when"], name)
+        for p, point in enumerate(integration.points):
+            if point.parsed_condition is not None:
+                for name in condition_fields(point.parsed_condition):
+                    if name not in sample:
+                        unknown(["points", p, "condition"], name)
 
         declared = {fold(n) for n in integration.fields}
         for p, point in enumerate(integration.points):
@@ -370,6 +405,8 @@ def document(integration: Integration) -> dict[str, Any]:
             item.pop("response", None)
         if item.get("server") is None:
             item.pop("server", None)
+        if item.get("condition") is None:
+            item.pop("condition", None)
         on = item["on"]
         item["on"] = {k: v for k, v in on.items() if v is not None}
     return doc

@@ -7,26 +7,25 @@ here, masked on the way out, and kept when a write sends the mask or leaves them
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from copy import deepcopy
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr, ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import (
-    SECRET_MASK,
     SECRET_PATHS,
     OutboundServer,
     ProxySetting,
-    describe_errors,
 )
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.outbound.token_script import check_token_script
-from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound
+from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import servers as server_store
 from workflow_integrator.store.secretbox import SecretBox, WrongPassphrase, open_sealed, seal
 from workflow_integrator.store.servers import OutboundServerRow
@@ -109,7 +108,7 @@ def document(
         if value is _MISSING:
             continue
         if secrets == "mask":
-            _set(doc, path, SECRET_MASK if value is not None else None)
+            _set(doc, path, MASK if value is not None else None)
         else:
             _set(doc, path, _plain(value))
     if server.proxy is None:
@@ -177,10 +176,16 @@ class OutboundServerService:
             session.flush()
             return self._view(row)
 
-    def replace(self, name: str, body: dict[str, Any]) -> ServerView:
-        """PUT: replace the configuration; masked or omitted secrets are kept."""
+    def replace(
+        self, name: str, body: dict[str, Any], *, expected_revision: int | None = None
+    ) -> ServerView:
+        """PUT: replace the configuration; masked or omitted secrets are kept.
+
+        With ``expected_revision`` the change is refused (:class:`Stale`) when the server
+        has moved on since the caller read it.
+        """
         with self._transaction() as session:
-            row = self._row(session, name)
+            row = self._locked_row(session, name, expected_revision)
             stored = self._load(row)
             body = dict(body)
             self._check_name_unchanged(body, name)
@@ -189,10 +194,16 @@ class OutboundServerService:
             self._apply(session, row, stored, server)
             return self._view(row)
 
-    def update(self, name: str, patch: dict[str, Any]) -> ServerView:
-        """PATCH (JSON merge patch, RFC 7396) over the current, masked configuration."""
+    def update(
+        self, name: str, patch: dict[str, Any], *, expected_revision: int | None = None
+    ) -> ServerView:
+        """PATCH (JSON merge patch, RFC 7396) over the current, masked configuration.
+
+        Read and write happen in one transaction on a locked row, so concurrent patches
+        apply one after the other; ``expected_revision`` works as in :meth:`replace`.
+        """
         with self._transaction() as session:
-            row = self._row(session, name)
+            row = self._locked_row(session, name, expected_revision)
             stored = self._load(row)
             self._check_name_unchanged(patch, name)
             base = document(stored)
@@ -208,7 +219,7 @@ class OutboundServerService:
     def rename(self, name: str, new_name: str) -> ServerView:
         """Rename a server; integrations refer to it by id and keep working."""
         with self._transaction() as session:
-            row = self._row(session, name)
+            row = self._locked_row(session, name, None)
             stored = self._load(row)
             renamed = self._validate({**document(stored), "name": new_name}, stored=stored)
             if new_name != name and server_store.find_by_name(session, new_name):
@@ -340,19 +351,24 @@ class OutboundServerService:
 
     # -- internals -----------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            try:
-                yield session
-            except IntegrityError as exc:
-                raise Conflict(f"the change clashes with existing data: {exc.orig}") from None
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return write_transaction(self._sessions)
 
     @staticmethod
     def _row(session: Session, name: str) -> OutboundServerRow:
         row = server_store.find_by_name(session, name)
         if row is None:
             raise NotFound(f"no outbound server named '{name}'")
+        return row
+
+    @staticmethod
+    def _locked_row(
+        session: Session, name: str, expected_revision: int | None
+    ) -> OutboundServerRow:
+        row = server_store.find_by_name(session, name, for_update=True)
+        if row is None:
+            raise NotFound(f"no outbound server named '{name}'")
+        Stale.check(f"outbound server '{name}'", row.revision, expected_revision)
         return row
 
     @staticmethod
@@ -413,7 +429,7 @@ class OutboundServerService:
             )
             server = OutboundServer.model_validate(merged, context={"stored": unchanged})
         except ValidationError as exc:
-            raise InvalidInput(describe_errors(exc.errors())) from None
+            raise InvalidInput.from_validation(exc, merged) from None
         if check_paths and server.auth.method == "bearer" and server.auth.token_script:
             try:
                 check_token_script(server.auth.token_script)
@@ -557,7 +573,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
         if path[0] == "proxy":
             continue
         value = _get(body, path)
-        if value is not _MISSING and value != SECRET_MASK:
+        if value is not _MISSING and value != MASK:
             continue
         kept: Any = None
         if stored is not None:
@@ -571,7 +587,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
         # _MISSING: the stored method has no such field (a Basic server has no token).
         if kept is not None and kept is not _MISSING:
             _set(body, path, kept)
-        elif value == SECRET_MASK:
+        elif value == MASK:
             _set(body, path, None)
     proxy = body.get("proxy")
     if isinstance(proxy, dict):
@@ -586,7 +602,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
             parsed = ProxySetting.parse(proxy)
         except ValueError:
             return body  # the model reports it with its field name
-        if parsed.password and parsed.password.get_secret_value() == SECRET_MASK:
+        if parsed.password and parsed.password.get_secret_value() == MASK:
             keep = (
                 stored is not None
                 and stored.proxy is not None

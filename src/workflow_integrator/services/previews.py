@@ -12,9 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from workflow_integrator.domain.integration import EVENT_NAMES, Integration, fold
-from workflow_integrator.domain.matching import WorkflowEvent, match
+from workflow_integrator.domain.conditions import ConditionTimeout
+from workflow_integrator.domain.events import TriggerEvent
+from workflow_integrator.domain.integration import (
+    EVENT_NAMES,
+    Integration,
+    IntegrationPoint,
+    fold,
+)
+from workflow_integrator.domain.matching import WorkflowEvent, condition_holds, match
 from workflow_integrator.domain.outbound_server import OutboundServer
+from workflow_integrator.domain.redaction import redact_headers
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.documents import DocumentError
 from workflow_integrator.securechange.ticket_format import parse_ticket_document
@@ -25,17 +33,6 @@ from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.planning import PlannedRequest, plan
 from workflow_integrator.templating.request import auth_header_preview
-
-_SENSITIVE_HEADER_WORDS = (
-    "authorization",
-    "token",
-    "secret",
-    "password",
-    "api-key",
-    "apikey",
-    "cookie",
-)
-MASK = "********"
 
 
 class PreviewPoint(BaseModel):
@@ -63,13 +60,6 @@ class PreviewResult(BaseModel):
     points: list[PreviewPoint]
     notes: list[str]
     undeclared_fields: list[str]
-
-
-def _mask_header(name: str, value: str) -> tuple[str, str]:
-    lowered = name.lower()
-    if any(word in lowered for word in _SENSITIVE_HEADER_WORDS):
-        return (name, MASK)
-    return (name, value)
 
 
 class PreviewService:
@@ -163,7 +153,7 @@ class PreviewService:
     ) -> PreviewResult:
         facts = WorkflowEvent(name, completed_step or None, current_step or None)
         notes: list[str] = []
-        if name == "ADVANCE" and not completed_step:
+        if name == TriggerEvent.ADVANCE and not completed_step:
             notes.append("ADVANCE without completed_step: outbound points cannot match")
         if not integration.enabled:
             notes.append("the integration is disabled: nothing would be sent")
@@ -176,7 +166,25 @@ class PreviewService:
                 f"'{integration.workflow}': nothing would be sent"
             )
         active = integration.model_copy(update={"enabled": True})
-        firing = [] if other_workflow else match(active, facts, the_ticket)
+        values = self._placeholders.values(
+            the_ticket,
+            facts,
+            create_date=create_date,
+            update_date=update_date,
+            integration=integration,
+        )
+        unevaluable: dict[str, str] = {}
+
+        def holds(candidate: IntegrationPoint) -> bool:
+            try:
+                return condition_holds(candidate, values)
+            except ConditionTimeout as exc:
+                unevaluable[candidate.name] = str(exc)
+                return False
+
+        firing = [] if other_workflow else match(active, facts, the_ticket, holds)
+        notes += [f"point '{n}': its condition cannot be evaluated: {why}"
+                  for n, why in unevaluable.items()]
         if point is not None:
             chosen = integration.point(point)
             if chosen is None:
@@ -188,13 +196,6 @@ class PreviewService:
             targets = firing
             if not firing:
                 notes.append(f"no point fires for {name} on this ticket")
-        values = self._placeholders.values(
-            the_ticket,
-            facts,
-            create_date=create_date,
-            update_date=update_date,
-            integration=integration,
-        )
         fired_names = {p.name for p in firing}
         previews = [
             _preview_point(planned, planned.point.name in fired_names)
@@ -237,7 +238,7 @@ def _preview_point(planned: PlannedRequest, fires: bool) -> PreviewPoint:
     server = planned.server_config
     if request is None or server is None:
         return base
-    headers = [_mask_header(n, v) for n, v in request.headers]
+    headers = redact_headers(request.headers)
     auth = auth_header_preview(server)
     if auth is not None:
         headers.insert(0, auth)

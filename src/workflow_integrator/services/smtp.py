@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
-from workflow_integrator.domain.outbound_server import SECRET_MASK, describe_errors
+from workflow_integrator.domain.redaction import MASK as SECRET_MASK
 from workflow_integrator.domain.smtp import SmtpSettings, check_address
 from workflow_integrator.outbound import smtp
 from workflow_integrator.services.errors import InvalidInput, NotFound
@@ -82,8 +82,7 @@ class SmtpSettingsService:
         try:
             return SmtpSettings.model_validate(data)
         except ValidationError as exc:
-            raise InvalidInput(describe_errors(exc.errors(include_url=False,
-                                                          include_input=False))) from None
+            raise InvalidInput.from_validation(exc) from None
 
     async def send(self, mail: smtp.Mail) -> smtp.MailResult:
         """Send ``mail`` through the saved settings (NotFound before the first save)."""

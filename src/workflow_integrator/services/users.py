@@ -18,10 +18,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.clock import Clock, SystemClock
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.principals import ROLES, Principal, Role
+from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import users as user_store
-from workflow_integrator.store.base import utcnow
 from workflow_integrator.store.users import UserRow, UserSessionRow
 
 MIN_PASSWORD = 10
@@ -63,13 +64,6 @@ class SignedIn:
     principal: Principal
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; they were written in UTC.
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=utcnow().tzinfo)
-    return moment
-
-
 def _role(value: str) -> Role:
     return "admin" if value == "admin" else "viewer"
 
@@ -78,9 +72,13 @@ class UserService:
     """Local users of the web UI (the API uses tokens, see ``ApiTokenService``)."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], hasher: PasswordHasher | None = None
+        self,
+        sessions: sessionmaker[Session],
+        hasher: PasswordHasher | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._sessions = sessions
+        self._clock: Clock = clock or SystemClock()
         # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
@@ -92,7 +90,7 @@ class UserService:
         name = self._check_name(name)
         self._check_role(role)
         self._check_password(password)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             if user_store.find_user(session, name):
                 raise Conflict(f"a user named '{name}' already exists")
             row = UserRow(
@@ -114,7 +112,7 @@ class UserService:
 
     def delete(self, name: str) -> None:
         """Delete a user and end their sessions; the last admin stays."""
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             self._keep_an_admin(session, row, "delete")
             user_store.drop_sessions(session, row.id)
@@ -123,7 +121,7 @@ class UserService:
     def set_password(self, name: str, password: str) -> None:
         """Change a password; every session of the user ends and any lock is lifted."""
         self._check_password(password)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             row.password_hash = self._hasher.hash(password)
             row.failed_logins = 0
@@ -145,7 +143,7 @@ class UserService:
     def set_role(self, name: str, role: str) -> UserView:
         """Change a user's role; takes effect on their next request."""
         self._check_role(role)
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = self._row(session, name)
             if role != "admin":
                 self._keep_an_admin(session, row, "make a viewer of")
@@ -157,7 +155,7 @@ class UserService:
     def sign_in(self, name: str, password: str) -> SignedIn:
         """Check the password and open a session, or refuse without saying which was wrong."""
         refused: SignInRefused | None = None
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             row = user_store.find_user(session, name.strip())
             if row is None:
                 # Verifying against a real hash for unknown names keeps timing the same.
@@ -165,8 +163,8 @@ class UserService:
                     self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
                 self._verify(self._dummy_hash, password)
                 raise SignInRefused(_WRONG)
-            now = utcnow()
-            locked_until = _aware(row.locked_until)
+            now = self._clock.now()
+            locked_until = row.locked_until
             if locked_until is not None and locked_until > now:
                 wait = int((locked_until - now).total_seconds()) + 1
                 raise SignInRefused(
@@ -211,9 +209,9 @@ class UserService:
             found = user_store.find_session(session, token)
             if found is None:
                 return None
-            now = utcnow()
-            created = _aware(found.created_at) or now
-            seen = _aware(found.last_seen_at) or now
+            now = self._clock.now()
+            created = found.created_at
+            seen = found.last_seen_at
             if now - seen > SESSION_IDLE or now - created > SESSION_MAX:
                 session.delete(found)
                 session.commit()
@@ -230,7 +228,7 @@ class UserService:
 
     def sign_out(self, token: str) -> None:
         """End one session."""
-        with self._sessions() as session, session.begin():
+        with write_transaction(self._sessions) as session:
             found = user_store.find_session(session, token)
             if found is not None:
                 session.delete(found)

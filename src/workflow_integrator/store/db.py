@@ -39,6 +39,22 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def begin_writing(session: Session) -> None:
+    """Make the session's transaction a writer before its first read.
+
+    A read-modify-write must not interleave with another one. SQLite's driver opens a
+    transaction only at the first write, so two updates would both read the old row;
+    ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to the busy timeout).
+    PostgreSQL callers lock the rows they read instead (``SELECT ... FOR UPDATE``).
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    if not getattr(dbapi_connection, "in_transaction", True):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def is_postgresql(engine: Engine) -> bool:
     """True on PostgreSQL, where row locks and SKIP LOCKED are available."""
     return engine.dialect.name == "postgresql"

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, select, update
+from sqlalchemy import JSON, Index, Integer, String, Text, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from workflow_integrator.store.base import Base, utcnow
+from workflow_integrator.domain.delivery import event_order_time
+from workflow_integrator.store.base import Base, UTCDateTime, utcnow
 
 
 class EventRow(Base):
@@ -21,6 +22,7 @@ class EventRow(Base):
         Index("ix_events_state_id", "state", "id"),
         Index("ix_events_ticket_id", "ticket_id", "id"),
         Index("ix_events_received_at", "received_at"),
+        Index("ix_events_state_next_plan_at", "state", "next_plan_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -28,10 +30,10 @@ class EventRow(Base):
     ticket_id: Mapped[int] = mapped_column(Integer)
     event: Mapped[str] = mapped_column(String(32))
     update_date: Mapped[str] = mapped_column(String(64), default="")
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     state_reason: Mapped[str | None] = mapped_column(Text, default=None)
-    state_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The parsed trigger document (TicketInfo.to_dict()).
     info: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The document exactly as received (XML from SecureChange, JSON from the API).
@@ -41,6 +43,16 @@ class EventRow(Base):
     received_count: Mapped[int] = mapped_column(Integer, default=1)
     # The HTTP request that brought the event: planning and sending log under it too.
     request_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # When the event happened (the trigger's update time, else arrival): orders deliveries.
+    order_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Planning: attempts, backoff and the lease of the worker planning it.
+    plan_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_plan_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    plan_lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    plan_lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The ticket as read from SecureChange when planned (re-read after a write-back).
+    ticket_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    ticket_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +94,10 @@ def insert_once(sessions: sessionmaker[Session], new: NewEvent) -> tuple[EventRo
     with sessions() as session:
         existing = _by_key(session, new.dedupe_key)
         if existing is None:
+            received_at = utcnow()
             row = EventRow(
+                received_at=received_at,
+                order_at=event_order_time(new.update_date, received_at),
                 source=new.source, ticket_id=new.ticket_id, event=new.event,
                 update_date=new.update_date, state=new.state, info=new.info,
                 document=new.document, content_type=new.content_type,

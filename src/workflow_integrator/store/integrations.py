@@ -14,6 +14,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, delete, selec
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from workflow_integrator.store.base import Base, Timestamps
+from workflow_integrator.store.db import begin_writing
 
 
 class IntegrationRow(Timestamps, Base):
@@ -43,9 +44,15 @@ class IntegrationServerRow(Base):
     )
 
 
-def find_by_key(session: Session, workflow_key: str) -> IntegrationRow | None:
-    """The integration of the workflow with this folded name, or None."""
-    return session.scalar(select(IntegrationRow).where(IntegrationRow.workflow_key == workflow_key))
+def find_by_key(
+    session: Session, workflow_key: str, *, for_update: bool = False
+) -> IntegrationRow | None:
+    """The integration of the workflow with this folded name, or None; ``for_update`` locks it."""
+    query = select(IntegrationRow).where(IntegrationRow.workflow_key == workflow_key)
+    if for_update:
+        begin_writing(session)
+        query = query.with_for_update()
+    return session.scalar(query)
 
 
 def list_rows(session: Session) -> list[IntegrationRow]:

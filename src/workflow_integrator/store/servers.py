@@ -15,6 +15,7 @@ from workflow_integrator.store.base import (
     UTCDateTime,
     utcnow,
 )
+from workflow_integrator.store.db import begin_writing
 from workflow_integrator.store.secretbox import SecretBox
 
 
@@ -34,9 +35,15 @@ class OutboundServerRow(Timestamps, Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
 
-def find_by_name(session: Session, name: str) -> OutboundServerRow | None:
-    """The server row named ``name``, or None."""
-    return session.scalar(select(OutboundServerRow).where(OutboundServerRow.name == name))
+def find_by_name(
+    session: Session, name: str, *, for_update: bool = False
+) -> OutboundServerRow | None:
+    """The server row named ``name``, or None; ``for_update`` locks it until commit."""
+    query = select(OutboundServerRow).where(OutboundServerRow.name == name)
+    if for_update:
+        begin_writing(session)
+        query = query.with_for_update()
+    return session.scalar(query)
 
 
 def list_rows(session: Session) -> list[OutboundServerRow]:

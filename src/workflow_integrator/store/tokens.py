@@ -1,28 +1,36 @@
 """The ``oauth_tokens`` table: each server's cached access token and current refresh token.
 
 Both are SecretBox ciphertext. ``DatabaseTokenStore`` implements the outbound
-``TokenStore`` protocol on top of it; on PostgreSQL a session-level advisory lock
-makes token fetching single-flight across processes. On SQLite the lock holds
-within one process only.
+``TokenStore`` protocol on top of it. Every ``wi`` command is a process of its own
+beside ``wi serve``, so token fetching is single-flight across processes: a session
+advisory lock on PostgreSQL, an exclusive file lock beside the database on SQLite.
+Both are waited for by polling, never by a blocked thread, and only for so long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import fcntl
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import Engine, Float, ForeignKey, Integer, Text, delete, text
+from sqlalchemy import Connection, Engine, ForeignKey, Integer, Text, delete, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from workflow_integrator.outbound.errors import OutboundError
 from workflow_integrator.outbound.tokens import AccessToken, ServerId
-from workflow_integrator.store.base import Base, utcnow
+from workflow_integrator.store.base import Base, UTCDateTime, utcnow
 from workflow_integrator.store.db import is_postgresql
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.store.servers import replace_refresh_token, set_state
 
 _ADVISORY_CLASS = 0x5749  # "WI": the first key of pg_advisory_lock(int, int)
+LOCK_WAIT_SECONDS = 120.0
+"""How long a process waits for another one's token fetch before giving up."""
+_POLL_SECONDS = 0.02
 
 
 class OAuthTokenRow(Base):
@@ -34,11 +42,11 @@ class OAuthTokenRow(Base):
         Integer, ForeignKey("outbound_servers.id", ondelete="CASCADE"), primary_key=True
     )
     access_token: Mapped[str | None] = mapped_column(Text, default=None)
-    access_expires_at: Mapped[float | None] = mapped_column(Float, default=None)
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     expires_in: Mapped[int | None] = mapped_column(Integer, default=None)
     scope: Mapped[str | None] = mapped_column(Text, default=None)
     refresh_token: Mapped[str | None] = mapped_column(Text, default=None)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 def forget_tokens(session: Session, server_id: int) -> None:
@@ -49,10 +57,18 @@ def forget_tokens(session: Session, server_id: int) -> None:
 class DatabaseTokenStore:
     """``TokenStore`` in the WI database; secrets encrypted with the ``SecretBox``."""
 
-    def __init__(self, engine: Engine, sessions: sessionmaker[Session], box: SecretBox) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        box: SecretBox,
+        *,
+        lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+    ) -> None:
         self._engine = engine
         self._sessions = sessions
         self._box = box
+        self._lock_wait = lock_wait_seconds
         self._locks: dict[ServerId, asyncio.Lock] = {}
 
     @contextlib.contextmanager
@@ -131,22 +147,91 @@ class DatabaseTokenStore:
 
     @contextlib.asynccontextmanager
     async def lock(self, server_id: ServerId) -> AsyncIterator[None]:
-        """Per-server lock: asyncio in this process, plus an advisory lock on PostgreSQL."""
+        """Per-server lock: asyncio in this process, plus one that other processes see."""
         async with self._locks.setdefault(server_id, asyncio.Lock()):
-            if not is_postgresql(self._engine):
-                yield  # SQLite: this process only; another process (a `wi` command) may fetch too
-                return
-            connection = await asyncio.to_thread(self._engine.connect)
-            try:
-                key = {"c": _ADVISORY_CLASS, "k": int(server_id)}
-                await asyncio.to_thread(
-                    connection.execute, text("SELECT pg_advisory_lock(:c, :k)"), key
-                )
-                try:
+            if is_postgresql(self._engine):
+                async with self._advisory_lock(int(server_id)):
                     yield
-                finally:
-                    await asyncio.to_thread(
-                        connection.execute, text("SELECT pg_advisory_unlock(:c, :k)"), key
-                    )
+                return
+            folder = _lock_folder(self._engine)
+            if folder is None:  # an in-memory database lives in this process only
+                yield
+                return
+            async with self._file_lock(folder / f"server-{int(server_id)}.lock"):
+                yield
+
+    def _timed_out(self, server_id: ServerId) -> OutboundError:
+        return OutboundError(
+            "oauth_error",
+            f"another WI process has been fetching a token for this server for over "
+            f"{self._lock_wait:g} s; try again later",
+        )
+
+    @contextlib.asynccontextmanager
+    async def _advisory_lock(self, server_id: int) -> AsyncIterator[None]:
+        key = {"c": _ADVISORY_CLASS, "k": server_id}
+        connection = await asyncio.to_thread(self._engine.connect)
+        try:
+            if not await self._poll(lambda: _try_advisory_lock(connection, key)):
+                raise self._timed_out(server_id)
+            yield
+        finally:
+            # Also after a cancelled wait whose last try took the lock: the pooled
+            # connection's session outlives close(), and so would the lock.
+            await asyncio.to_thread(_unlock_and_close, connection)
+
+    @contextlib.asynccontextmanager
+    async def _file_lock(self, path: Path) -> AsyncIterator[None]:
+        fd = await asyncio.to_thread(_open_lock_file, path)
+        try:
+            if not await self._poll(lambda: _try_flock(fd)):
+                raise self._timed_out(path.stem)
+            try:
+                yield
             finally:
-                await asyncio.to_thread(connection.close)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    async def _poll(self, attempt: Callable[[], bool]) -> bool:
+        # Polled, not blocked on: a waiting thread could not be cancelled or timed out.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lock_wait
+        while True:
+            if await asyncio.to_thread(attempt):
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(_POLL_SECONDS)
+
+
+def _try_advisory_lock(connection: Connection, key: dict[str, int]) -> bool:
+    return bool(connection.execute(text("SELECT pg_try_advisory_lock(:c, :k)"), key).scalar())
+
+
+def _unlock_and_close(connection: Connection) -> None:
+    try:
+        connection.execute(text("SELECT pg_advisory_unlock_all()"))
+    finally:
+        connection.close()
+
+
+def _lock_folder(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve().parent / f".{Path(database).name}.locks"
+
+
+def _open_lock_file(path: Path) -> int:
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _try_flock(fd: int) -> bool:
+    # flock locks belong to the open file, so two stores in one process exclude each other too.
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

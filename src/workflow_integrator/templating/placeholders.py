@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from workflow_integrator.domain.integration import fold
-from workflow_integrator.domain.matching import WorkflowEvent, current_step_name
+from workflow_integrator.domain.matching import LEAVING_EVENTS, WorkflowEvent, current_step_name
 from workflow_integrator.domain.ticket import Field, Step, Ticket
 from workflow_integrator.templating.plugins import CustomFunction, call_custom
 
@@ -220,12 +220,7 @@ def _task_url(values: PlaceholderValues) -> str:
 
 
 def _end_time(values: PlaceholderValues) -> str:
-    if values.ticket.status in _CLOSED or values.event.name in (
-        "CLOSE",
-        "RESOLVE",
-        "REJECT",
-        "CANCEL",
-    ):
+    if values.ticket.status in _CLOSED or values.event.name in LEAVING_EVENTS:
         return format_time(values._update_date) or values._now.strftime(TIME_FORMAT)
     return ""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workflow_integrator.domain.integration import IntegrationPoint
-from workflow_integrator.domain.outbound_server import SECRET_MASK, OutboundServer
+from workflow_integrator.domain.outbound_server import OutboundServer
+from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.templating.template import (
     Values,
     render_json,
@@ -63,7 +64,7 @@ def auth_header_preview(server: OutboundServer) -> tuple[str, str] | None:
     """The Authorization header the server's auth adds, with its secret masked."""
     method = server.auth.method
     if method == "basic":
-        return ("Authorization", f"Basic {SECRET_MASK}")
+        return ("Authorization", f"Basic {MASK}")
     if method in ("oauth2", "bearer"):
-        return ("Authorization", f"Bearer {SECRET_MASK}")
+        return ("Authorization", f"Bearer {MASK}")
     return None

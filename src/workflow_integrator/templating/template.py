@@ -32,6 +32,7 @@ from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from workflow_integrator.domain.headers import line_breaker
 from workflow_integrator.templating.plugins import PlaceholderError
 
 MAX_TEMPLATE_CHARS = 65_536
@@ -336,8 +337,9 @@ def render_text(template: str, values: Values, *, what: str = "header") -> str:
     out: list[str] = []
     for part in parse_template(template):
         text = part if isinstance(part, str) else as_text(slot_value(part, values))
-        if "\r" in text or "\n" in text:
+        breaker = line_breaker(text)
+        if breaker is not None:
             name = part.name if isinstance(part, Slot) else "text"
-            raise RenderError(f"'{name}' holds a line break, which a {what} cannot carry")
+            raise RenderError(f"'{name}' holds a {breaker} character, which a {what} cannot carry")
         out.append(budget.spend(text))
     return "".join(out)

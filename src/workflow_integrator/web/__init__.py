@@ -15,7 +15,7 @@ def install(app: FastAPI, services: Services) -> None:
     from workflow_integrator.web.templating import STATIC_DIR
     from workflow_integrator.web.throttle import SignInThrottle
 
-    app.state.sign_in_throttle = SignInThrottle()
+    app.state.sign_in_throttle = SignInThrottle(clock=services.clock)
     app.add_middleware(
         WebSessionMiddleware, users=services.users, max_body_bytes=services.settings.max_body_bytes
     )

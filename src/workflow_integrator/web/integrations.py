@@ -20,10 +20,11 @@ from starlette.concurrency import run_in_threadpool
 from workflow_integrator.api.deps import IntegrationsDep, ServicesDep
 from workflow_integrator.app import Services
 from workflow_integrator.domain.integration import EVENT_NAMES, FIELD_TYPE_NAMES
-from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError
+from workflow_integrator.services.errors import InvalidInput, NotFound, ServiceError, Stale
 from workflow_integrator.services.integrations import document
 from workflow_integrator.services.previews import PreviewResult
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.revisions import loaded_revision, stale_errors
+from workflow_integrator.web.templating import principal_of, refuse_viewer, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -177,6 +178,7 @@ def values_from_form(form: dict[str, str]) -> dict[str, Any]:
         "fields": form.get("fields", ""),
         "routes": routes,
         "points": points,
+        "revision": form.get("revision", ""),
     }
 
 
@@ -371,6 +373,7 @@ def edit_integration(request: Request, services: ServicesDep, workflow: str) -> 
     except NotFound as exc:
         return _message(request, "Not found", exc.message, 404)
     values = values_from_document(document(view))
+    values["revision"] = str(view.revision)
     return _editor(request, services, values, original=view.workflow)
 
 
@@ -414,13 +417,9 @@ def _change(
             }
         )
         return _editor(request, services, values, original=original, preview_values=_pv(form))
-    if not _can_write(request):
-        return _message(
-            request,
-            "Not allowed",
-            "Your role is viewer: you can look at the configuration but not change it.",
-            403,
-        )
+    refused = refuse_viewer(request)
+    if refused:
+        return refused
     doc, shape_errors = document_from_values(values)
     if shape_errors:
         return _editor(
@@ -428,7 +427,16 @@ def _change(
         )
     service = services.integrations
     try:
-        view = service.replace(original, doc) if original else service.create(doc)
+        view = (
+            service.replace(original, doc, expected_revision=loaded_revision(values))
+            if original
+            else service.create(doc)
+        )
+    except Stale as exc:
+        values["revision"] = str(exc.current)
+        return _editor(
+            request, services, values, original=original, errors=stale_errors(exc), status=409
+        )
     except InvalidInput as exc:
         return _editor(request, services, values, original=original, errors=exc.errors, status=422)
     except NotFound as exc:

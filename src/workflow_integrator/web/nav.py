@@ -18,6 +18,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("Servers", "/servers", "/servers"),
     NavItem("Integrations", "/integrations", "/integrations"),
+    NavItem("Deliveries", "/deliveries", "/deliveries"),
     NavItem("Mail", "/smtp", "/smtp", admin_only=True),
     NavItem("Users", "/users", "/users", admin_only=True),
 )

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from workflow_integrator.web import account, auth, integrations, servers, smtp, users
+from workflow_integrator.web import (
+    account,
+    auth,
+    deliveries,
+    integrations,
+    servers,
+    smtp,
+    users,
+)
 
 routers: list[APIRouter] = [
     auth.router,
     account.router,
     servers.router,
     integrations.router,
+    deliveries.router,
     users.router,
     smtp.router,
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workflow_integrator.domain.headers import DEFAULT_HEADERS
-from workflow_integrator.domain.outbound_server import SECRET_MASK
+from workflow_integrator.domain.redaction import MASK
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,10 @@ def carry_secrets(values: dict[str, str], encrypt: Callable[[str], str]) -> dict
     carried = {k: v for k, v in values.items() if not k.startswith(CARRIED_PREFIX)}
     for name in (*SECRET_INPUTS, "client_key"):
         value = carried.get(name, "")
-        if value and value != SECRET_MASK:
-            carried[name] = SECRET_MASK
+        if value and value != MASK:
+            carried[name] = MASK
             carried[CARRIED_PREFIX + name] = encrypt(value)
-        elif value == SECRET_MASK and values.get(CARRIED_PREFIX + name):
+        elif value == MASK and values.get(CARRIED_PREFIX + name):
             carried[CARRIED_PREFIX + name] = values[CARRIED_PREFIX + name]
     return carried
 
@@ -140,7 +140,7 @@ def restore_secrets(values: dict[str, str], decrypt: Callable[[str], str]) -> di
     restored = {k: v for k, v in values.items() if not k.startswith(CARRIED_PREFIX)}
     for name in (*SECRET_INPUTS, "client_key"):
         sealed = values.get(CARRIED_PREFIX + name)
-        if sealed and restored.get(name) == SECRET_MASK:
+        if sealed and restored.get(name) == MASK:
             try:
                 restored[name] = decrypt(sealed)
             except (RuntimeError, ValueError):  # a tampered value counts as not typed

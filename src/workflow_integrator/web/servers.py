@@ -11,11 +11,19 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.deps import SecretBoxDep, ServersDep
 from workflow_integrator.domain.certificates import CertificateError, parse_certificates
-from workflow_integrator.services.errors import InUse, InvalidInput, NotFound, ServiceError
+from workflow_integrator.domain.redaction import MASK
+from workflow_integrator.services.errors import (
+    InUse,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Stale,
+)
 from workflow_integrator.services.outbound_servers import OutboundServerService, document
 from workflow_integrator.store.secretbox import SecretBox
 from workflow_integrator.web import server_form
-from workflow_integrator.web.templating import principal_of, render
+from workflow_integrator.web.revisions import loaded_revision, stale_errors
+from workflow_integrator.web.templating import refuse_viewer, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,21 +34,6 @@ AUTH_LABELS = {
     "none": "None",
 }
 GRANT_LABELS = {"password": "password credentials", "refresh_token": "refresh token"}
-
-
-def _forbidden(request: Request) -> Response | None:
-    principal = principal_of(request)
-    if principal is not None and principal.can_write:
-        return None
-    return render(
-        request,
-        "message.html",
-        {
-            "title": "Not allowed",
-            "message": "Your role is viewer: you can look at the configuration but not change it.",
-        },
-        status=403,
-    )
 
 
 def _not_found(request: Request, message: str) -> Response:
@@ -140,7 +133,7 @@ def _dialog(
             "cert_error": cert_error,
             "choices": server_form.AUTH_CHOICES,
             "input_name": server_form.input_name,
-            "mask": "********",
+            "mask": MASK,
             "view": view,
         },
         status=status,
@@ -175,7 +168,7 @@ async def _form_values(request: Request, secretbox: SecretBox) -> dict[str, str]
 @router.post("/servers/new")
 async def create_server(request: Request, servers: ServersDep, secretbox: SecretBoxDep) -> Response:
     """Save a new server (or a duplicate); errors come back next to their fields."""
-    refused = _forbidden(request)
+    refused = refuse_viewer(request)
     if refused:
         return refused
     values = await _form_values(request, secretbox)
@@ -231,6 +224,7 @@ def edit_server(
     except NotFound as exc:
         return _not_found(request, exc.message)
     values = server_form.values_from_document(view.model_dump(mode="json"))
+    values["revision"] = str(view.revision)
     return _dialog(request, secretbox, mode="edit", values=values, original=name, view=view)
 
 
@@ -239,7 +233,7 @@ async def save_server(
     request: Request, servers: ServersDep, secretbox: SecretBoxDep, name: str
 ) -> Response:
     """Save changes; secrets still showing the mask keep their stored values."""
-    refused = _forbidden(request)
+    refused = refuse_viewer(request)
     if refused:
         return refused
     values = await _form_values(request, secretbox)
@@ -261,7 +255,18 @@ def _save(
     doc = server_form.document_from_form(values, current.model_dump(mode="json"))
     doc["name"] = name
     try:
-        servers.replace(name, doc)
+        servers.replace(name, doc, expected_revision=loaded_revision(values))
+    except Stale as exc:
+        return _dialog(
+            request,
+            secretbox,
+            mode="edit",
+            values={**values, "revision": str(exc.current)},
+            original=name,
+            errors=stale_errors(exc),
+            status=409,
+            view=current,
+        )
     except InvalidInput as exc:
         return _dialog(
             request,
@@ -319,7 +324,7 @@ def confirm_delete(request: Request, servers: ServersDep, name: str) -> Response
 @router.post("/servers/{name}/delete")
 def delete_server(request: Request, servers: ServersDep, name: str) -> Response:
     """Delete, or explain which integrations still use the server."""
-    refused = _forbidden(request)
+    refused = refuse_viewer(request)
     if refused:
         return refused
     try:

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.deps import SmtpDep
-from workflow_integrator.domain.outbound_server import SECRET_MASK
+from workflow_integrator.domain.redaction import MASK as SECRET_MASK
 from workflow_integrator.services.errors import InvalidInput, NotFound
 from workflow_integrator.services.smtp import SmtpSettingsService
 from workflow_integrator.web.templating import principal_of, render

@@ -28,6 +28,22 @@ def principal_of(request: Request) -> Principal | None:
     return found if isinstance(found, Principal) else None
 
 
+def refuse_viewer(request: Request) -> HTMLResponse | None:
+    """None for a user who may change configuration; else the page that says why not."""
+    principal = principal_of(request)
+    if principal is not None and principal.can_write:
+        return None
+    return render(
+        request,
+        "message.html",
+        {
+            "title": "Not allowed",
+            "message": "Your role is viewer: you can look at the configuration but not change it.",
+        },
+        status=403,
+    )
+
+
 def render(
     request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HTMLResponse:

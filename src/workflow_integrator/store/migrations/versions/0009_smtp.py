@@ -2,14 +2,14 @@
 and the id of the request that brought each event (for logs)
 
 Revision ID: 0009_smtp
-Revises: 0005_integrations
+Revises: 0007_deliveries
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_smtp"
-down_revision = "0005_integrations"
+down_revision = "0007_deliveries"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,306 @@
+"""The loops that send deliveries and write responses back (they know no SQL).
+
+Sending: claim due deliveries in batches up to the free local slots, send each as
+its own task, renew the leases of sends in flight, and persist every outcome under
+``asyncio.shield`` so that cancelling a worker never loses what a send learned.
+Write-back runs apart, so a slow SecureChange never holds up sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from workflow_integrator.delivery.configuration import Configuration, UnknownServer
+from workflow_integrator.delivery.planner import event_facts
+from workflow_integrator.delivery.queue import ClaimedDelivery, ClaimedWriteback, DeliveryQueue
+from workflow_integrator.delivery.sender import Sender
+from workflow_integrator.delivery.wakeup import Wakeup, keep_running, sleep_until
+from workflow_integrator.delivery.writeback import TicketWriter, WritebackResult
+from workflow_integrator.domain.clock import Clock
+from workflow_integrator.domain.delivery import Outcome
+from workflow_integrator.domain.events import ticket_info_from_dict
+from workflow_integrator.domain.integration import IntegrationPoint
+from workflow_integrator.domain.ticket import Ticket
+from workflow_integrator.securechange.client import SecureChangeError
+from workflow_integrator.securechange.tickets import NotConfigured, SecureChangeTicketReader
+from workflow_integrator.templating.placeholders import PlaceholderValues
+
+log = logging.getLogger("workflow_integrator.delivery.worker")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How much a worker process takes on and how it keeps its claims."""
+
+    concurrency: int = 16
+    lease: timedelta = timedelta(seconds=60)
+    writeback_concurrency: int = 4
+    #: Longest sleep without being woken: other processes may add work (SQLite has no NOTIFY).
+    poll_seconds: float = 1.0
+    #: Shortest sleep when work is due but cannot be taken yet (limits, breaker).
+    min_sleep_seconds: float = 0.05
+    #: How often held deliveries are checked against their servers' state.
+    held_refresh_seconds: float = 2.0
+
+    @property
+    def renew_seconds(self) -> float:
+        """Leases of sends in flight are renewed three times per lease."""
+        return self.lease.total_seconds() / 3
+
+
+async def off_loop(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A database call in a thread: the event loop never waits on the database."""
+    return await asyncio.to_thread(call, *args, **kwargs)
+
+
+class SendWorker:
+    """Claims and sends deliveries (see the module docstring)."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        sender: Sender,
+        configuration: Configuration,
+        securechange: SecureChangeTicketReader,
+        clock: Clock,
+        worker_id: str,
+        wakeup: Wakeup,
+        settings: WorkerSettings | None = None,
+    ) -> None:
+        self._queue = queue
+        self._sender = sender
+        self._config = configuration
+        self._securechange = securechange
+        self._clock = clock
+        self.worker_id = worker_id
+        self._wakeup = wakeup
+        self._flag = wakeup.listener()
+        self.settings = settings or WorkerSettings()
+        self._sends: dict[int, asyncio.Task[None]] = {}
+        self._records: set[asyncio.Future[Any]] = set()
+        self._stopping = False
+        self._last_held_refresh: float | None = None
+
+    @property
+    def in_flight(self) -> list[int]:
+        """Ids of the deliveries being sent by this worker now."""
+        return list(self._sends)
+
+    async def run(self) -> None:
+        """Claim and send until :meth:`stop`; renew leases alongside."""
+        renewer = asyncio.create_task(self._renew_leases(), name="wi-lease-renewal")
+        try:
+            await keep_running("sending", lambda: not self._stopping, self._step, self._idle)
+        finally:
+            renewer.cancel()
+
+    async def _step(self) -> bool:
+        if len(self._sends) >= self.settings.concurrency:
+            # Every slot busy: a finishing send sets the flag.
+            await sleep_until(self._flag, self._clock, None, at_least=0,
+                              at_most=self.settings.poll_seconds)
+            return True
+        return await self.claim_and_start() > 0
+
+    async def _idle(self) -> None:
+        due = await off_loop(self._queue.next_due, self._clock.now())
+        await sleep_until(self._flag, self._clock, due, at_least=self.settings.min_sleep_seconds,
+                          at_most=self.settings.poll_seconds)
+
+    def stop(self) -> None:
+        """Stop claiming (sends in flight go on until :meth:`drain`)."""
+        self._stopping = True
+        self._flag.set()
+
+    async def claim_and_start(self) -> int:
+        """Refresh held deliveries when due, claim up to the free slots, start their sends."""
+        await self._refresh_held()
+        free = self.settings.concurrency - len(self._sends)
+        if free <= 0:
+            return 0
+        claimed = await off_loop(self._queue.claim, self.worker_id, free, self._clock.now(),
+                                 self.settings.lease)
+        for delivery in claimed:
+            task = asyncio.create_task(self._deliver(delivery), name=f"wi-send-{delivery.id}")
+            self._sends[delivery.id] = task
+            task.add_done_callback(self._finished)
+        return len(claimed)
+
+    async def wait_idle(self) -> None:
+        """Wait until every send started so far is finished and recorded."""
+        while self._sends or self._records:
+            await asyncio.gather(*self._sends.values(), *self._records,
+                                 return_exceptions=True)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Stop claiming; let sends in flight finish within the grace period, then cancel
+        the rest (their deliveries are released, the attempt not counted)."""
+        self.stop()
+        if self._sends:
+            _done, pending = await asyncio.wait(list(self._sends.values()),
+                                                timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._records:
+            await asyncio.gather(*self._records, return_exceptions=True)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._sends = {i: t for i, t in self._sends.items() if t is not task}
+        self._flag.set()  # a slot came free
+
+    async def _refresh_held(self) -> None:
+        loop_time = asyncio.get_running_loop().time()
+        last = self._last_held_refresh
+        if last is not None and loop_time - last < self.settings.held_refresh_seconds:
+            return
+        self._last_held_refresh = loop_time
+        await off_loop(self._queue.refresh_held, self._clock.now())
+
+    def refresh_held_soon(self) -> None:
+        """Check held deliveries on the next pass (a server was saved or enabled)."""
+        self._last_held_refresh = None
+        self._flag.set()
+
+    async def _deliver(self, delivery: ClaimedDelivery) -> None:
+        try:
+            outcome = await self._outcome(delivery)
+        except asyncio.CancelledError:
+            await self._persist(self._queue.release, self.worker_id, [delivery.id])
+            raise
+        except Exception as exc:  # a bug must not leave the delivery in flight until expiry
+            log.exception("delivery %s: unexpected error", delivery.id)
+            outcome = self._sender.not_sent(
+                delivery, f"internal error: {type(exc).__name__}: {exc}", stage="internal",
+                retry=True,
+            )
+        stored = await self._persist(self._queue.record, delivery.id, self.worker_id, outcome,
+                                     self._clock.now())
+        if not stored:
+            log.warning("delivery %s: outcome %s not stored, the lease was lost",
+                        delivery.id, outcome.kind)
+        elif outcome.writeback:
+            self._wakeup.set()  # the write-back loop has work
+
+    async def _persist(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a store call to its end even if this task is cancelled meanwhile."""
+        future = asyncio.ensure_future(off_loop(call, *args))
+        self._records.add(future)
+        future.add_done_callback(self._records.discard)
+        return await asyncio.shield(future)
+
+    async def _outcome(self, delivery: ClaimedDelivery) -> Outcome:
+        context = await off_loop(self._queue.context, delivery.id)
+        point = await off_loop(self._point, delivery)
+        if point is None:
+            return self._sender.not_sent(
+                delivery, f"the integration of '{delivery.workflow}' no longer has a point "
+                f"named '{delivery.point_name}'", stage="config", retry=False)
+        try:
+            server = await off_loop(self._config.server, delivery.server_id)
+        except UnknownServer as exc:
+            return self._sender.not_sent(delivery, str(exc), stage="config", retry=False)
+        if context.stale:
+            try:
+                ticket = await self._securechange.ticket(delivery.ticket_id)
+            except (SecureChangeError, NotConfigured) as exc:
+                retry = not isinstance(exc, SecureChangeError) or exc.retryable or (
+                    exc.status in (401, 403))
+                return self._sender.not_sent(
+                    delivery, f"the ticket must be read again (a write-back changed it): {exc}",
+                    stage="ticket", retry=retry)
+            await off_loop(self._queue.save_ticket, delivery.id, ticket.to_dict(),
+                           self._clock.now())
+        else:
+            ticket = Ticket.from_dict(context.ticket)
+        values = await off_loop(self._values, delivery, ticket, context.event, context.info)
+        return await self._sender.send(delivery, point, server, values)
+
+    def _point(self, delivery: ClaimedDelivery) -> IntegrationPoint | None:
+        integration = self._config.integration(delivery.workflow)
+        return integration.point(delivery.point_name) if integration is not None else None
+
+    def _values(
+        self, delivery: ClaimedDelivery, ticket: Ticket, event: str, info: dict[str, Any]
+    ) -> PlaceholderValues:
+        trigger = ticket_info_from_dict(info)
+        return self._config.values(
+            ticket, event_facts(event, trigger), create_date=trigger.create_date,
+            update_date=trigger.update_date,
+            integration=self._config.integration(delivery.workflow),
+        )
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.renew_seconds)
+            ids = self.in_flight
+            if ids:
+                await off_loop(self._queue.renew, self.worker_id, ids, self._clock.now(),
+                               self.settings.lease)
+
+
+class WritebackWorker:
+    """Claims due write-backs and applies them, a few at a time."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        writer: TicketWriter,
+        clock: Clock,
+        worker_id: str,
+        wakeup: Wakeup,
+        settings: WorkerSettings | None = None,
+    ) -> None:
+        self._queue = queue
+        self._writer = writer
+        self._clock = clock
+        self.worker_id = worker_id
+        self._wakeup = wakeup
+        self._flag = wakeup.listener()
+        self.settings = settings or WorkerSettings()
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Write back until :meth:`stop`."""
+        await keep_running("write-back", lambda: not self._stopping, self._step, self._idle)
+
+    async def _step(self) -> bool:
+        return await self.run_once() > 0
+
+    async def _idle(self) -> None:
+        due = await off_loop(self._queue.next_due, self._clock.now())
+        await sleep_until(self._flag, self._clock, due, at_least=self.settings.min_sleep_seconds,
+                          at_most=self.settings.poll_seconds)
+
+    def stop(self) -> None:
+        """Stop after the write-backs in progress."""
+        self._stopping = True
+        self._flag.set()
+
+    async def run_once(self) -> int:
+        """Claim a batch of due write-backs and apply them; how many were claimed."""
+        claimed = await off_loop(self._queue.claim_writebacks, self.worker_id,
+                                 self.settings.writeback_concurrency, self._clock.now(),
+                                 self.settings.lease)
+        if claimed:
+            await asyncio.gather(*(self._write(item) for item in claimed))
+            self._wakeup.set()  # a ticket's later delivery may wait for these
+        return len(claimed)
+
+    async def _write(self, item: ClaimedWriteback) -> None:
+        try:
+            result = await self._writer.write(item)
+        except Exception as exc:  # retried like SecureChange being down, not lost
+            log.exception("write-back of delivery %s: unexpected error", item.delivery_id)
+            result = WritebackResult(False, f"internal error: {type(exc).__name__}: {exc}",
+                                     self._clock.now() + timedelta(seconds=30))
+        persisted: Awaitable[bool] = off_loop(
+            self._queue.record_writeback, item.delivery_id, self.worker_id, result.ok,
+            result.detail, result.retry_at, self._clock.now())
+        await asyncio.shield(asyncio.ensure_future(persisted))
