@@ -1,3 +1,3 @@
 """Workflow Integrator: SecureChange workflows to outbound servers."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -19,20 +19,28 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
 from workflow_integrator.delivery.intake import EventIntake
+from workflow_integrator.delivery.mail_runner import MailRunner
+from workflow_integrator.delivery.mailer import FailureMailer
+from workflow_integrator.delivery.notifier import FailureNotifier
 from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.domain.integration import NotifyOnFailure
 from workflow_integrator.domain.networks import parse_networks
+from workflow_integrator.domain.readiness import Readiness
 from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.services.api_tokens import ApiTokenService
 from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
+from workflow_integrator.services.errors import NotFound
 from workflow_integrator.services.integrations import IntegrationService
+from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.previews import PreviewService
 from workflow_integrator.services.replans import ReplanService
 from workflow_integrator.services.secret_keys import reseal_legacy
+from workflow_integrator.services.smtp import SmtpSettingsService
 from workflow_integrator.services.users import UserService
 from workflow_integrator.settings import Settings
 from workflow_integrator.store import migrate
@@ -75,6 +83,13 @@ class Services:
     placeholders: PlaceholderService
     integrations: IntegrationService
     previews: PreviewService
+    smtp: SmtpSettingsService
+    metrics: Metrics
+    readiness: Readiness
+    """What long-lived parts (the delivery workers) last reported, for /readyz."""
+    failure_mails: FailureMailer
+    notifier: FailureNotifier
+    """Turns failed deliveries into queued e-mails (called by the delivery engine)."""
     replans: ReplanService
     deliveries: DeliveryService
     clock: Clock = field(default_factory=SystemClock)
@@ -120,13 +135,21 @@ def build_services(
     )
     if upgrade:
         reseal_legacy(engine, secretbox)  # the upgrade step that needs the running key
+    metrics = Metrics(sessions, settings.instance_name)
+    readiness = Readiness()
     servers = OutboundServerService(sessions, secretbox, settings.token_script_dir)
     # A server whose auth, TLS or proxy changed must not keep its old tokens.
     servers.change_hooks.append(forget_tokens)
-    token_manager = TokenManager(DatabaseTokenStore(engine, sessions, secretbox), clock)
+    token_manager = TokenManager(
+        DatabaseTokenStore(engine, sessions, secretbox), clock, on_fetch=metrics.token_fetch
+    )
     transports = TransportPool(token_manager)
-    securechange = SecureChangeSettingsService(sessions, secretbox)
-    tickets = SecureChangeTicketReader(securechange.connection)
+    securechange = SecureChangeSettingsService(sessions, secretbox, readiness)
+    tickets = SecureChangeTicketReader(
+        securechange.connection,
+        # Shown by /readyz; SecureChange being down does not make WI unready.
+        lambda ok, detail: readiness.report("securechange", ok, detail, required=False),
+    )
     placeholders = PlaceholderService(settings.resolved_plugin_dir, securechange.web_url)
     integrations = IntegrationService(sessions, placeholders)
     # A server still named by an integration cannot be deleted.
@@ -139,6 +162,17 @@ def build_services(
         events.on_stored.append(lambda: notify_work(engine))
         replans.on_replanned.append(lambda: notify_work(engine))
         deliveries.on_replayed.append(lambda: notify_work(engine))
+    smtp = SmtpSettingsService(sessions, secretbox, metrics)
+    failure_mails = FailureMailer(sessions, smtp, metrics.instance)
+
+    def notify_for(workflow: str) -> NotifyOnFailure | None:
+        try:
+            return integrations.get_integration(workflow).notify_on_failure
+        except NotFound:
+            return None
+
+    notifier = FailureNotifier(failure_mails, notify_for, securechange.connection,
+                               lambda: settings.public_url)
     return Services(
         settings=settings,
         engine=engine,
@@ -159,6 +193,11 @@ def build_services(
         clock=clock,
         replans=replans,
         deliveries=deliveries,
+        smtp=smtp,
+        metrics=metrics,
+        readiness=readiness,
+        failure_mails=failure_mails,
+        notifier=notifier,
     )
 
 
@@ -182,7 +221,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from workflow_integrator.api import diagnostics as diagnostics_api
     from workflow_integrator.api import events as events_api
     from workflow_integrator.api import integrations as integrations_api
+    from workflow_integrator.api import metrics as metrics_api
     from workflow_integrator.api import securechange as securechange_api
+    from workflow_integrator.api import smtp as smtp_api
+    from workflow_integrator.api.request_id import RequestIdMiddleware
     from workflow_integrator.delivery.engine import delivery_engine
 
     settings = settings or (services.settings if services else Settings())
@@ -194,7 +236,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         started: list[BackgroundRunner] = []
         runners = root.background
         if not runners and root.settings.serve_workers:
-            runners = (delivery_engine(root),)
+            runners = (delivery_engine(root), MailRunner(
+                root.failure_mails, root.clock.now, root.settings.mail_interval_seconds))
         try:
             # Background runners (the delivery engine) start here and drain on the way out.
             for runner in runners:
@@ -228,6 +271,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(event_replans.router)
     app.include_router(securechange_api.router)
     app.include_router(integrations_api.router)
+    app.include_router(smtp_api.router)
+    app.include_router(metrics_api.router)
     app.include_router(deliveries_api.router)
     web.install(app, root)
     openapi.install(app)
@@ -236,4 +281,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(response_headers.ResponseHeaders)
     app.add_middleware(client_address.ClientAddress,
                        proxies=parse_networks(settings.trusted_proxies))
+    # Outermost, so every line of a request (and its access line) carries its id.
+    app.add_middleware(RequestIdMiddleware)
     return app

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflow_integrator.domain.networks import parse_networks
@@ -51,7 +52,51 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or networks of reverse proxies whose "
         "X-Forwarded-For WI believes (e.g. 10.0.0.5). Empty: the header is ignored.",
     )
-    log_level: str = Field(default="info")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="Lowest level logged."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="json: one JSON object per line; text: readable lines; auto: text when "
+        "stderr is a terminal, else json.",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) `wi serve` presents: with tls_key_file, WI "
+        "listens with HTTPS.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of tls_cert_file (keep it mode 0600)."
+    )
+
+    shutdown_grace_seconds: int = Field(
+        default=30, ge=0, le=3600,
+        description="On SIGTERM, how long `wi serve` lets requests in flight finish.",
+    )
+
+    public_url: str | None = Field(
+        default=None,
+        description="WI's address as users reach it (e.g. https://wi.example.com), for "
+        "links in e-mails.",
+    )
+    mail_interval_seconds: float = Field(
+        default=15, gt=0, le=3600,
+        description="How often queued failure e-mails that are due are sent.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends to read /metrics on WI's own address.",
+    )
+    metrics_listen: str | None = Field(
+        default=None,
+        description="host:port of a separate plain-HTTP listener serving /metrics without "
+        "a token (e.g. 127.0.0.1:9464 or an internal address).",
+    )
+    instance_name: str | None = Field(
+        default=None,
+        description="This process's wi_instance label in metrics; default host:pid.",
+    )
+
     worker_concurrency: int = Field(
         default=16, ge=1, le=1000,
         description="Requests one process sends at once (each server's max_concurrency "
@@ -89,6 +134,17 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if self.metrics_listen is not None:
+            host, sep, port = self.metrics_listen.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("WI_METRICS_LISTEN must be host:port, e.g. 127.0.0.1:9464")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both WI_TLS_CERT_FILE and WI_TLS_KEY_FILE to listen with "
+                             "HTTPS, or neither")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data folder."""
@@ -100,6 +156,14 @@ class Settings(BaseSettings):
     def resolved_secret_key_file(self) -> Path:
         """Where the generated secret key lives when ``WI_SECRET_KEY`` is not set."""
         return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where the separate metrics listener binds, if one is set."""
+        if self.metrics_listen is None:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @property
     def resolved_plugin_dir(self) -> Path:

@@ -12,14 +12,17 @@ from fastapi import Depends, HTTPException, Request, status
 
 from workflow_integrator.app import Services
 from workflow_integrator.delivery.intake import EventIntake
+from workflow_integrator.delivery.mailer import FailureMailer
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.api_tokens import ApiTokenService
 from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.integrations import IntegrationService
+from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.previews import PreviewService
 from workflow_integrator.services.principals import Principal
+from workflow_integrator.services.smtp import SmtpSettingsService
 from workflow_integrator.services.users import UserService
 from workflow_integrator.store.secretbox import SecretBox
 
@@ -83,6 +86,21 @@ async def get_secretbox(services: ServicesDep) -> SecretBox:
     return services.secretbox
 
 
+async def get_smtp(services: ServicesDep) -> SmtpSettingsService:
+    """The mail server settings and test e-mails."""
+    return services.smtp
+
+
+async def get_failure_mails(services: ServicesDep) -> FailureMailer:
+    """The queue of failure e-mails."""
+    return services.failure_mails
+
+
+async def get_metrics(services: ServicesDep) -> Metrics:
+    """This process's metrics."""
+    return services.metrics
+
+
 ServersDep = Annotated[OutboundServerService, Depends(get_servers)]
 IntegrationsDep = Annotated[IntegrationService, Depends(get_integrations)]
 PreviewsDep = Annotated[PreviewService, Depends(get_previews)]
@@ -93,6 +111,9 @@ DeliveriesDep = Annotated[DeliveryService, Depends(get_deliveries)]
 ApiTokensDep = Annotated[ApiTokenService, Depends(get_api_tokens)]
 UsersDep = Annotated[UserService, Depends(get_users)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secretbox)]
+SmtpDep = Annotated[SmtpSettingsService, Depends(get_smtp)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+FailureMailsDep = Annotated[FailureMailer, Depends(get_failure_mails)]
 
 
 def current_principal(request: Request, tokens: ApiTokensDep) -> Principal:

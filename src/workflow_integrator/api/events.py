@@ -10,16 +10,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
-from workflow_integrator.api.deps import EventsDep, EventSourceDep, ViewerDep
+from workflow_integrator.api.deps import EventsDep, EventSourceDep, MetricsDep, ViewerDep
 from workflow_integrator.delivery.intake import IntakeResult
 from workflow_integrator.domain.bounds import ROW_ID_MAX, TICKET_ID_MAX
 from workflow_integrator.services.errors import UnsupportedMedia
+from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.store.events import EventFilter
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 
-def _accepted(result: IntakeResult) -> JSONResponse:
+def _accepted(metrics: Metrics, result: IntakeResult) -> JSONResponse:
+    metrics.event_received(result.event.event, result.event.source,
+                                    duplicate=not result.created)
     body = {**result.event.summary(), "stored": True, "duplicate": not result.created}
     return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"{router.prefix}/{result.event.id}"})
@@ -44,6 +47,7 @@ def _accepted(result: IntakeResult) -> JSONResponse:
 async def receive_securechange(
     request: Request,
     events: EventsDep,
+    metrics: MetricsDep,
     _: EventSourceDep,
     event: Annotated[str | None, Query(description="SCW_EVENT, e.g. ADVANCE")] = None,
     x_scw_event: Annotated[str | None, Header(description="SCW_EVENT (instead of ?event=)")]
@@ -60,7 +64,7 @@ async def receive_securechange(
     if result is None:
         return JSONResponse({"test": True, "stored": False,
                              "detail": "test call answered; nothing stored"})
-    return _accepted(result)
+    return _accepted(metrics, result)
 
 
 @router.post(
@@ -74,11 +78,13 @@ async def receive_securechange(
         }
     },
 )
-async def receive_json(request: Request, events: EventsDep, _: EventSourceDep) -> JSONResponse:
+async def receive_json(
+    request: Request, events: EventsDep, metrics: MetricsDep, _: EventSourceDep
+) -> JSONResponse:
     """Store an event sent as JSON (other workflow sources, tests); idempotent like intake."""
     body = await json_object(request)
     result = await run_in_threadpool(events.receive_json, body)
-    return _accepted(result)
+    return _accepted(metrics, result)
 
 
 def _charset(content_type: str) -> str:

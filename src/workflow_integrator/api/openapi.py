@@ -13,6 +13,7 @@ from workflow_integrator.api.deps import ViewerDep
 from workflow_integrator.api.outbound_servers import RenameBody
 from workflow_integrator.delivery.intake import EventBody
 from workflow_integrator.domain.outbound_server import OutboundServer
+from workflow_integrator.domain.smtp import SmtpSettings
 from workflow_integrator.securechange.connection import SecureChangeConnection
 
 DOCUMENTED_BODIES: dict[str, type[BaseModel]] = {
@@ -20,6 +21,7 @@ DOCUMENTED_BODIES: dict[str, type[BaseModel]] = {
     "RenameBody": RenameBody,
     "EventBody": EventBody,
     "SecureChangeConnection": SecureChangeConnection,
+    "SmtpSettings": SmtpSettings,
 }
 """Component name → model, for routes that document their body by a component name."""
 

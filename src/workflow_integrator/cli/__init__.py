@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from workflow_integrator import __version__
 from workflow_integrator.cli import (
     db,
     diagnostics,
@@ -19,6 +22,7 @@ from workflow_integrator.cli import events as events_cli
 from workflow_integrator.cli import integrations as integrations_cli
 from workflow_integrator.cli import securechange as securechange_cli
 from workflow_integrator.cli import sim as sim_cli
+from workflow_integrator.cli import smtp as smtp_cli
 
 app = typer.Typer(
     name="wi",
@@ -26,6 +30,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"wi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Workflow Integrator: SecureChange workflows to outbound servers."""
+
+
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
 servers.app.command("fetch-token")(diagnostics.fetch_token)
@@ -39,6 +62,7 @@ app.add_typer(securechange_cli.app, name="securechange")
 app.add_typer(sim_cli.app, name="sim")
 app.add_typer(integrations_cli.app, name="integrations")
 app.add_typer(users.app, name="users")
+app.add_typer(smtp_cli.app, name="smtp")
 app.add_typer(deliveries_cli.app, name="deliveries")
 
 

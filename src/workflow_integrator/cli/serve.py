@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import ssl
 from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
+from workflow_integrator import logs
 from workflow_integrator.api.client_address import SERVER_OPTIONS
 from workflow_integrator.app import build_services, create_app
-from workflow_integrator.cli.context import console
+from workflow_integrator.cli.context import console, fail
+from workflow_integrator.cli.metrics_listener import metrics_listener
 from workflow_integrator.settings import Settings
 
 
@@ -20,6 +24,8 @@ def serve(
 ) -> None:
     """Start WI. Applies pending migrations; creates the first admin token on a new install."""
     settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    tls = _check_tls(settings)
     if host:
         settings.host = host
     if port:
@@ -44,12 +50,42 @@ def serve(
         )
     app = create_app(settings, services)
     console.print(
-        f"WI listening on http://{settings.host}:{settings.port} "
+        f"WI listening on {'https' if tls else 'http'}://{settings.host}:{settings.port} "
         f"(API docs at /docs, database {services.engine.url.render_as_string()})"
     )
     try:
-        # The app's lifespan closes the network clients; the database goes last.
-        uvicorn.run(app, host=settings.host, port=settings.port,
-                    log_level=settings.log_level, **SERVER_OPTIONS)
+        with metrics_listener(services):
+            _run(app, settings, tls)
     finally:
+        # The app's lifespan closes the network clients; the database goes last.
         services.close()
+
+
+def _run(app: FastAPI, settings: Settings, tls: bool) -> None:
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # logs.configure set the format; the access line is WI's own
+        access_log=False,
+        ssl_certfile=str(settings.tls_cert_file) if tls else None,
+        ssl_keyfile=str(settings.tls_key_file) if tls else None,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        **SERVER_OPTIONS,
+    )
+
+
+def _check_tls(settings: Settings) -> bool:
+    """True when WI listens with HTTPS; a certificate or key that cannot be used stops here."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return False
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    except FileNotFoundError as exc:
+        fail(f"WI_TLS_CERT_FILE/WI_TLS_KEY_FILE: {exc.filename} does not exist")
+    except (ssl.SSLError, OSError) as exc:
+        fail(f"WI_TLS_CERT_FILE/WI_TLS_KEY_FILE: cannot use {settings.tls_cert_file} with "
+             f"{settings.tls_key_file} ({exc}); give a PEM certificate and its private key")
+    return True

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator import logs
 from workflow_integrator.domain.bounds import (
     MAX_DATE_CHARS,
     MAX_STEP_NAME_CHARS,
@@ -68,6 +69,7 @@ class StoredEvent:
     info: dict[str, Any]
     content_type: str
     document: str
+    request_id: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able view without the raw document."""
@@ -81,7 +83,7 @@ class StoredEvent:
     def detail(self) -> dict[str, Any]:
         """A JSON-able view with the parsed and the raw document."""
         return {**self.summary(), "info": self.info, "content_type": self.content_type,
-                "document": self.document}
+                "document": self.document, "request_id": self.request_id}
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +233,7 @@ class EventIntake:
             document=text,
             content_type=content_type,
             dedupe_key=dedupe_key(source, info.id, event.value, stamp),
+            request_id=logs.context_fields().get("request_id"),
         )
         row, created = event_store.insert_once(self._sessions, new)
         if created:
@@ -248,5 +251,5 @@ def _view(row: EventRow) -> StoredEvent:
         id=row.id, source=row.source, ticket_id=row.ticket_id, event=row.event,
         update_date=row.update_date, state=row.state, state_reason=row.state_reason,
         received_at=row.received_at, received_count=row.received_count, info=dict(row.info),
-        content_type=row.content_type, document=row.document,
+        content_type=row.content_type, document=row.document, request_id=row.request_id,
     )

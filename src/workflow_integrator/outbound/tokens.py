@@ -141,9 +141,16 @@ class TokenManager:
     under it so a token fetched by another process is reused.
     """
 
-    def __init__(self, store: TokenStore, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        store: TokenStore,
+        clock: Clock | None = None,
+        on_fetch: Callable[[ServerId, bool], None] | None = None,
+    ) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
+        # Told of every token fetch and whether it worked (metrics).
+        self._on_fetch = on_fetch
         self._cache: dict[ServerId, AccessToken] = {}
         self._locks: dict[ServerId, asyncio.Lock] = {}
         # A refused refresh token stays refused: do not ask again until the config changes.
@@ -228,6 +235,26 @@ class TokenManager:
         *,
         via_proxy: str | None,
         keep: bool = True,
+    ) -> AccessToken:
+        try:
+            token = await self._request(server_id, config, client, via_proxy=via_proxy,
+                                        keep=keep)
+        except Exception:
+            if self._on_fetch is not None:
+                self._on_fetch(server_id, False)
+            raise
+        if self._on_fetch is not None:
+            self._on_fetch(server_id, True)
+        return token
+
+    async def _request(
+        self,
+        server_id: ServerId,
+        config: OAuth2Config,
+        client: httpx2.AsyncClient,
+        *,
+        via_proxy: str | None,
+        keep: bool,
     ) -> AccessToken:
         issued = await self.store.load_refresh_token(server_id)
         if issued is None and isinstance(config, OAuth2RefreshTokenAuth):

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.readiness import Readiness
 from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.securechange.client import ConnectionCheck, SecureChangeClient
 from workflow_integrator.securechange.connection import SecureChangeConnection
@@ -20,9 +21,11 @@ _PASSWORD_PLACE = place("securechange_settings", settings_store.SINGLETON_ID, "p
 class SecureChangeSettingsService:
     """One service for the API, CLI and UI; the password never leaves it in clear."""
 
-    def __init__(self, sessions: sessionmaker[Session], secretbox: SecretBox) -> None:
+    def __init__(self, sessions: sessionmaker[Session], secretbox: SecretBox,
+                 readiness: Readiness | None = None) -> None:
         self._sessions = sessions
         self._secretbox = secretbox
+        self._readiness = readiness
 
     def connection(self) -> SecureChangeConnection | None:
         """The saved settings with the decrypted password (for the ticket client)."""
@@ -86,4 +89,8 @@ class SecureChangeSettingsService:
                 raise NotFound("SecureChange is not configured yet: save its settings first")
             connection = saved
         async with SecureChangeClient(connection) as client:
-            return await client.check()
+            check = await client.check()
+        if not body and self._readiness is not None:
+            # Shown by /readyz; SecureChange being down does not make WI unready.
+            self._readiness.report("securechange", check.ok, check.message, required=False)
+        return check

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from workflow_integrator.domain.ticket import Ticket
-from workflow_integrator.securechange.client import SecureChangeClient
+from workflow_integrator.securechange.client import SecureChangeClient, SecureChangeError
 from workflow_integrator.securechange.connection import SecureChangeConnection
 
 ConnectionSource = Callable[[], SecureChangeConnection | None]
@@ -44,15 +44,27 @@ class SecureChangeTicketReader:
     saved by another process (``wi securechange set``) is picked up by the next read.
     """
 
-    def __init__(self, connection: ConnectionSource) -> None:
+    def __init__(
+        self, connection: ConnectionSource, on_result: Callable[[bool, str], None] | None = None
+    ) -> None:
         self._connection = connection
+        # Told how each read went (the readiness probe shows SecureChange's last check).
+        self._on_result = on_result
         self._current: _Lease | None = None
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def ticket(self, ticket_id: int) -> Ticket:
         """``GET /tickets/{id}`` with the saved connection."""
         async with self.client() as client:
-            return await client.ticket(ticket_id)
+            try:
+                ticket = await client.ticket(ticket_id)
+            except SecureChangeError as exc:
+                if self._on_result is not None:
+                    self._on_result(False, str(exc))
+                raise
+        if self._on_result is not None:
+            self._on_result(True, f"read ticket {ticket_id}")
+        return ticket
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[SecureChangeClient]:

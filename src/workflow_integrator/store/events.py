@@ -42,6 +42,8 @@ class EventRow(Base):
     content_type: Mapped[str] = mapped_column(String(64))
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     received_count: Mapped[int] = mapped_column(Integer, default=1)
+    # The HTTP request that brought the event: planning and sending log under it too.
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)
     # When the event happened (the trigger's update time, else arrival): orders deliveries.
     order_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Planning: attempts, backoff and the lease of the worker planning it.
@@ -67,6 +69,7 @@ class NewEvent:
     document: str
     content_type: str
     dedupe_key: str
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,7 @@ def insert_once(sessions: sessionmaker[Session], new: NewEvent) -> tuple[EventRo
                 source=new.source, ticket_id=new.ticket_id, event=new.event,
                 update_date=new.update_date, state=new.state, info=new.info,
                 document=new.document, content_type=new.content_type,
-                dedupe_key=new.dedupe_key,
+                dedupe_key=new.dedupe_key, request_id=new.request_id,
             )
             session.add(row)
             try:

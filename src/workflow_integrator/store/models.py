@@ -7,8 +7,10 @@ from workflow_integrator.store import (
     deliveries,
     events,
     integrations,
+    mail_outbox,
     securechange_settings,
     servers,
+    smtp_settings,
     tokens,
     users,
 )
@@ -19,6 +21,7 @@ metadata = Base.metadata
 ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("outbound_servers", "id", "secrets"),
     ("securechange_settings", "id", "password"),
+    ("smtp_settings", "id", "password"),
     ("oauth_tokens", "server_id", "access_token"),
     ("oauth_tokens", "server_id", "refresh_token"),
 )
@@ -30,9 +33,11 @@ __all__ = [
     "deliveries",
     "events",
     "integrations",
+    "mail_outbox",
     "metadata",
     "securechange_settings",
     "servers",
+    "smtp_settings",
     "tokens",
     "users",
 ]

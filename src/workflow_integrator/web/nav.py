@@ -21,6 +21,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Events", "/events", "/events"),
     NavItem("Deliveries", "/deliveries", "/deliveries"),
     NavItem("SecureChange", "/securechange", "/securechange"),
+    NavItem("Mail", "/smtp", "/smtp", admin_only=True),
     NavItem("Users", "/users", "/users", admin_only=True),
 )
 """The menu, in order."""

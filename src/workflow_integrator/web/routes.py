@@ -12,6 +12,7 @@ from workflow_integrator.web import (
     integrations,
     securechange,
     servers,
+    smtp,
     users,
 )
 
@@ -24,4 +25,5 @@ routers: list[APIRouter] = [
     securechange.router,
     deliveries.router,
     users.router,
+    smtp.router,
 ]

@@ -25,9 +25,9 @@ SESSION_COOKIE = "wi_session"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PREFIXES = ("/sign-in", "/static/", "/healthz", "/favicon.ico")
+PUBLIC_PREFIXES = ("/sign-in", "/static/", "/healthz", "/readyz", "/favicon.ico")
 """Reachable without signing in."""
-NOT_UI_PREFIXES = ("/api/", "/openapi.json")
+NOT_UI_PREFIXES = ("/api/", "/openapi.json", "/metrics")
 """Served by the API, which has its own authentication (API tokens). A new endpoint
 outside ``/api/`` that machines call (metrics, webhooks) must be added here."""
 API_DOCS_PAGES = ("/docs",)
