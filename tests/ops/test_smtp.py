@@ -50,7 +50,7 @@ def test_settings_saved_password_encrypted_masked_and_kept(
     with live_wi_any_db.services.engine.connect() as connection:
         stored = connection.execute(text("SELECT password, config FROM smtp_settings")).one()
     assert SMTP_PASSWORD not in str(stored)
-    assert stored[0].startswith("wi1:")
+    assert stored[0].startswith("wi2:")  # sealed with the current, place-bound format
     received = starttls_server.messages[-1]
     assert received.login == SMTP_USER
     assert received.mail_from == "ops@example.com"

@@ -47,7 +47,7 @@ def test_bad_input_is_400_with_the_reason(live_wi: LiveWI) -> None:
     assert no_id.status_code == 400 and "has no <id>" in no_id.json()["detail"]
     assert bomb.status_code == 400 and "XML refused" in bomb.json()["detail"]
     assert bad_json.status_code == 400
-    assert bad_json.json()["detail"].startswith("ticket.id: Input should be a valid integer")
+    assert bad_json.json()["detail"].startswith("ticket.id: enter a whole number")
     assert listed.json() == []
 
 

@@ -144,7 +144,7 @@ def test_json_events(intake: EventIntake) -> None:
     assert first.created and not again.created and first.event.id == again.event.id
     assert first.event.source == "api"
     assert first.event.info["completion_stage"] == {"id": 1, "name": "Open"}
-    with pytest.raises(BadEvent, match=r"ticket\.id: Input should be greater than 0"):
+    with pytest.raises(BadEvent, match=r"ticket\.id: enter a number greater than 0"):
         intake.receive_json({"event": "CREATE", "ticket": {"id": 0}})
     with pytest.raises(BadEvent, match="colour: Extra inputs are not permitted"):
         intake.receive_json({"event": "CREATE", "ticket": {"id": 1}, "colour": "red"})
