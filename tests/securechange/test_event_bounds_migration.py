@@ -24,7 +24,7 @@ def test_upgrade_keeps_events_and_stores_64_bit_ticket_ids(any_db_settings: Sett
         with engine.begin() as connection:
             connection.execute(INSERT, {"ticket": 2**31 - 1, "key": "before"})
         migrate.upgrade(engine)
-        assert migrate.current_revision(engine) == "0008_event_bounds"
+        assert migrate.current_revision(engine) == migrate.head_revision()  # through 0008 and on
         with engine.begin() as connection:
             connection.execute(INSERT, {"ticket": 2**53 - 1, "key": "after"})
             rows = connection.execute(
