@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator import __version__
 from workflow_integrator.delivery.intake import EventIntake
-from workflow_integrator.delivery.mail_runner import MailRunner
 from workflow_integrator.delivery.mailer import FailureMailer
 from workflow_integrator.delivery.notifier import FailureNotifier
 from workflow_integrator.domain.clock import Clock, SystemClock
@@ -34,7 +33,7 @@ from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.errors import NotFound
 from workflow_integrator.services.integrations import IntegrationService
-from workflow_integrator.services.metrics import Metrics
+from workflow_integrator.services.metrics import Metrics, database_queue
 from workflow_integrator.services.outbound_servers import OutboundServerService
 from workflow_integrator.services.placeholders import PlaceholderService
 from workflow_integrator.services.previews import PreviewService
@@ -136,6 +135,7 @@ def build_services(
     if upgrade:
         reseal_legacy(engine, secretbox)  # the upgrade step that needs the running key
     metrics = Metrics(sessions, settings.instance_name)
+    metrics.queue_source = database_queue(sessions, clock.now)
     readiness = Readiness()
     servers = OutboundServerService(sessions, secretbox, settings.token_script_dir)
     # A server whose auth, TLS or proxy changed must not keep its old tokens.
@@ -225,7 +225,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from workflow_integrator.api import securechange as securechange_api
     from workflow_integrator.api import smtp as smtp_api
     from workflow_integrator.api.request_id import RequestIdMiddleware
-    from workflow_integrator.delivery.engine import delivery_engine
+    from workflow_integrator.delivery.runners import delivery_runners
 
     settings = settings or (services.settings if services else Settings())
     owned = services is None
@@ -236,8 +236,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         started: list[BackgroundRunner] = []
         runners = root.background
         if not runners and root.settings.serve_workers:
-            runners = (delivery_engine(root), MailRunner(
-                root.failure_mails, root.clock.now, root.settings.mail_interval_seconds))
+            runners = delivery_runners(root).in_start_order
         try:
             # Background runners (the delivery engine) start here and drain on the way out.
             for runner in runners:

@@ -32,8 +32,9 @@ def context_fields() -> Mapping[str, Any]:
 
 @contextmanager
 def bound(**fields: Any) -> Iterator[None]:
-    """Add ``fields`` to every log line written inside the block (and tasks it starts)."""
-    token = _FIELDS.set({**_FIELDS.get(), **fields})
+    """Add ``fields`` to every log line written inside the block (and tasks it starts);
+    a field whose value is None is left out."""
+    token = _FIELDS.set({**_FIELDS.get(), **{k: v for k, v in fields.items() if v is not None}})
     try:
         yield
     finally:
@@ -41,8 +42,9 @@ def bound(**fields: Any) -> Iterator[None]:
 
 
 def bind(**fields: Any) -> None:
-    """Add ``fields`` for the rest of the current context (a request, a task)."""
-    _FIELDS.set({**_FIELDS.get(), **fields})
+    """Add ``fields`` for the rest of the current context (a request, a task); a field
+    whose value is None is left out."""
+    _FIELDS.set({**_FIELDS.get(), **{k: v for k, v in fields.items() if v is not None}})
 
 
 def _fields_of(record: logging.LogRecord) -> dict[str, Any]:

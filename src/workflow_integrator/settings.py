@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         default=15, gt=0, le=3600,
         description="How often queued failure e-mails that are due are sent.",
     )
+    held_notify_after_seconds: float = Field(
+        default=3600, ge=0, le=30 * 86400,
+        description="A delivery held this long (its server disabled or needing credentials) "
+        "is told about in a failure e-mail, once per hold; 0: held deliveries are not mailed.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token Prometheus sends to read /metrics on WI's own address.",

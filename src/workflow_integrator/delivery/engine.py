@@ -75,6 +75,17 @@ class DeliveryEngine:
         """Whether the loops were started and not stopped."""
         return bool(self._tasks)
 
+    def health(self) -> tuple[bool, str]:
+        """Whether every loop runs (for ``/readyz``), and which do not."""
+        if not self._tasks:
+            return False, "the delivery engine is not running"
+        stopped = [t.get_name() for t in self._tasks if t.done()]
+        if stopped:
+            return False, f"delivery loops stopped: {', '.join(stopped)}"
+        return True, (f"{len(self._tasks)} loops running, {len(self.sender.in_flight)} of "
+                      f"{self.settings.concurrency} sends in flight (worker "
+                      f"{self.sender.worker_id})")
+
     def wake(self) -> None:
         """New work may be due (an event was stored, a server was saved): look now."""
         self.sender.refresh_held_soon()
@@ -244,6 +255,8 @@ def delivery_engine(
     services.replans.on_replanned.append(engine.wake_threadsafe)
     services.deliveries.on_replayed.append(engine.wake_threadsafe)
     services.servers.change_hooks.append(lambda _session, _server_id: engine.wake_threadsafe())
+    engine.sender.on_recorded.append(services.metrics.outcome_observer(engine.clock))
+    services.readiness.watch("workers", engine.health)
     return engine
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from workflow_integrator import logs
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.queue import ClaimedEvent, DeliveryQueue, PlannedDelivery
 from workflow_integrator.domain.clock import Clock
@@ -92,6 +93,11 @@ class Planner:
 
     async def plan(self, event: ClaimedEvent) -> None:
         """Plan one claimed event and store the plan (or postpone it)."""
+        # Lines about this event carry its id and the id of the request that stored it.
+        with logs.bound(event_id=event.id, request_id=event.request_id):
+            await self._plan(event)
+
+    async def _plan(self, event: ClaimedEvent) -> None:
         try:
             ticket = await self._securechange.ticket(event.ticket_id)
         except (SecureChangeError, NotConfigured) as exc:

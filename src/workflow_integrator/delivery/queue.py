@@ -56,6 +56,7 @@ class ClaimedEvent:
     event: str
     info: dict[str, Any]
     attempt: int  # 1-based planning attempt
+    request_id: str | None = None  # of the API request that stored the event (for logs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,8 @@ class DeliveryContext:
     ticket: dict[str, Any]
     ticket_read_at: datetime
     stale: bool
+    received_at: datetime | None = None  # when the event arrived (delivery latency)
+    request_id: str | None = None  # of the API request that stored the event (for logs)
 
 
 @dataclass(frozen=True, slots=True)

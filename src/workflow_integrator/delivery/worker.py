@@ -12,12 +12,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from workflow_integrator import logs
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer
 from workflow_integrator.delivery.planner import event_facts
-from workflow_integrator.delivery.queue import ClaimedDelivery, ClaimedWriteback, DeliveryQueue
+from workflow_integrator.delivery.queue import (
+    ClaimedDelivery,
+    ClaimedWriteback,
+    DeliveryContext,
+    DeliveryQueue,
+)
 from workflow_integrator.delivery.sender import Sender
 from workflow_integrator.delivery.wakeup import Wakeup, keep_running, sleep_until
 from workflow_integrator.delivery.writeback import TicketWriter, WritebackResult
@@ -32,6 +38,8 @@ from workflow_integrator.templating.placeholders import PlaceholderValues
 
 log = logging.getLogger("workflow_integrator.delivery.worker")
 T = TypeVar("T")
+OutcomeObserver = Callable[[ClaimedDelivery, Outcome, datetime | None], None]
+"""Told of each stored outcome, with when the delivery's event was received."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,8 @@ class SendWorker:
         self._records: set[asyncio.Future[Any]] = set()
         self._stopping = False
         self._last_held_refresh: float | None = None
+        #: Called with each stored outcome (metrics, failure notices): quick, never raising.
+        self.on_recorded: list[OutcomeObserver] = []
 
     @property
     def in_flight(self) -> list[int]:
@@ -174,8 +184,13 @@ class SendWorker:
         self._flag.set()
 
     async def _deliver(self, delivery: ClaimedDelivery) -> None:
+        # Its own task: every line logged from here on (threads included) names the delivery.
+        logs.bind(delivery_id=delivery.id)
+        context: DeliveryContext | None = None
         try:
-            outcome = await self._outcome(delivery)
+            context = await off_loop(self._queue.context, delivery.id)
+            logs.bind(request_id=context.request_id)
+            outcome = await self._outcome(delivery, context)
         except asyncio.CancelledError:
             await self._persist(self._queue.release, self.worker_id, [delivery.id])
             raise
@@ -190,7 +205,17 @@ class SendWorker:
         if not stored:
             log.warning("delivery %s: outcome %s not stored, the lease was lost",
                         delivery.id, outcome.kind)
-        elif outcome.writeback:
+            return
+        log.info("delivery %s: %s (%s)", delivery.id, outcome.kind, outcome.reason,
+                 extra={"outcome": outcome.kind, "status": outcome.status,
+                        "attempt": delivery.attempt})
+        received_at = context.received_at if context is not None else None
+        for hook in self.on_recorded:
+            try:
+                hook(delivery, outcome, received_at)
+            except Exception:  # an observer (metrics, notices) must never lose an outcome
+                log.exception("delivery %s: an outcome observer failed", delivery.id)
+        if outcome.writeback:
             self._wakeup.set()  # the write-back loop has work
 
     async def _persist(self, call: Callable[..., T], *args: Any) -> T:
@@ -200,8 +225,7 @@ class SendWorker:
         future.add_done_callback(self._records.discard)
         return await asyncio.shield(future)
 
-    async def _outcome(self, delivery: ClaimedDelivery) -> Outcome:
-        context = await off_loop(self._queue.context, delivery.id)
+    async def _outcome(self, delivery: ClaimedDelivery, context: DeliveryContext) -> Outcome:
         point = await off_loop(self._point, delivery)
         if point is None:
             return self._sender.not_sent(
@@ -299,6 +323,7 @@ class WritebackWorker:
         return len(claimed)
 
     async def _write(self, item: ClaimedWriteback) -> None:
+        logs.bind(delivery_id=item.delivery_id)  # its own task (gathered): lines name it
         try:
             result = await self._writer.write(item)
         except Exception as exc:  # retried like SecureChange being down, not lost

@@ -39,6 +39,7 @@ class Readiness:
     def __init__(self, now: Callable[[], datetime] = _utcnow) -> None:
         self._now = now
         self._parts: dict[str, PartState] = {}
+        self._probes: dict[str, tuple[Callable[[], tuple[bool, str]], bool]] = {}
         self._lock = threading.Lock()
 
     def report(self, part: str, ok: bool, detail: str, *, required: bool = True) -> None:
@@ -46,12 +47,27 @@ class Readiness:
         with self._lock:
             self._parts[part] = PartState(ok, detail, self._now(), required)
 
+    def watch(self, part: str, probe: Callable[[], tuple[bool, str]], *,
+              required: bool = True) -> None:
+        """Ask ``probe`` for ``part``'s state at every :meth:`parts` (an in-process engine)."""
+        with self._lock:
+            self._probes[part] = (probe, required)
+
     def forget(self, part: str) -> None:
         """Drop a part that no longer runs in this process."""
         with self._lock:
             self._parts.pop(part, None)
+            self._probes.pop(part, None)
 
     def parts(self) -> dict[str, PartState]:
-        """A copy of every part's last report."""
+        """A copy of every part's last report; watched parts are asked now."""
         with self._lock:
-            return dict(self._parts)
+            parts = dict(self._parts)
+            probes = dict(self._probes)
+        for part, (probe, required) in probes.items():
+            try:
+                ok, detail = probe()
+            except Exception as exc:  # a broken probe is a failing part, not a failed /readyz
+                ok, detail = False, f"cannot tell: {type(exc).__name__}: {exc}"
+            parts[part] = PartState(ok, detail, self._now(), required)
+        return parts

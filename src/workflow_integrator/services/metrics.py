@@ -12,12 +12,17 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.delivery.queue import ClaimedDelivery
+from workflow_integrator.domain.clock import Clock
+from workflow_integrator.domain.delivery import Breaker, DeliveryState, Outcome
 from workflow_integrator.store import figures
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -146,6 +151,19 @@ class Metrics:
         """A delivery succeeded this long after its event was received."""
         self._latency.labels(self.instance).observe(max(0.0, seconds_since_intake))
 
+    def outcome_observer(
+        self, clock: Clock
+    ) -> Callable[[ClaimedDelivery, Outcome, datetime | None], None]:
+        """An outcome observer for a send worker: counts the attempt, times a delivery."""
+
+        def observe(_delivery: ClaimedDelivery, outcome: Outcome,
+                    received_at: datetime | None) -> None:
+            self.attempt(outcome.kind, outcome.status or outcome.attempt.response_status)
+            if outcome.kind == "delivered" and received_at is not None:
+                self.delivered((clock.now() - received_at).total_seconds())
+
+        return observe
+
     def token_fetch(self, server_id: object, ok: bool) -> None:
         """A token fetch for a server ended."""
         self._token_fetches.labels(str(server_id), "ok" if ok else "failed",
@@ -158,3 +176,42 @@ class Metrics:
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+def held_reason(server_state: str, config: dict[str, Any]) -> str:
+    """Why a server's deliveries are held, as a label: needs_credentials, disabled, resuming."""
+    if server_state == "needs_credentials":
+        return "needs_credentials"
+    if config.get("enabled") is False:
+        return "disabled"
+    return "resuming"  # the server is available again; the next refresh resumes them
+
+
+def database_queue(sessions: sessionmaker[Session], now: Callable[[], datetime]) -> QueueSource:
+    """The queue figures read from the delivery tables at each scrape (every process agrees)."""
+
+    def read() -> QueueFigures:
+        moment = now()
+        with sessions() as session:
+            states = figures.deliveries_by_state(session)
+            pending = {name: (count, oldest)
+                       for name, count, oldest in figures.pending_by_server(session)}
+            held = figures.held_by_server(session)
+            stored = figures.breakers(session)
+        by_reason: dict[str, dict[str, int]] = {}
+        for name, state, config, count in held:
+            reasons = by_reason.setdefault(name, {})
+            reason = held_reason(state, config)
+            reasons[reason] = reasons.get(reason, 0) + count
+        servers = []
+        for name, failures, open_until, openings in stored:
+            count, oldest = pending.get(name, (0, None))
+            breaker = Breaker(failures, open_until, openings).state(moment)
+            servers.append(ServerQueue(
+                name, count,
+                (moment - oldest).total_seconds() if oldest is not None else None,
+                by_reason.get(name, {}), breaker.value))
+        return QueueFigures({state.value: states.get(state.value, 0) for state in DeliveryState}
+                            | states, servers)
+
+    return read

@@ -530,7 +530,8 @@ class DatabaseDeliveryQueue:
         with self._sessions() as session:
             found = session.execute(
                 select(D.ticket_id, D.created_at, EventRow.event, EventRow.info,
-                       EventRow.ticket_snapshot, EventRow.ticket_read_at)
+                       EventRow.ticket_snapshot, EventRow.ticket_read_at,
+                       EventRow.received_at, EventRow.request_id)
                 .join(EventRow, EventRow.id == D.event_id)
                 .where(D.id == delivery_id)
             ).one_or_none()
@@ -546,6 +547,8 @@ class DatabaseDeliveryQueue:
         return DeliveryContext(
             event=found.event, info=dict(found.info or {}),
             ticket=dict(found.ticket_snapshot or {}), ticket_read_at=read_at, stale=stale,
+            received_at=_aware(found.received_at) if found.received_at else None,
+            request_id=found.request_id,
         )
 
     def save_ticket(self, delivery_id: int, ticket: dict[str, Any], now: datetime) -> None:
@@ -738,13 +741,13 @@ class DatabaseDeliveryQueue:
                 .values(plan_lease_owner=worker_id, plan_lease_expires_at=now + lease,
                         plan_attempts=EventRow.plan_attempts + 1)
                 .returning(EventRow.id, EventRow.ticket_id, EventRow.event, EventRow.info,
-                           EventRow.plan_attempts, EventRow.order_at)
+                           EventRow.plan_attempts, EventRow.order_at, EventRow.request_id)
                 .execution_options(synchronize_session=False)
             ).all()
         ordered = sorted(rows, key=lambda r: (_aware(r.order_at) if r.order_at else now, r.id))
         return [
             ClaimedEvent(id=r.id, ticket_id=r.ticket_id, event=r.event, info=dict(r.info),
-                         attempt=r.plan_attempts)
+                         attempt=r.plan_attempts, request_id=r.request_id)
             for r in ordered
         ]
 

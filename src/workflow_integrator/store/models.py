@@ -5,6 +5,7 @@ from __future__ import annotations
 from workflow_integrator.store import (
     api_tokens,
     deliveries,
+    delivery_notices,
     events,
     integrations,
     mail_outbox,
@@ -31,6 +32,7 @@ __all__ = [
     "ENCRYPTED_COLUMNS",
     "api_tokens",
     "deliveries",
+    "delivery_notices",
     "events",
     "integrations",
     "mail_outbox",

@@ -1,0 +1,36 @@
+"""delivery notices: which dead or long-held deliveries a failure e-mail was queued for
+
+Revision ID: 0010_delivery_notices
+Revises: 0009_smtp
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010_delivery_notices"
+down_revision = "0009_smtp"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "delivery_notices",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("delivery_id", sa.BigInteger(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"], ondelete="CASCADE",
+                                name=op.f("fk_delivery_notices_delivery_id_deliveries")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_notices")),
+        sa.UniqueConstraint("delivery_id", "state", "since",
+                            name=op.f("uq_delivery_notices_delivery_id")),
+    )
+    op.create_index(op.f("ix_delivery_notices_delivery_id"), "delivery_notices",
+                    ["delivery_id"])
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_delivery_notices_delivery_id"), table_name="delivery_notices")
+    op.drop_table("delivery_notices")
