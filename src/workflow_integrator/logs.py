@@ -10,14 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from workflow_integrator.domain.redaction import redact_line
+
 LogFormat = Literal["auto", "json", "text"]
 
+_SECRETS: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
+_SECRETS_LOCK = threading.Lock()
+_MAX_SECRETS = 2000
 _FIELDS: ContextVar[Mapping[str, Any]] = ContextVar("wi_log_fields", default={})  # noqa: B039 - never mutated: each bind makes a new mapping
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is a field.
@@ -47,10 +53,31 @@ def bind(**fields: Any) -> None:
     _FIELDS.set({**_FIELDS.get(), **{k: v for k, v in fields.items() if v is not None}})
 
 
-def _fields_of(record: logging.LogRecord) -> dict[str, Any]:
+def remember_secrets(values: Iterable[str | None]) -> None:
+    """Secret values this process uses (a server's password, a fetched token): from now on
+    they are masked wherever they would appear in a log line."""
+    with _SECRETS_LOCK:
+        for value in values:
+            if value and value not in _SECRETS:
+                _SECRETS[value] = None
+        while len(_SECRETS) > _MAX_SECRETS:  # the oldest go first
+            del _SECRETS[next(iter(_SECRETS))]
+
+
+def _known_secrets() -> list[str]:
+    with _SECRETS_LOCK:
+        return list(_SECRETS)
+
+
+def _safe(value: Any, known: list[str]) -> Any:
+    # The one redaction rule for every line WI writes: no secret is ever logged.
+    return redact_line(value, known) if isinstance(value, str) else value
+
+
+def _fields_of(record: logging.LogRecord, known: list[str]) -> dict[str, Any]:
     fields = dict(context_fields())
     fields.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-    return fields
+    return {k: _safe(v, known) for k, v in fields.items()}
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,16 +85,17 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""
+        known = _known_secrets()
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(
                 timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_line(record.getMessage(), known),
         }
-        entry.update(_fields_of(record))
+        entry.update(_fields_of(record, known))
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact_line(self.formatException(record.exc_info), known)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
@@ -76,14 +104,15 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as readable text."""
+        known = _known_secrets()
         when = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
         line = f"{when} {record.levelname:<7} {record.name}: {record.getMessage()}"
-        fields = _fields_of(record)
+        fields = _fields_of(record, known)
         if fields:
             line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
-        return line
+        return redact_line(line, known)
 
 
 def configure(level: str = "info", log_format: LogFormat = "auto",

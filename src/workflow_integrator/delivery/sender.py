@@ -22,6 +22,7 @@ from typing import Any
 import httpx2
 from pydantic import BaseModel, SecretStr
 
+from workflow_integrator import logs
 from workflow_integrator.delivery.queue import ClaimedDelivery
 from workflow_integrator.domain.clock import Clock
 from workflow_integrator.domain.delivery import AttemptRecord, Outcome
@@ -83,6 +84,7 @@ class Sender:
         clock_start = time.monotonic()
         config = server.config
         secrets = set(_config_secrets(config))
+        logs.remember_secrets(secrets)  # an error logged about this send masks them too
         try:
             # Off the loop: a custom placeholder function may take seconds.
             request = await asyncio.to_thread(render_request, point, config, values)
@@ -109,7 +111,9 @@ class Sender:
             record = self._failed_attempt(started, clock_start, request, url, headers, exc, secrets)
             return self._retry(delivery, record, None, f"{exc.stage}: {exc.message}")
         sent_headers = list(response.request.headers.multi_items())
-        secrets.update(_sent_secrets(sent_headers))
+        sent = set(_sent_secrets(sent_headers))
+        logs.remember_secrets(sent)
+        secrets.update(sent)
         record = AttemptRecord(
             started_at=started,
             duration_ms=_elapsed_ms(clock_start),

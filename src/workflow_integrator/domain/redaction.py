@@ -36,6 +36,15 @@ _TOKENISH = re.compile(r"[A-Za-z0-9._~+/=-]{20,}")
 _KEY_VALUE = re.compile(
     r"(?i)\b(password|passwd|secret|token|key|authorization|bearer)(\s*[=:]\s*|\s+)(\S+)"
 )
+# ``password=…``/``token: …`` only: in WI's own lines "token" is often just a word.
+_ASSIGNED = re.compile(
+    r"(?i)\b(password|passwd|secret|token|key|authorization)(\s*[=:]\s*)(?!\*{8})(\S+)"
+)
+# The credential after an HTTP auth scheme (``Basic dXNlcjpwdw==``), unless masked already.
+_SCHEME_CREDENTIAL = re.compile(
+    r"(?i)\b(basic|bearer|digest|negotiate)\s+(?!\*{8})[A-Za-z0-9._~+/=-]{6,}"
+)
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 _JSON_SECRET = re.compile(
     r'(?i)("[^"]*(?:password|passwd|secret|token|api[-_]?key|authorization)[^"]*"\s*:\s*)'
     r'"(?:[^"\\]|\\.)*"'
@@ -114,12 +123,29 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-def redact_text(text: str, known: Iterable[str | None] = ()) -> str:
-    """Free text (stderr, a response body) safe to show: known secrets, ``key=value`` and
-    ``"key": "value"`` secrets and long token-like runs masked."""
+def redact_line(text: str, known: Iterable[str | None] = ()) -> str:
+    """A line WI writes (a log line) safe to keep: known secrets, credentials in URLs,
+    ``Basic``/``Bearer`` values, ``key=value`` and ``"key": "value"`` secrets masked; ids
+    and paths stay readable."""
     text = scrub(text, known)
+    text = _URL.sub(lambda m: _found_url(m.group(0)), text)
     text = _JSON_SECRET.sub(lambda m: f'{m.group(1)}"{MASK}"', text)
-    text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    return _ASSIGNED.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+
+
+def _found_url(url: str) -> str:
+    try:
+        urlsplit(url)
+    except ValueError:  # not a URL after all (``redact_url`` would come back here)
+        return _TOKENISH.sub(MASK, url)
+    return redact_url(url)
+
+
+def redact_text(text: str, known: Iterable[str | None] = ()) -> str:
+    """Free text (stderr, a response body) safe to show: what :func:`redact_line` masks,
+    and long token-like runs too."""
+    text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", redact_line(text, known))
     return _TOKENISH.sub(MASK, text)
 
 

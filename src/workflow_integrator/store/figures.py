@@ -37,6 +37,7 @@ def pending_by_server(session: Session) -> list[tuple[str, int, datetime | None]
     """Per server with pending deliveries: its name, how many, and the oldest one's creation."""
     rows = session.execute(
         select(OutboundServerRow.name, func.count(), func.min(D.created_at))
+        .select_from(D)
         .join(OutboundServerRow, OutboundServerRow.id == D.server_id)
         .where(D.state == "pending")
         .group_by(OutboundServerRow.name))
@@ -48,6 +49,7 @@ def held_by_server(session: Session) -> list[tuple[str, str, dict[str, Any], int
     rows = session.execute(
         select(OutboundServerRow.name, OutboundServerRow.state, OutboundServerRow.config,
                func.count())
+        .select_from(D)
         .join(OutboundServerRow, OutboundServerRow.id == D.server_id)
         .where(D.state == "held")
         .group_by(OutboundServerRow.name, OutboundServerRow.state, OutboundServerRow.id))
