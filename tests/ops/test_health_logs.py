@@ -84,11 +84,17 @@ def test_readyz_when_database_is_gone(pg_cluster: str, tmp_path: Path) -> None:
         assert _ready(live).status_code == 200
         live.services.engine.dispose()
         with psycopg.connect(admin, autocommit=True) as connection:
-            # The delivery engine's connections (LISTEN, the pool) go too, as in an outage.
-            connection.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-            connection.execute(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"')
+            for _ in range(20):
+                # The delivery engine's connections (LISTEN, the pool) go too, as in an
+                # outage; its loops may reconnect in between: then again.
+                connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+                try:
+                    connection.execute(f'ALTER DATABASE "{name}" RENAME TO "{name}_away"')
+                    break
+                except psycopg.errors.ObjectInUse:
+                    continue
         try:
             gone = _ready(live)
             assert gone.status_code == 503
