@@ -15,6 +15,8 @@ import pytest
 
 from tests.delivery.world import World, world
 from tests.ops.test_metrics import _sample
+from tests.outbound.configs import password_grant
+from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Receiver
 from tests.servers.simulator import SimulatorHandle
 from tests.servers.smtp import mail_server
@@ -78,6 +80,31 @@ async def test_metrics_count_real_deliveries(
     assert _sample(text, "wi_deliveries", state="pending") == 0
     assert _sample(text, "wi_queue_depth", server="itsm") == 0
     assert _sample(text, "wi_circuit_breaker_state", server="itsm", state="closed") == 1
+
+
+async def test_token_fetches_are_counted_per_server(
+    wi_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver,
+    oauth_server: OAuthServer,
+) -> None:
+    with world(wi_settings, sc_simulator, receiver) as w:
+        _wired(w)
+        good = w.add_server("itsm", auth=password_grant(oauth_server.token_url))
+        bad = w.add_server("locked", auth=password_grant(
+            oauth_server.token_url, client_secret="not-the-client-secret"))
+        w.add_integration([CREATE, {**CREATE, "name": "also", "server": "locked"}])
+        _tickets(w, 2)
+        await w.plan()
+        await w.send()
+        states = {(d.server_id, d.state) for d in w.deliveries()}
+        text = w.services.metrics.exposition().decode()
+    instance = w.services.metrics.instance
+    assert (good, "delivered") in states and (bad, "delivered") not in states
+    # One token for both deliveries to itsm; the refused fetch stops the other server's.
+    assert _sample(text, "wi_token_fetches_total", server_id=str(good), outcome="ok",
+                   wi_instance=instance) == 1
+    assert (_sample(text, "wi_token_fetches_total", server_id=str(bad), outcome="failed",
+                    wi_instance=instance) or 0) >= 1
+    assert _sample(text, "wi_server_info", server_id=str(bad), server="locked") == 1
 
 
 async def test_queue_figures_show_held_and_pending_per_server(
