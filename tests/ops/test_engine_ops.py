@@ -130,12 +130,15 @@ async def test_dead_deliveries_are_mailed_once_in_one_digest(
     wi_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver
 ) -> None:
     wi_settings.public_url = "https://wi.example.com"
+    captured = io.StringIO()
+    logs.configure("info", "json", captured)
     with world(wi_settings, sc_simulator, receiver) as w, mail_server("starttls") as smtp:
         runners = _wired(w)
         w.services.smtp.replace(smtp.settings())
         w.add_server("itsm")
         w.add_integration([REFUSED], notify_on_failure={"addresses": [NOC]})
-        tickets = _tickets(w, 2)
+        with logs.bound(request_id="req-4400"):
+            tickets = _tickets(w, 2)
         # The whole process: engine, notices and mailer loops, as `wi worker` runs them.
         for runner in runners.in_start_order:
             await runner.start()
@@ -146,6 +149,7 @@ async def test_dead_deliveries_are_mailed_once_in_one_digest(
         finally:
             for runner in reversed(runners.in_start_order):
                 await runner.stop()
+            logs.configure("warning", "text")
         rows = w.deliveries()
         outbox = w.services.failure_mails.recent()
         text = w.services.metrics.exposition().decode()
@@ -164,6 +168,15 @@ async def test_dead_deliveries_are_mailed_once_in_one_digest(
         (NOC, "sent", sorted(r.id for r in rows))]
     assert _sample(text, "wi_emails_total", kind="failure", outcome="sent",
                    wi_instance=w.services.metrics.instance) == 1
+    # The log says which delivery was told of, with the request that brought its event,
+    # and which deliveries the sent e-mail was about.
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    told = {line["delivery_id"]: line for line in lines
+            if line["logger"] == "workflow_integrator.delivery.notices"}
+    assert sorted(told) == sorted(r.id for r in rows)
+    assert {line.get("request_id") for line in told.values()} == {"req-4400"}
+    [sent] = [line for line in lines if line["logger"] == "workflow_integrator.delivery.mailer"]
+    assert sorted(sent["delivery_ids"]) == sorted(r.id for r in rows)
 
 
 async def test_a_delivery_held_too_long_is_mailed_once(

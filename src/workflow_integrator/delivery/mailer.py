@@ -75,7 +75,8 @@ class FailureMailer:
         """Send the e-mails due at ``now``; how many were tried."""
         claimed = await asyncio.to_thread(self._claim, now, limit)
         for mail in claimed:
-            with logs.bound(mail_id=mail.id):
+            # Lines about a failure e-mail name the deliveries it tells of.
+            with logs.bound(mail_id=mail.id, delivery_ids=list(mail.delivery_ids) or None):
                 result = await self._send(mail)
                 retry_at = None
                 if not result.ok and result.retryable and mail.attempt < self._max_attempts:

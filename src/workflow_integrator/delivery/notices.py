@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator import logs
 from workflow_integrator.delivery.notifier import FailureNotifier
 from workflow_integrator.delivery.queue import ClaimedDelivery
 from workflow_integrator.domain.clock import Clock
@@ -76,21 +77,25 @@ class FailureNotices:
     async def run_once(self) -> int:
         """Claim the untold failures and queue their e-mails; how many failures."""
         now = self._clock.now()
-        failures = await asyncio.to_thread(self._claim, now)
-        if not failures:
+        notices = await asyncio.to_thread(self._claim, now)
+        if not notices:
             return 0
+        failures = [n.failure for n in notices]
         try:
             report = await self._notifier.notify(failures, now)
         except BaseException:
             # Given back: the next round (here or in another process) tells them.
             await asyncio.shield(asyncio.to_thread(self._unclaim, failures))
             raise
-        log.info("failure e-mails queued for %d deliveries (%d e-mails)", len(failures),
-                 len(report.mail_ids),
-                 extra={"delivery_ids": [f.delivery_id for f in failures]})
+        for notice in notices:
+            failure = notice.failure
+            with logs.bound(delivery_id=failure.delivery_id, request_id=notice.request_id):
+                log.info("delivery %s: %s; failure e-mails queued (%d this round)",
+                         failure.delivery_id, failure.state, len(report.mail_ids),
+                         extra={"mail_ids": list(report.mail_ids)})
         if report.mail_ids and self._on_queued is not None:
             self._on_queued()
-        return len(failures)
+        return len(notices)
 
     async def _run(self) -> None:
         while True:
@@ -104,7 +109,7 @@ class FailureNotices:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
                 await asyncio.sleep(self._gather)  # more may fail with it: one digest
 
-    def _claim(self, now: datetime) -> list[FailedDelivery]:
+    def _claim(self, now: datetime) -> list[delivery_notices.Notice]:
         with self._sessions() as session:
             found = delivery_notices.claim_due(session, now, self._held_after)
             session.commit()

@@ -38,7 +38,8 @@ _KEY_VALUE = re.compile(
 )
 # ``password=…``/``token: …`` only: in WI's own lines "token" is often just a word.
 _ASSIGNED = re.compile(
-    r"(?i)\b(password|passwd|secret|token|key|authorization)(\s*[=:]\s*)(?!\*{8})(\S+)"
+    r"(?i)\b([\w-]*(?:password|passwd|secret|token|key|authorization))(\s*[=:]\s*)"
+    r"(?!\*{8})([^\s&;,]+)"
 )
 # The credential after an HTTP auth scheme (``Basic dXNlcjpwdw==``), unless masked already.
 _SCHEME_CREDENTIAL = re.compile(

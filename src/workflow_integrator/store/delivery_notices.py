@@ -7,6 +7,7 @@ after a replay, or is held again later, is a new failure with a new key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from workflow_integrator.domain.failure_notice import FailedDelivery
 from workflow_integrator.store.base import Base, UTCDateTime
 from workflow_integrator.store.deliveries import DeliveryRow as D
+from workflow_integrator.store.events import EventRow
 from workflow_integrator.store.figures import aware
 from workflow_integrator.store.servers import OutboundServerRow as S
 
@@ -51,8 +53,16 @@ class DeliveryNoticeRow(Base):
 N = DeliveryNoticeRow
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A failure to tell, and the id of the request that stored its event (for logs)."""
+
+    failure: FailedDelivery
+    request_id: str | None
+
+
 def claim_due(session: Session, now: datetime, held_after: timedelta | None,
-              limit: int = 500) -> list[FailedDelivery]:
+              limit: int = 500) -> list[Notice]:
     """Record (and return) the failures nobody was told about yet: deliveries dead since
     the lookback, and those held longer than ``held_after`` (None: held ones are not told)."""
     dead = and_(D.state == "dead", D.finished_at.is_not(None),
@@ -67,28 +77,29 @@ def claim_due(session: Session, now: datetime, held_after: timedelta | None,
                             N.since == D.held_since)))
     rows = session.execute(
         select(D.id, D.ticket_id, D.workflow, D.point_name, S.name, D.state, D.reason,
-               D.finished_at, D.held_since)
+               D.finished_at, D.held_since, EventRow.request_id)
         .join(S, S.id == D.server_id, isouter=True)
+        .join(EventRow, EventRow.id == D.event_id)
         .where(or_(*conditions))
         .order_by(D.id)
         .limit(limit)
     ).all()
     if not rows:
         return []
-    found = [FailedDelivery(r.id, r.ticket_id, r.workflow, r.point_name,
-                            r.name or "(deleted server)",
-                            "dead" if r.state == "dead" else "held", r.reason or "",
-                            aware(r.finished_at if r.state == "dead" else r.held_since) or now)
-             for r in rows]
+    found = [Notice(FailedDelivery(
+        r.id, r.ticket_id, r.workflow, r.point_name, r.name or "(deleted server)",
+        "dead" if r.state == "dead" else "held", r.reason or "",
+        aware(r.finished_at if r.state == "dead" else r.held_since) or now), r.request_id)
+        for r in rows]
     insert = (postgresql.insert(N) if session.get_bind().dialect.name == "postgresql"
               else sqlite.insert(N))
     claimed = set(session.scalars(
-        insert.values([{"delivery_id": f.delivery_id, "state": f.state, "since": f.since,
-                        "created_at": now} for f in found])
+        insert.values([{"delivery_id": n.failure.delivery_id, "state": n.failure.state,
+                        "since": n.failure.since, "created_at": now} for n in found])
         .on_conflict_do_nothing(index_elements=["delivery_id", "state", "since"])
         .returning(N.delivery_id)))
     # Another process may have claimed some of them meanwhile: it mails those.
-    return [f for f in found if f.delivery_id in claimed]
+    return [n for n in found if n.failure.delivery_id in claimed]
 
 
 def unclaim(session: Session, failures: list[FailedDelivery]) -> None:

@@ -47,6 +47,7 @@ class QueuedMail:
     subject: str
     body: str
     attempt: int
+    delivery_ids: tuple[int, ...] = ()
 
 
 def enqueue(session: Session, *, kind: str, recipient: str, subject: str, body: str,
@@ -81,7 +82,8 @@ def claim(session: Session, worker: str, limit: int, now: datetime,
                 attempts=MailRow.attempts + 1))
     rows = session.scalars(select(MailRow).where(MailRow.id.in_(ids),
                                                  MailRow.claimed_by == worker))
-    return [QueuedMail(r.id, r.recipient, r.subject, r.body, r.attempts) for r in rows]
+    return [QueuedMail(r.id, r.recipient, r.subject, r.body, r.attempts,
+                       tuple(r.delivery_ids or ())) for r in rows]
 
 
 def record(session: Session, mail_id: int, worker: str, *, sent: bool, error: str | None,
