@@ -25,11 +25,12 @@ def _slow(millis: int) -> dict[str, object]:
 
 
 @contextmanager
-def wi_worker(settings: Settings, drain_seconds: float) -> Iterator[subprocess.Popen[bytes]]:
+def wi_worker(settings: Settings, drain_seconds: float,
+              **extra: str) -> Iterator[subprocess.Popen[bytes]]:
     """``wi worker`` (one send at a time) on the test's database with this grace period."""
     env = {**os.environ, "WI_DATA_DIR": str(settings.data_dir),
            "WI_DELIVERY_DRAIN_SECONDS": str(drain_seconds), "WI_DELIVERY_POLL_SECONDS": "0.2",
-           "WI_LOG_FORMAT": "json"}
+           "WI_LOG_FORMAT": "json", **extra}
     if settings.database_url:
         env["WI_DATABASE_URL"] = settings.database_url
     command = [str(Path(sys.executable).parent / "wi"), "worker", "--concurrency", "1"]
