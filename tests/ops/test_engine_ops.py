@@ -144,7 +144,8 @@ async def test_dead_deliveries_are_mailed_once_in_one_digest(
             await runner.start()
         try:
             await _until(lambda: len(smtp.messages) >= 1, 60, "the failure e-mail")
-            await asyncio.sleep(0.5)
+            await _until(lambda: w.services.failure_mails.recent()[0]["state"] == "sent", 30,
+                         "the e-mail recorded as sent")
             assert await runners.notices.run_once() == 0  # each failure is told once
         finally:
             for runner in reversed(runners.in_start_order):
