@@ -108,9 +108,9 @@ async def test_token_fetches_are_counted_per_server(
 
 
 async def test_queue_figures_show_held_and_pending_per_server(
-    wi_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver
+    any_db_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver
 ) -> None:
-    with world(wi_settings, sc_simulator, receiver) as w:
+    with world(any_db_settings, sc_simulator, receiver) as w:
         _wired(w)
         w.add_server("itsm")
         w.add_integration([CREATE])
@@ -127,12 +127,12 @@ async def test_queue_figures_show_held_and_pending_per_server(
 
 
 async def test_dead_deliveries_are_mailed_once_in_one_digest(
-    wi_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver
+    any_db_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver
 ) -> None:
-    wi_settings.public_url = "https://wi.example.com"
+    any_db_settings.public_url = "https://wi.example.com"
     captured = io.StringIO()
     logs.configure("info", "json", captured)
-    with world(wi_settings, sc_simulator, receiver) as w, mail_server("starttls") as smtp:
+    with world(any_db_settings, sc_simulator, receiver) as w, mail_server("starttls") as smtp:
         runners = _wired(w)
         w.services.smtp.replace(smtp.settings())
         w.add_server("itsm")
@@ -181,10 +181,10 @@ async def test_dead_deliveries_are_mailed_once_in_one_digest(
 
 
 async def test_a_delivery_held_too_long_is_mailed_once(
-    wi_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver
+    any_db_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver
 ) -> None:
-    wi_settings.held_notify_after_seconds = 3600
-    with world(wi_settings, sc_simulator, receiver) as w, mail_server("starttls") as smtp:
+    any_db_settings.held_notify_after_seconds = 3600
+    with world(any_db_settings, sc_simulator, receiver) as w, mail_server("starttls") as smtp:
         runners = _wired(w)
         w.services.smtp.replace(smtp.settings())
         w.add_server("itsm")
