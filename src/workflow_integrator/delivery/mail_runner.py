@@ -39,6 +39,7 @@ class MailRunner:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        await self._mailer.settled()  # an e-mail just sent is recorded before we return
         self._task = None
 
     def wake(self) -> None:

@@ -48,6 +48,7 @@ class FailureMailer:
         self._max_attempts = max_attempts
         self._lease = lease
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self._recording: set[asyncio.Future[None]] = set()
 
     def enqueue(self, digests: Iterable[Digest], now: datetime) -> list[int]:
         """Queue one e-mail per digest in one transaction; their ids."""
@@ -82,8 +83,11 @@ class FailureMailer:
                 if not result.ok and result.retryable and mail.attempt < self._max_attempts:
                     retry_at = now + retry_delay(mail.attempt, self._rng)
                 # The outcome is kept even if this task is cancelled meanwhile.
-                await asyncio.shield(asyncio.to_thread(
+                recording = asyncio.ensure_future(asyncio.to_thread(
                     self._record, mail.id, result, retry_at, now))
+                self._recording.add(recording)
+                recording.add_done_callback(self._recording.discard)
+                await asyncio.shield(recording)
                 if result.ok:
                     log.info("failure e-mail sent to %s", mail.recipient)
                 else:
@@ -92,6 +96,11 @@ class FailureMailer:
                                 f"; next try at {retry_at.isoformat()}" if retry_at else
                                 "; giving up")
         return len(claimed)
+
+    async def settled(self) -> None:
+        """Wait until the outcomes of e-mails sent so far are recorded (on shutdown)."""
+        if self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _send(self, mail: mail_outbox.QueuedMail) -> MailResult:
         try:
