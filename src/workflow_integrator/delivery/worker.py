@@ -330,6 +330,9 @@ class WritebackWorker:
             log.exception("write-back of delivery %s: unexpected error", item.delivery_id)
             result = WritebackResult(False, f"internal error: {type(exc).__name__}: {exc}",
                                      self._clock.now() + timedelta(seconds=30))
+        log.info("write-back of delivery %s: %s (%s)", item.delivery_id,
+                 "done" if result.ok else "retry" if result.retry_at else "failed",
+                 result.detail)
         persisted: Awaitable[bool] = off_loop(
             self._queue.record_writeback, item.delivery_id, self.worker_id, result.ok,
             result.detail, result.retry_at, self._clock.now())

@@ -380,7 +380,8 @@ class DatabaseDeliveryQueue:
         ).all()
         if not reclaimed:
             return
-        log.warning("reclaimed %d deliveries whose lease expired", len(reclaimed))
+        log.warning("reclaimed %d deliveries whose lease expired", len(reclaimed),
+                    extra={"delivery_ids": [row.id for row in reclaimed]})
         # The attempt counts (the request may have gone out): its record says so.
         session.add_all(
             DeliveryAttemptRow(
