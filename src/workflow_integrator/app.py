@@ -143,12 +143,14 @@ def build_services(
     token_manager = TokenManager(
         DatabaseTokenStore(engine, sessions, secretbox), clock, on_fetch=metrics.token_fetch
     )
-    transports = TransportPool(token_manager)
-    securechange = SecureChangeSettingsService(sessions, secretbox, readiness)
+    policy = settings.outbound_policy
+    transports = TransportPool(token_manager, policy)
+    securechange = SecureChangeSettingsService(sessions, secretbox, readiness, policy)
     tickets = SecureChangeTicketReader(
         securechange.connection,
         # Shown by /readyz; SecureChange being down does not make WI unready.
         lambda ok, detail: readiness.report("securechange", ok, detail, required=False),
+        policy,
     )
     placeholders = PlaceholderService(settings.resolved_plugin_dir, securechange.web_url)
     integrations = IntegrationService(sessions, placeholders)
@@ -172,7 +174,7 @@ def build_services(
             return None
 
     notifier = FailureNotifier(failure_mails, notify_for, securechange.connection,
-                               lambda: settings.public_url)
+                               lambda: settings.public_url, policy)
     return Services(
         settings=settings,
         engine=engine,
