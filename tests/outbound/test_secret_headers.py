@@ -207,3 +207,11 @@ async def test_a_malformed_access_token_from_the_endpoint_is_not_sent(receiver: 
     )
     assert diagnosis.stage == "parse" and "it holds a line break" in diagnosis.message
     assert "issued-token" not in diagnosis.message
+
+
+def test_a_malformed_token_is_refused_on_an_existing_server_too(live_wi: LiveWI) -> None:
+    live_wi.services.servers.create({"name": "kept", "host": "10.0.0.5",
+                                     "auth": {"method": "bearer", "token": "fine-token-1234"}})
+    with live_wi.client() as client:
+        response = client.patch(f"{BASE}/kept", json={"auth": {"token": "new\ttoken"}})
+    assert response.status_code == 422 and "control characters" in response.text

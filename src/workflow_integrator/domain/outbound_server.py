@@ -166,7 +166,7 @@ class BearerAuth(_Strict):
         # The same rule as a token script's output; the message never quotes the token.
         flaw = token_flaw(value.get_secret_value()) if value and value.get_secret_value() else None
         # One saved before this rule stays readable; sending it is refused (outbound.auth).
-        if flaw is not None and not (info.context and info.context.get("stored")):
+        if flaw is not None and not (info.context and info.context.get("loading")):
             raise ValueError(
                 f"the token cannot be sent as 'Authorization: Bearer <token>': {flaw}; "
                 "paste the token alone, as one word"

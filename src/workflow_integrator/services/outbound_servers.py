@@ -549,7 +549,7 @@ class OutboundServerService:
         doc["name"] = row.name
         # Stored configurations were valid when saved; an expired certificate must
         # not make the server unreadable, so load without re-judging time.
-        return OutboundServer.model_validate(doc, context={"stored": True})
+        return OutboundServer.model_validate(doc, context={"stored": True, "loading": True})
 
     def _view(self, row: OutboundServerRow) -> ServerView:
         server = self._load(row)
