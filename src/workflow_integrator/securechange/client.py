@@ -206,10 +206,10 @@ class SecureChangeClient:
                 stage=classify(exc)) from None
         except httpx2.TransportError as exc:
             if policy_refusal(exc) is not None:
-                # Settings must change before this can work: trying again will not help.
+                # Retried like an unreachable SecureChange: an admin may change the policy.
                 raise SecureChangeError(
                     f"{what}: {describe(exc, target=self.connection.target.netloc())}",
-                    retryable=False, stage="policy") from None
+                    retryable=True, stage="policy") from None
             text = str(exc) or type(exc).__name__
             hint = ""
             if "CERTIFICATE_VERIFY_FAILED" in text:
