@@ -27,6 +27,7 @@ from workflow_integrator.domain.network_policy import (
 )
 from workflow_integrator.outbound import MemoryTokenStore, TokenManager, TransportPool, fetch_token
 from workflow_integrator.outbound.diagnostics import check_connection
+from workflow_integrator.outbound.network_guard import GuardedBackend, PolicyRefused
 from workflow_integrator.securechange.client import SecureChangeClient
 from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.settings import Settings
@@ -270,3 +271,15 @@ def test_test_connection_and_fetch_token_report_the_policy(
     assert loopback.status_code == 200 and loopback.json()["stage"] == "policy"
     assert not receiver.requests
     assert securechange.status_code == 200 and securechange.json()["stage"] == "policy"
+
+
+async def test_the_backend_connects_to_the_very_address_it_checked(listener: Listener) -> None:
+    # A name is resolved once; the connection goes to that checked address, so a
+    # second lookup (DNS rebinding) has nothing to change.
+    stream = await GuardedBackend(DEFAULT_POLICY).connect_tcp("localhost", listener.port, 5)
+    try:
+        assert stream.get_extra_info("server_addr")[0] == "127.0.0.1"
+    finally:
+        await stream.aclose()
+    with pytest.raises(PolicyRefused, match="localhost is a loopback name"):
+        await GuardedBackend(DENY_LOOPBACK).connect_tcp("localhost", listener.port, 5)

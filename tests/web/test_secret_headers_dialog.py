@@ -29,7 +29,9 @@ def test_dialog_masks_header_secrets_and_keeps_them_on_save(
     assert API_KEY not in page and "acme-tenant-secret" not in page
     assert "X-API-Key: ********, X-Tenant: ********" in page
     assert 'value="X-Tenant"' in page
-    assert API_KEY not in viewer_client.get("/servers/keyed/edit").text
+    viewer_page = viewer_client.get("/servers/keyed/edit")
+    assert viewer_page.status_code == 200 and "X-API-Key: ********" in viewer_page.text
+    assert API_KEY not in viewer_page.text
     saved = admin_client.post(
         "/servers/keyed/edit",
         data=_form(csrf_of(page), "X-API-Key: ********, X-Tenant: ********, Accept: */*"),
