@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Connection, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from workflow_integrator.domain.headers import HeaderError, parse_headers
-from workflow_integrator.domain.redaction import redact_header_text
+from workflow_integrator.domain.redaction import MASK, redact_header_text
 from workflow_integrator.store.base import (
     Base,
     Timestamps,
@@ -130,8 +130,10 @@ def unseal_headers(connection: Connection, box: SecretBox | None) -> int:
     """Undo :func:`seal_clear_headers` (downgrading below ``0010_secret_headers``)."""
     count = 0
     for server_id, config, sealed in connection.execute(sa.select(_SERVERS)).all():
-        if not sealed:
-            continue
+        doc = dict(config or {})
+        headers = doc.get("headers")
+        if not sealed or not isinstance(headers, str) or MASK not in headers:
+            continue  # no header was sealed here
         if box is None:
             raise RuntimeError(
                 "downgrading below 0010_secret_headers needs the secret key: the secret "
@@ -141,7 +143,6 @@ def unseal_headers(connection: Connection, box: SecretBox | None) -> int:
         secrets = json.loads(box.decrypt(sealed, where))
         if "headers" not in secrets:
             continue
-        doc = dict(config or {})
         doc["headers"] = secrets.pop("headers")
         connection.execute(
             sa.update(_SERVERS).where(_SERVERS.c.id == server_id).values(
