@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workflow_integrator.domain.headers import DEFAULT_HEADERS
+from workflow_integrator.domain.headers import DEFAULT_HEADERS, HeaderError, parse_headers
 from workflow_integrator.domain.redaction import (
     MASK,
     keep_masked_headers,
@@ -142,7 +142,11 @@ def carry_secrets(
         elif value == MASK and values.get(CARRIED_PREFIX + name):
             carried[CARRIED_PREFIX + name] = values[CARRIED_PREFIX + name]
     headers = carried.get("headers", "")
-    shown = redact_header_text(headers, _names(carried.get("secret_headers", "")))
+    try:
+        parse_headers(headers)
+        shown = redact_header_text(headers, _names(carried.get("secret_headers", "")))
+    except HeaderError:
+        shown = headers  # unreadable: it goes back as typed, to be corrected
     if shown != headers:
         # Typed secret header values go back masked, their text sealed like other secrets.
         carried["headers"] = shown
