@@ -1,14 +1,14 @@
 """delivery notices: which dead or long-held deliveries a failure e-mail was queued for
 
-Revision ID: 0010_delivery_notices
-Revises: 0009_smtp
+Revision ID: 0011_delivery_notices
+Revises: 0010_secret_headers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_delivery_notices"
-down_revision = "0009_smtp"
+revision = "0011_delivery_notices"
+down_revision = "0010_secret_headers"
 branch_labels = None
 depends_on = None
 
