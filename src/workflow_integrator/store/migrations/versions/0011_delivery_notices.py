@@ -32,5 +32,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_delivery_notices_delivery_id"), table_name="delivery_notices")
-    op.drop_table("delivery_notices")
+    # Dropping the table drops its index. SQLite runs DDL outside the transaction: a
+    # downgrade that stopped at an older step may have dropped it already.
+    if sa.inspect(op.get_bind()).has_table("delivery_notices"):
+        op.drop_table("delivery_notices")
