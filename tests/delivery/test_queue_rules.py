@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.delivery.conftest import LEASE, T0, QueueDb, delivered, failed
+from workflow_integrator.domain.clock import ManualClock
 from workflow_integrator.domain.delivery import BreakerState, DeliveryState, WritebackState
 from workflow_integrator.store import events as event_store
 
@@ -196,3 +197,25 @@ def test_nothing_to_do_means_no_due_time(db: QueueDb) -> None:
     db.add_server()
     db.add_event(7, "2024-05-01T10:00:00Z")
     assert db.queue.next_due(T0) == T0  # an event to plan
+
+
+def test_a_write_back_in_the_same_clock_tick_as_the_read_makes_the_ticket_stale(
+    db: QueueDb,
+) -> None:
+    clock = ManualClock(T0)  # a clock that does not move between the read and the write
+    itsm = db.add_server("itsm")
+    chat = db.add_server("chat")
+    create = db.add_event(7, "2024-05-01T10:01:00Z", "CREATE")
+    advance = db.add_event(7, "2024-05-01T10:02:00Z")
+    db.plan(create, itsm, now=clock.now())  # the ticket is read at T0
+    db.plan(advance, chat, now=clock.now())
+    first = db.queue.claim("w", 1, clock.now(), LEASE)[0]
+    db.queue.record(first.id, "w", delivered(writeback={"ITSM reference": "INC1"}),
+                    clock.now())
+    db.queue.claim_writebacks("wb", 10, clock.now(), LEASE)
+    assert db.queue.record_writeback(first.id, "wb", True, "written", None, clock.now())
+
+    later = db.queue.claim("w", 10, clock.now(), LEASE)
+    assert [c.event_id for c in later] == [advance]
+    # Written at the very moment the ticket was read: the snapshot may predate it.
+    assert db.queue.context(later[0].id).stale

@@ -542,7 +542,8 @@ class DatabaseDeliveryQueue:
                     D.ticket_id == found.ticket_id, D.writeback_state == WritebackState.DONE
                 )
             )
-        stale = found.ticket_snapshot is None or (written is not None and written > read_at)
+        # >=: a write-back in the same clock tick as the read may not be in the snapshot.
+        stale = found.ticket_snapshot is None or (written is not None and written >= read_at)
         return DeliveryContext(
             event=found.event, info=dict(found.info or {}),
             ticket=dict(found.ticket_snapshot or {}), ticket_read_at=read_at, stale=stale,
