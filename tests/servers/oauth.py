@@ -107,6 +107,14 @@ class OAuthServer:
             expiry = self.access.get(authorization[7:])
         return expiry is not None and expiry > time.time()
 
+    def issued(self, authorization: str | None) -> bool:
+        """True when an Authorization header carries an access token this endpoint issued,
+        expired or not (a request may arrive just after its token's last moment)."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return False
+        with self.lock:
+            return authorization[7:] in self.access
+
     def live_refresh_tokens(self) -> list[str]:
         """Refresh tokens that can still be used."""
         with self.lock:
