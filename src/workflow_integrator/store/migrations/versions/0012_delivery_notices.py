@@ -1,14 +1,14 @@
 """delivery notices: which dead or long-held deliveries a failure e-mail was queued for
 
-Revision ID: 0011_delivery_notices
-Revises: 0010_secret_headers
+Revision ID: 0012_delivery_notices
+Revises: 0011_writes_back
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_delivery_notices"
-down_revision = "0010_secret_headers"
+revision = "0012_delivery_notices"
+down_revision = "0011_writes_back"
 branch_labels = None
 depends_on = None
 
