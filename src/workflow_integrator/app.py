@@ -213,6 +213,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         event_replans,
         health,
         limits,
+        methods,
         openapi,
         outbound_servers,
         response_headers,
@@ -276,6 +277,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(deliveries_api.router)
     web.install(app, root)
     openapi.install(app)
+    app.add_middleware(methods.AllowedMethods, routes=lambda: app.router.routes)
     # Outermost: every answer, the UI's refusals included, gets the headers, and the
     # client's address and scheme are settled before anything reads them.
     app.add_middleware(response_headers.ResponseHeaders)

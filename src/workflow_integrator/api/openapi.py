@@ -9,9 +9,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
+from workflow_integrator.api.deliveries import CancelBody, FilterBody
 from workflow_integrator.api.deps import ViewerDep
+from workflow_integrator.api.diagnostics import TestBody
+from workflow_integrator.api.event_replans import ReplanFilter
+from workflow_integrator.api.integrations import PreviewBody
 from workflow_integrator.api.outbound_servers import RenameBody
+from workflow_integrator.api.responses import declare_errors
 from workflow_integrator.delivery.intake import EventBody
+from workflow_integrator.domain.integration import Integration
 from workflow_integrator.domain.outbound_server import OutboundServer
 from workflow_integrator.domain.smtp import SmtpSettings
 from workflow_integrator.securechange.connection import SecureChangeConnection
@@ -22,6 +28,12 @@ DOCUMENTED_BODIES: dict[str, type[BaseModel]] = {
     "EventBody": EventBody,
     "SecureChangeConnection": SecureChangeConnection,
     "SmtpSettings": SmtpSettings,
+    "Integration": Integration,
+    "PreviewBody": PreviewBody,
+    "FilterBody": FilterBody,
+    "CancelBody": CancelBody,
+    "ReplanFilter": ReplanFilter,
+    "TestBody": TestBody,
 }
 """Component name → model, for routes that document their body by a component name."""
 
@@ -44,6 +56,7 @@ def install(app: FastAPI) -> None:
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components[name] = body
+        declare_errors(schema, app.routes)
         app.openapi_schema = schema
         return schema
 

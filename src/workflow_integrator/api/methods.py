@@ -1,0 +1,69 @@
+"""``OPTIONS`` and ``405 Method Not Allowed`` with the methods of the whole resource.
+
+FastAPI keeps one route per method, and Starlette's 405 lists only the methods of
+the first route whose path matched, so ``Allow`` on ``/api/v1/integrations`` said
+``GET`` although ``POST`` works there too. This middleware answers ``OPTIONS`` with
+every method of every route on the path, and puts the same list on each 405.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+from fastapi.routing import iter_route_contexts
+from starlette.datastructures import MutableHeaders
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route answers on ``scope``'s path, and OPTIONS."""
+    methods: set[str] = set()
+    path = scope["path"]
+    # FastAPI includes routers lazily: their routes are reached through route contexts.
+    for route in iter_route_contexts(list(routes)):
+        if route.methods and route.path_regex is not None and route.path_regex.match(path):
+            methods |= set(route.methods)
+    if not methods:
+        return []
+    methods.add("OPTIONS")
+    return sorted(methods)
+
+
+class AllowedMethods:
+    """ASGI middleware: ``OPTIONS`` answers 204 with ``Allow``; a 405 gets the full ``Allow``."""
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], Iterable[BaseRoute]]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            allow = allowed_methods(self.routes(), scope)
+            if allow:
+                await send({"type": "http.response.start", "status": 204,
+                            "headers": [(b"allow", ", ".join(allow).encode())]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await _not_found(send)
+            return
+
+        async def with_allow(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                allow = allowed_methods(self.routes(), scope)
+                if allow:
+                    MutableHeaders(scope=message)["allow"] = ", ".join(allow)
+            await send(message)
+
+        await self.app(scope, receive, with_allow)
+
+
+async def _not_found(send: Send) -> None:
+    body = json.dumps({"detail": "Not Found"}).encode()
+    await send({"type": "http.response.start", "status": 404,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
