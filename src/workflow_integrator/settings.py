@@ -128,6 +128,12 @@ class Settings(BaseSettings):
         "older ones are pruned every few minutes.",
     )
 
+    audit_retention_days: int = Field(
+        default=365, ge=1, le=36500,
+        description="Days audit-log records (who changed configuration) are kept; older "
+        "ones are pruned with the deliveries' retention run.",
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_parse(cls, value: str) -> str:

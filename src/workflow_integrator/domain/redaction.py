@@ -73,6 +73,31 @@ def redact_headers(
     return out
 
 
+SECRET_FIELD_NAMES: frozenset[str] = frozenset(
+    {"password", "client_secret", "refresh_token", "token", "client_key", "secret",
+     "api_key", "passphrase", "access_token"}
+)
+"""Names of document fields that hold a secret (server auth, SecureChange, SMTP, users)."""
+
+
+def is_secret_field(name: str) -> bool:
+    """True when a document field (``auth.password``, ``client_key``) holds a secret."""
+    return name.rsplit(".", 1)[-1].lower() in SECRET_FIELD_NAMES
+
+
+def redact_header_text(text: str) -> str:
+    """Header lines (``Name: value``, one a line) with secret values masked."""
+    lines = []
+    for line in text.splitlines():
+        name, colon, value = line.partition(":")
+        if colon:
+            shown_name, shown_value = redact_headers([(name, value.strip())])[0]
+            lines.append(f"{shown_name}: {shown_value}")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def _secret_parameter(name: str) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in _SECRET_PARAMETER_WORDS)
