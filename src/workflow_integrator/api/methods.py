@@ -19,12 +19,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
     """Every method some route answers on ``scope``'s path, and OPTIONS."""
-    methods: set[str] = set()
     path = scope["path"]
     # FastAPI includes routers lazily: their routes are reached through route contexts.
-    for route in iter_route_contexts(list(routes)):
-        if route.methods and route.path_regex is not None and route.path_regex.match(path):
-            methods |= set(route.methods)
+    matching = [route for route in iter_route_contexts(list(routes))
+                if route.methods and route.path_regex is not None
+                and route.path_regex.match(path)]
+    # A fixed path (/outbound-servers/fetch-token) is its own resource, not a value of a
+    # parameter (/outbound-servers/{name}), as the OpenAPI document says.
+    fixed = [route for route in matching if "{" not in route.path_format]
+    methods: set[str] = set()
+    for route in fixed or matching:
+        methods |= set(route.methods or ())
     if not methods:
         return []
     methods.add("OPTIONS")
