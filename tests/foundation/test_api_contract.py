@@ -66,7 +66,7 @@ def _findings(schema: Any) -> tuple[list[str], list[str], set[str]]:
     for event in engine.from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished | events.FuzzScenarioFinished):
             tested.add(event.recorder.label)
-            for case_id, checks in event.recorder.checks.items():
+            for checks in event.recorder.checks.values():
                 for check in checks:
                     if check.failure_info is not None:
                         failure = check.failure_info.failure

@@ -49,9 +49,13 @@ def test_filter_bodies_refuse_bad_json_like_every_body(live_wi: LiveWI) -> None:
                           headers={"content-type": "application/json"})
         latin1 = api.post("/api/v1/events/replan", content=b"\xff\xfe",
                           headers={"content-type": "application/json"})
+        deep = api.post("/api/v1/events/replan", content=b"[" * 40 + b"]" * 40,
+                        headers={"content-type": "application/json"})
     assert broken.status_code == 422
     assert "not valid JSON" in broken.json()["detail"][0]["msg"]
     assert latin1.status_code == 415
+    assert deep.status_code == 422
+    assert deep.json()["detail"][0]["msg"] == "body is nested more than 32 levels deep"
 
 
 def test_the_document_declares_errors_and_resolves_every_reference(live_wi: LiveWI) -> None:
