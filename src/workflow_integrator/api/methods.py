@@ -26,7 +26,7 @@ def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
                 and route.path_regex.match(path)]
     # A fixed path (/outbound-servers/fetch-token) is its own resource, not a value of a
     # parameter (/outbound-servers/{name}), as the OpenAPI document says.
-    fixed = [route for route in matching if "{" not in route.path_format]
+    fixed = [route for route in matching if "{" not in (route.path_format or "")]
     methods: set[str] = set()
     for route in fixed or matching:
         methods |= set(route.methods or ())
