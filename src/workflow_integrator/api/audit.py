@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from workflow_integrator.api.deps import AdminDep, AuditDep
 from workflow_integrator.api.timestamps import Timestamp
 from workflow_integrator.domain.bounds import ROW_ID_MAX
-from workflow_integrator.services.audit import MAX_PAGE
+from workflow_integrator.services.audit import MAX_PAGE, SubjectKind
 from workflow_integrator.store.audit import AuditFilter
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-
-SubjectKindParam = Literal["server", "integration", "securechange", "smtp", "user", "token"]
 
 
 @router.get("")
 def list_audit(
     audit: AuditDep,
     _: AdminDep,
-    kind: Annotated[SubjectKindParam | None, Query(description="what was changed")] = None,
+    kind: Annotated[SubjectKind | None, Query(description="what was changed")] = None,
     subject: Annotated[str | None, Query(max_length=200,
                                          description="its name, e.g. a server's")] = None,
     actor: Annotated[str | None, Query(max_length=200,

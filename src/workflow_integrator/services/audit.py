@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,8 +26,7 @@ from workflow_integrator.store.audit import AuditFilter, AuditRow
 
 ActorKind = Literal["token", "user", "cli", "system"]
 SubjectKind = Literal["server", "integration", "securechange", "smtp", "user", "token"]
-SUBJECT_KINDS: tuple[str, ...] = ("server", "integration", "securechange", "smtp", "user",
-                                  "token")
+SUBJECT_KINDS: tuple[str, ...] = get_args(SubjectKind)
 MAX_PAGE = 1000
 
 
