@@ -75,3 +75,7 @@ def test_the_document_declares_errors_and_resolves_every_reference(live_wi: Live
         "$ref": "#/components/schemas/Integration"}
     assert components["Integration"]["additionalProperties"] is False
     assert components["PreviewBody"]["additionalProperties"] is False
+    patching = servers["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert patching == {"$ref": "#/components/schemas/OutboundServerPatch"}
+    assert components["OutboundServerPatch"]["additionalProperties"] is False
+    assert "auth" in components["OutboundServerPatch"]["properties"]

@@ -128,7 +128,7 @@ async def replay_matching(
     return Replayed(replayed=count)
 
 
-@router.get("/{delivery_id:int}", responses={**_READ, **_UNKNOWN})
+@router.get("/{delivery_id}", responses={**_READ, **_UNKNOWN})
 def read_delivery(
     delivery_id: DeliveryId, deliveries: DeliveriesDep, _: ViewerDep
 ) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def read_delivery(
 
 
 @router.post(
-    "/{delivery_id:int}/replay",
+    "/{delivery_id}/replay",
     responses={**_CHANGE, **_UNKNOWN,
                409: {"description": "not dead, delivered or cancelled, or without a server"}},
 )
@@ -148,7 +148,7 @@ def replay_one(delivery_id: DeliveryId, deliveries: DeliveriesDep, admin: AdminD
 
 
 @router.post(
-    "/{delivery_id:int}/cancel",
+    "/{delivery_id}/cancel",
     responses={**_CHANGE, **_UNKNOWN, 409: {"description": "not pending or held"}},
     openapi_extra=schema_body("CancelBody", "Why the delivery is cancelled."),
 )

@@ -55,7 +55,7 @@ async def replan_failed(request: Request, services: ServicesDep, _: AdminDep) ->
     return Replanned(replanned=count)
 
 
-@router.post("/{event_id:int}/replan", responses={409: CONFLICT[409]})
+@router.post("/{event_id}/replan", responses={409: CONFLICT[409]})
 async def replan_one(
     event_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], services: ServicesDep, _: AdminDep
 ) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def list_events(
     return [e.summary() for e in events.list(flt)]
 
 
-@router.get("/{event_id:int}")
+@router.get("/{event_id}")
 def read_event(
     event_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], events: EventsDep, _: ViewerDep
 ) -> dict[str, Any]:

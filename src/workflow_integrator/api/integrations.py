@@ -131,7 +131,8 @@ async def replace_integration(
         "requestBody": {
             "required": True,
             "description": "A JSON merge patch (RFC 7396) of the integration document.",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/IntegrationPatch"}}},
         }
     },
     responses={**CONFLICT, **IF_MATCH},

@@ -93,7 +93,8 @@ async def replace_server(
         "requestBody": {
             "required": True,
             "description": "A JSON merge patch (RFC 7396) of the server document.",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/OutboundServerPatch"}}},
         }
     },
     responses={**CONFLICT, **IF_MATCH},

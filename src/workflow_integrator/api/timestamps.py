@@ -17,7 +17,7 @@ def _iso_text(value: Any) -> Any:
         return value
     if not isinstance(value, str) or not value[:4].isdigit() or len(value) < 10 \
             or value[4] != "-":
-        raise ValueError("give a date and time in ISO 8601, such as 2026-03-01T12:00:00Z")
+        raise ValueError("enter a datetime in ISO 8601, such as 2026-03-01T12:00:00Z")
     return value
 
 
