@@ -1,14 +1,14 @@
 """audit: who changed which server, integration, setting, user or token, when and from where
 
-Revision ID: 0010_audit
-Revises: 0009_smtp
+Revision ID: 0011_audit
+Revises: 0010_secret_headers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_audit"
-down_revision = "0009_smtp"
+revision = "0011_audit"
+down_revision = "0010_secret_headers"
 branch_labels = None
 depends_on = None
 
