@@ -55,12 +55,23 @@ def test_an_api_change_is_recorded_with_the_token_address_and_a_masked_diff(
     assert create["subject"] == "itsm"
     assert create["changes"]["auth.password"] == [None, MASK]
     assert create["changes"]["host"] == [None, "itsm.example.com"]
+    assert "client_key" not in create["changes"]  # no key before, none after
     assert update["action"] == "update"
     assert update["changes"]["host"] == ["itsm.example.com", "itsm2.example.com"]
     assert update["changes"]["auth.password"] == [MASK, MASK]
+    with live_wi.client() as api:
+        for key in ("key-one-1234", "key-two-5678"):
+            headers = f"Content-Type: application/json, X-API-Key: {key}"
+            assert api.patch("/api/v1/outbound-servers/itsm",
+                             json={"headers": headers}).status_code == 200
+        key_added, key_changed = api.get("/api/v1/audit", params={"kind": "server",
+                                                                 "limit": 2}).json()["items"][::-1]
+    masked_key = f"Content-Type: application/json, X-API-Key: {MASK}"
+    assert key_added["changes"]["headers"] == ["Content-Type: application/json", masked_key]
+    assert key_changed["changes"] == {"headers": [MASK, MASK]}
     raw = raw_log(live_wi)
-    assert PASSWORD not in raw
-    assert "another-password-1" not in raw
+    for secret in (PASSWORD, "another-password-1", "key-one-1234", "key-two-5678"):
+        assert secret not in raw
 
 
 def test_filters_and_pages(live_wi: LiveWI) -> None:

@@ -696,12 +696,20 @@ def _audit(session: Session, action: str, name: str, old: OutboundServer | None,
     """Record a change of server ``name``: masked documents, and which secrets changed."""
     clear_old = document(old, secrets="clear") if old else {}
     clear_new = document(new, secrets="clear") if new else {}
+    def value(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+        found = _get(doc, path)
+        return None if found is _MISSING else found
+
     changed = [".".join(path) for path in SECRET_PATHS if path[0] != "proxy"
-               and _get(clear_old, path) != _get(clear_new, path)]
+               and value(clear_old, path) != value(clear_new, path)]
     if _proxy_password(old) != _proxy_password(new):
         changed.append("proxy.password")
-    audit.record(session, action, "server", name, document(old) if old else None,
-                 document(new) if new else None, secrets_changed=changed)
+    shown_old, shown_new = (document(old) if old else None), (document(new) if new else None)
+    if (clear_old.get("headers") != clear_new.get("headers")
+            and (shown_old or {}).get("headers") == (shown_new or {}).get("headers")):
+        changed.append("headers")  # only a secret header's value changed
+    audit.record(session, action, "server", name, shown_old, shown_new,
+                 secrets_changed=changed)
 
 
 def _proxy_password(server: OutboundServer | None) -> str | None:
