@@ -32,5 +32,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_audit_log_at", table_name="audit_log")
-    op.drop_table("audit_log")
+    # Idempotent: on SQLite a later step's failure can leave this step's DDL done while
+    # the recorded revision stays, and the downgrade is then tried again.
+    op.drop_index("ix_audit_log_at", table_name="audit_log", if_exists=True)
+    op.drop_table("audit_log", if_exists=True)
