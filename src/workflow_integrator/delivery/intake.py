@@ -143,6 +143,7 @@ class EventIntake:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._writer = event_store.EventWriter(sessions)
         #: Called (in the storing thread) after a new event is stored: delivery looks at once.
         self.on_stored: list[Callable[[], None]] = []
 
@@ -235,7 +236,7 @@ class EventIntake:
             dedupe_key=dedupe_key(source, info.id, event.value, stamp),
             request_id=logs.context_fields().get("request_id"),
         )
-        row, created = event_store.insert_once(self._sessions, new)
+        row, created = self._writer.insert_once(new)
         if created:
             for hook in self.on_stored:
                 hook()
