@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 from workflow_integrator.domain.delivery import event_order_time
 from workflow_integrator.store.base import Base, UTCDateTime, utcnow
 from workflow_integrator.store.db import begin_writing
+
+log = logging.getLogger("workflow_integrator.store.events")
 
 
 class EventRow(Base):
@@ -174,8 +178,13 @@ class EventWriter:
     MAX_BATCH = 256
     IDLE_SECONDS = 1.0
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], on_stored: Sequence[Callable[[], None]] = ()
+    ) -> None:
+        """``on_stored``: called in the writer thread after a commit that stored new events,
+        before their callers are answered."""
         self._sessions = sessions
+        self._on_stored = on_stored
         self._queue: queue.SimpleQueue[tuple[NewEvent, Future[tuple[EventRow, bool]]]] = (
             queue.SimpleQueue())
         self._lock = threading.Lock()
@@ -183,6 +192,10 @@ class EventWriter:
 
     def insert_once(self, new: NewEvent) -> tuple[EventRow, bool]:
         """Like :func:`insert_once`; blocks until the event's transaction is committed."""
+        return self.submit(new).result()
+
+    def submit(self, new: NewEvent) -> Future[tuple[EventRow, bool]]:
+        """Queue the event; the future is done once its transaction is committed."""
         done: Future[tuple[EventRow, bool]] = Future()
         with self._lock:
             self._queue.put((new, done))
@@ -190,7 +203,7 @@ class EventWriter:
                 self._thread = threading.Thread(target=self._run, name="event-writer",
                                                 daemon=True)
                 self._thread.start()
-        return done.result()
+        return done
 
     def _run(self) -> None:
         try:
@@ -224,18 +237,34 @@ class EventWriter:
             return
         except Exception:
             # A race on a dedupe key or one unstorable event: each gets its own outcome.
-            for new, done in batch:
+            outcomes: list[tuple[EventRow, bool] | Exception] = []
+            for new, _ in batch:
                 try:
-                    done.set_result(insert_once(self._sessions, new))
+                    outcomes.append(insert_once(self._sessions, new))
                 except Exception as exc:
-                    done.set_exception(exc)
+                    outcomes.append(exc)
+            self._answer(batch, outcomes)
             return
         except BaseException as exc:
             for _, done in batch:
                 done.set_exception(exc)
             raise
-        for (_, done), result in zip(batch, results, strict=True):
-            done.set_result(result)
+        self._answer(batch, list(results))
+
+    def _answer(self, batch: list[tuple[NewEvent, Future[tuple[EventRow, bool]]]],
+                outcomes: list[tuple[EventRow, bool] | Exception]) -> None:
+        if any(not isinstance(o, Exception) and o[1] for o in outcomes):
+            for hook in self._on_stored:
+                try:
+                    hook()
+                except Exception:
+                    # Stored is stored: delivery finds the events on its next poll.
+                    log.exception("after storing events: a hook failed")
+        for (_, done), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                done.set_exception(outcome)
+            else:
+                done.set_result(outcome)
 
 
 def _new_row(new: NewEvent) -> EventRow:
