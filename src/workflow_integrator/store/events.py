@@ -206,13 +206,15 @@ class EventWriter:
         return done
 
     def _run(self) -> None:
+        me = threading.current_thread()
         try:
             while True:
                 try:
                     first = self._queue.get(timeout=self.IDLE_SECONDS)
                 except queue.Empty:
-                    with self._lock:
+                    with self._lock:  # submit() queues under this lock: nothing slips by
                         if self._queue.empty():
+                            self._thread = None
                             return
                     continue
                 batch = [first]
@@ -223,9 +225,10 @@ class EventWriter:
                         break
                 self._write(batch)
         finally:
-            # Also when the thread dies: the next caller then starts a new one.
+            # Should the thread die, the next caller starts a new one.
             with self._lock:
-                self._thread = None
+                if self._thread is me:
+                    self._thread = None
 
     def _write(self, batch: list[tuple[NewEvent, Future[tuple[EventRow, bool]]]]) -> None:
         try:
