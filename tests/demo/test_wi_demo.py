@@ -145,3 +145,32 @@ def test_demo_moves_tickets_writes_back_and_stops_everything(tmp_path: Path, sto
     assert "stopped" in output.text
     assert in_group(process.pid) == []
     assert [p for p in ports.values() if listening(p)] == []
+
+
+def test_a_busy_port_is_named_and_nothing_is_left_running(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        sim_port, itsm_port = free_port(), free_port()
+        done = subprocess.run(
+            [WI, "demo", "--port", str(port), "--sim-port", str(sim_port),
+             "--itsm-port", str(itsm_port)],
+            cwd=tmp_path, env=wi_env(tmp_path / "unused"), capture_output=True, text=True,
+            stdin=subprocess.DEVNULL, timeout=120, check=False,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"WI: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "--port" in done.stderr
+    assert not listening(sim_port) and not listening(itsm_port)
+
+
+def test_a_data_folder_in_use_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wi.db").write_bytes(b"")
+    done = subprocess.run([WI, "demo", "--data", str(data)], cwd=tmp_path,
+                          env=wi_env(tmp_path / "unused"), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60, check=False)
+    assert done.returncode == 2
+    assert f"--data: {data} is not an empty folder" in done.stderr

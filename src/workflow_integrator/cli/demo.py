@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from workflow_integrator import logs
-from workflow_integrator.cli.context import console, fail
+from workflow_integrator.cli.context import console, errors, fail
 from workflow_integrator.demo.stage import Demo, DemoFailed, DemoStopped, Report
 
 
@@ -50,8 +50,12 @@ def demo(
         except DemoStopped:
             console.print("stopping")
             return
-        except (DemoFailed, OSError) as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        except DemoFailed as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            errors.print(f"[bold red]error:[/] {exc}; choose free ports with --port, "
+                         "--sim-port and --itsm-port", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         _print(report, kept=data is not None)
         stopping.wait()

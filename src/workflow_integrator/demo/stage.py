@@ -98,14 +98,19 @@ class Demo:
         """Start everything, configure WI, move the tickets; the report of what happened."""
         port, sim_port, itsm_port = self._ports
         certificate = issue_local_certificate(self.data_dir / "demo-tls", "itsm")
-        itsm = BackgroundServer(self.itsm.app(), port=itsm_port, name="demo-itsm",
+        itsm = BackgroundServer(self.itsm.app(), port=itsm_port, name="the ITSM",
                                 certfile=str(certificate.certfile),
                                 keyfile=str(certificate.keyfile))
         self._servers.append(itsm.start())
         self.itsm.oauth.url = self.itsm.receiver.url = itsm.url
         self._say(f"ITSM (HTTPS, OAuth 2.0) on {itsm.url}")
-        self._simulator = SimulatorServer(state_file=self.data_dir / "securechange-sim.json",
-                                          port=sim_port).start()
+        simulator = SimulatorServer(state_file=self.data_dir / "securechange-sim.json",
+                                    port=sim_port)
+        try:
+            self._simulator = simulator.start()
+        except OSError as exc:
+            raise OSError(f"the SecureChange simulator: cannot listen on 127.0.0.1:{sim_port} "
+                          f"({exc.strerror})") from None
         self._say(f"SecureChange simulator on {self._simulator.url}")
         self._check()
         services, admin_token, sign_in, token_file = self._start_wi(port)
@@ -166,7 +171,7 @@ class Demo:
         if first is None:
             raise DemoFailed(f"{self.data_dir} already has users; give a new, empty --data")
         name, password, _ = first
-        wi = BackgroundServer(create_app(settings, services), port=port, name="wi",
+        wi = BackgroundServer(create_app(settings, services), port=port, name="WI",
                               lifespan="on", **SERVER_OPTIONS)
         self._servers.append(wi.start())
         return services, admin_token, (name, password), token_file
