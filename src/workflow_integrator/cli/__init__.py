@@ -10,6 +10,7 @@ from workflow_integrator import __version__
 from workflow_integrator.cli import audit as audit_cli
 from workflow_integrator.cli import (
     db,
+    demo,
     diagnostics,
     secrets,
     serve,
@@ -52,6 +53,7 @@ def _options(
 
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
+app.command("demo")(demo.demo)
 servers.app.command("fetch-token")(diagnostics.fetch_token)
 servers.app.command("test")(diagnostics.test)
 app.add_typer(servers.app, name="servers")

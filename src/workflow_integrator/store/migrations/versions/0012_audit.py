@@ -1,14 +1,14 @@
 """audit: who changed which server, integration, setting, user or token, when and from where
 
-Revision ID: 0011_audit
-Revises: 0010_secret_headers
+Revision ID: 0012_audit
+Revises: 0011_writes_back
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_audit"
-down_revision = "0010_secret_headers"
+revision = "0012_audit"
+down_revision = "0011_writes_back"
 branch_labels = None
 depends_on = None
 
