@@ -1,14 +1,14 @@
 """delivery notices: which dead or long-held deliveries a failure e-mail was queued for
 
-Revision ID: 0012_delivery_notices
-Revises: 0011_writes_back
+Revision ID: 0013_delivery_notices
+Revises: 0012_audit
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_delivery_notices"
-down_revision = "0011_writes_back"
+revision = "0013_delivery_notices"
+down_revision = "0012_audit"
 branch_labels = None
 depends_on = None
 
