@@ -316,6 +316,35 @@ def test_certificate_mode_needs_a_certificate(api: httpx2.Client) -> None:
     )
 
 
+def test_rules_joining_fields_come_with_the_field_errors_at_once(api: httpx2.Client) -> None:
+    response = create(api, {
+        "timeout_seconds": 0,
+        "verify_certificate": "certificate",
+        "client_certificate": self_signed().cert_pem,
+        "headers": "Authorization: Basic abc",
+        "auth": {"method": "basic", "username": "wi", "password": "s3cret-basic"},
+    })
+    assert response.status_code == 422, response.text
+    found = [(e["loc"], e["msg"]) for e in response.json()["detail"]]
+    by_field = {tuple(loc[1:]) for loc, _ in found}
+    # One field error and three combination rules, each once, in one answer.
+    assert by_field == {("timeout_seconds",), ("certificate",), ("client_key",), ("headers",)}
+    assert len(found) == 4, found
+    assert "s3cret-basic" not in response.text
+
+
+def test_a_rule_on_an_unreadable_field_leaves_it_to_that_fields_error(api: httpx2.Client) -> None:
+    response = create(api, {
+        "verify_certificate": "certificate",
+        "certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        "client_key": "not a key",
+    })
+    assert response.status_code == 422, response.text
+    found = [(e["loc"][1:], e["msg"]) for e in response.json()["detail"]]
+    assert [loc for loc, _ in found].count(["certificate"]) == 1, found
+    assert [loc for loc, _ in found].count(["client_key"]) == 1, found
+
+
 @pytest.mark.parametrize("mode", ["disable", "enable"])
 def test_certificate_rejected_outside_certificate_mode(api: httpx2.Client, mode: str) -> None:
     response = create(api, {"verify_certificate": mode, "certificate": self_signed().cert_pem})

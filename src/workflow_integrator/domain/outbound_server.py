@@ -7,6 +7,7 @@ tabs of the Outbound Server Configuration dialog).
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -392,39 +393,19 @@ class OutboundServer(_Strict):
 
     @model_validator(mode="after")
     def _cross_field(self) -> OutboundServer:
-        if self.verify_certificate == "certificate" and not self.certificate:
-            raise ValueError(
-                "certificate: upload the server's CA or self-signed certificate (PEM) "
-                "when Verify certificate is 'certificate'"
-            )
-        if self.verify_certificate != "certificate" and self.certificate:
-            raise ValueError(
-                "certificate: a certificate is only used with Verify certificate = "
-                "'certificate'; remove it or change the mode"
-            )
-        if bool(self.client_certificate) != bool(self.client_key):
-            raise ValueError(
-                "client_key: client_certificate and client_key go together for mutual TLS; "
-                "give both or neither"
-            )
-        if (
-            self.client_certificate
-            and self.client_key
-            and not key_matches_certificate(
-                self.client_key.get_secret_value(), self.client_certificate
-            )
-        ):
-            raise ValueError(
-                "client_key: the client key does not belong to the client certificate; "
-                "upload the key that was issued with it"
-            )
-        if self.auth.method != "none" and any(
-            name.lower() == "authorization" for name, _ in self.header_list
-        ):
-            raise ValueError(
-                f"headers: 'Authorization' is set by the {self.auth.method} authentication; "
-                "remove it from the headers or choose method 'none'"
-            )
+        problems = combination_problems(
+            {
+                "verify_certificate": self.verify_certificate,
+                "certificate": self.certificate,
+                "client_certificate": self.client_certificate,
+                "client_key": self.client_key.get_secret_value() if self.client_key else None,
+                "auth": {"method": self.auth.method},
+                "headers": self.headers,
+            }
+        )
+        if problems:
+            field, message = problems[0]
+            raise ValueError(f"{field}: {message}")
         return self
 
     @property
@@ -491,3 +472,68 @@ SECRET_PATHS: tuple[tuple[str, ...], ...] = (
     ("proxy", "password"),
 )
 """Where secrets live in a server configuration (for masking, encryption, exports)."""
+
+
+def combination_problems(
+    document: Mapping[str, Any], failed: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """The rules that join fields, as ``(field, message)`` pairs, on raw or validated input.
+
+    The model checks them after its fields; the service also runs them on the raw
+    document when fields fail, so a user sees every problem at once. A rule that
+    involves a field in ``failed`` (its own value is wrong) is left to that field's error.
+    """
+    def text(name: str) -> str:
+        value = document.get(name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return value.strip() if isinstance(value, str) else ""
+
+    problems: list[tuple[str, str]] = []
+    mode = document.get("verify_certificate", "enable")
+    if "verify_certificate" in failed or "certificate" in failed:
+        mode = None
+    if mode == "certificate" and not text("certificate"):
+        problems.append((
+            "certificate",
+            "upload the server's CA or self-signed certificate (PEM) "
+            "when Verify certificate is 'certificate'",
+        ))
+    if isinstance(mode, str) and mode != "certificate" and text("certificate"):
+        problems.append((
+            "certificate",
+            "a certificate is only used with Verify certificate = "
+            "'certificate'; remove it or change the mode",
+        ))
+    client_certificate, client_key = text("client_certificate"), text("client_key")
+    if "client_certificate" in failed or "client_key" in failed:
+        pass  # the unreadable one's own error comes first
+    elif bool(client_certificate) != bool(client_key):
+        problems.append((
+            "client_key",
+            "client_certificate and client_key go together for mutual TLS; give both or neither",
+        ))
+    elif client_certificate and not key_matches_certificate(client_key, client_certificate):
+        problems.append((
+            "client_key",
+            "the client key does not belong to the client certificate; "
+            "upload the key that was issued with it",
+        ))
+    auth = document.get("auth")
+    method = auth.get("method") if isinstance(auth, Mapping) else None
+    headers = document.get("headers")
+    # An unknown method is its own error; so are headers that cannot be read.
+    if method in ("basic", "oauth2", "bearer") and isinstance(headers, str) and (
+        "headers" not in failed
+    ):
+        try:
+            named = [name.lower() for name, _ in parse_headers(headers)]
+        except HeaderError:
+            named = []  # the headers' own error says what is wrong with them
+        if "authorization" in named:
+            problems.append((
+                "headers",
+                f"'Authorization' is set by the {method} authentication; "
+                "remove it from the headers or choose method 'none'",
+            ))
+    return problems

@@ -22,6 +22,7 @@ from workflow_integrator.domain.outbound_server import (
     SECRET_PATHS,
     OutboundServer,
     ProxySetting,
+    combination_problems,
     normalise_newlines,
 )
 from workflow_integrator.domain.redaction import MASK
@@ -451,7 +452,14 @@ class OutboundServerService:
             )
             server = OutboundServer.model_validate(merged, context={"stored": unchanged})
         except ValidationError as exc:
-            raise InvalidInput.from_validation(exc, merged) from None
+            invalid = InvalidInput.from_validation(exc, merged)
+            # Rules joining fields are reported with the field errors, not after them.
+            failed = {str(error["loc"][0]) for error in invalid.errors if error["loc"]}
+            reported = {(tuple(error["loc"]), error["msg"]) for error in invalid.errors}
+            for field, message in combination_problems(merged, failed):
+                if ((field,), message) not in reported:
+                    invalid.errors.append({"loc": [field], "msg": message, "type": "value_error"})
+            raise InvalidInput(invalid.errors) from None
         # Saved, imported or only tried: every configured script passes the same check.
         if server.auth.method == "bearer" and server.auth.token_script:
             try:
