@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.servers.uvicorn_thread import serve
+from tests.servers.uvicorn_thread import ThreadServer, serve_restartable
 
 CLIENT_ID = "wi-client"
 CLIENT_SECRET = "client-secret-0123456789"
@@ -55,6 +55,8 @@ class OAuthServer:
     grants: dict[str, str] = field(default_factory=dict)  # access token → the grant that got it
     refresh: dict[str, _Refresh] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The running server: ``server.stop()`` takes the endpoint down, ``start()`` brings it back.
+    server: ThreadServer | None = None
 
     @property
     def token_url(self) -> str:
@@ -113,6 +115,14 @@ class OAuthServer:
             return None
         with self.lock:
             return self.grants.get(authorization[7:])
+
+    def issued(self, authorization: str | None) -> bool:
+        """True when an Authorization header carries an access token this endpoint issued,
+        expired or not (a request may arrive just after its token's last moment)."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return False
+        with self.lock:
+            return authorization[7:] in self.access
 
     def live_refresh_tokens(self) -> list[str]:
         """Refresh tokens that can still be used."""
@@ -222,6 +232,7 @@ def run_oauth_server(
 ) -> Iterator[OAuthServer]:
     """Run the token endpoint on 127.0.0.1 (HTTPS with the given certificate files)."""
     server = OAuthServer()
-    with serve(_app(server), certfile=certfile, keyfile=keyfile) as port:
-        server.url = f"{'https' if certfile else 'http'}://127.0.0.1:{port}"
+    with serve_restartable(_app(server), certfile=certfile, keyfile=keyfile) as running:
+        server.server = running
+        server.url = f"{'https' if certfile else 'http'}://127.0.0.1:{running.port}"
         yield server

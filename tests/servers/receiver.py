@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.servers.uvicorn_thread import serve
+from tests.servers.uvicorn_thread import ThreadServer, serve_restartable
 
 
 @dataclass
@@ -42,6 +42,8 @@ class Receiver:
     max_in_flight: int = 0  # most requests handled at the same moment
     # Answer every request with this status and these headers (None: as usual).
     answer: tuple[int, dict[str, str]] | None = None
+    # The running server: ``server.stop()`` takes the receiver down, ``start()`` brings it back.
+    server: ThreadServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -112,7 +114,8 @@ def run_receiver(
     """Run a receiver on 127.0.0.1 (HTTPS with the certificate files; mutual TLS with client_ca)."""
     scheme = "https" if certfile else "http"
     receiver = Receiver(url="", port=0)
-    with serve(_app(receiver), certfile=certfile, keyfile=keyfile, client_ca=client_ca) as port:
-        receiver.port = port
-        receiver.url = f"{scheme}://127.0.0.1:{port}"
+    with serve_restartable(_app(receiver), certfile=certfile, keyfile=keyfile,
+                           client_ca=client_ca) as server:
+        receiver.server, receiver.port = server, server.port
+        receiver.url = f"{scheme}://127.0.0.1:{server.port}"
         yield receiver
