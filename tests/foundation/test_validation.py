@@ -253,7 +253,7 @@ def test_comma_inside_a_value_stays_in_the_value(api: httpx2.Client, shared_wi: 
         pytest.param("X-A: 1\r\nX-B: 2", "CR character", id="crlf"),
         pytest.param("X-A: 1\nX-B: 2", "line break character", id="lf"),
         pytest.param("X-A: 1\x00", "NUL character", id="nul"),
-        pytest.param("Garbage, X-A: 1", "header 1 ('Garbage') has no ':'", id="no-colon-first"),
+        pytest.param("Garbage, X-A: 1", "header 1 has no ':'", id="no-colon-first"),
         pytest.param(", X-A: 1", "header 1 is empty", id="leading-comma"),
         pytest.param("Bad Name: x", "'Bad Name' is not a valid header name", id="space-in-name"),
         pytest.param("Bad(Name): x, X-A: 1", "'Bad(Name)' is not a valid header name",

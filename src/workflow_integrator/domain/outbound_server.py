@@ -31,14 +31,24 @@ from workflow_integrator.domain.certificates import (
     key_matches_certificate,
     parse_certificates,
 )
-from workflow_integrator.domain.headers import DEFAULT_HEADERS, HeaderError, parse_headers
+from workflow_integrator.domain.headers import (
+    DEFAULT_HEADERS,
+    HeaderError,
+    is_header_name,
+    parse_headers,
+    token_flaw,
+)
 from workflow_integrator.domain.hosts import (
     HostError,
     HostTarget,
     parse_host,
     protocol_from_pasted_url,
 )
-from workflow_integrator.domain.redaction import redact_url
+from workflow_integrator.domain.redaction import (
+    is_secret_header,
+    redact_header_text,
+    redact_url,
+)
 
 WebProtocol = Literal["https", "http"]
 VerifyMode = Literal["disable", "enable", "certificate"]
@@ -149,6 +159,19 @@ class BearerAuth(_Strict):
         le=31_536_000,
         description="Run the script again after this many seconds (at most a year)",
     )
+
+    @field_validator("token")
+    @classmethod
+    def _token_word(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # The same rule as a token script's output; the message never quotes the token.
+        flaw = token_flaw(value.get_secret_value()) if value and value.get_secret_value() else None
+        # One saved before this rule stays readable; sending it is refused (outbound.auth).
+        if flaw is not None and not (info.context and info.context.get("loading")):
+            raise ValueError(
+                f"the token cannot be sent as 'Authorization: Bearer <token>': {flaw}; "
+                "paste the token alone, as one word"
+            )
+        return value
 
     @field_validator("token_script")
     @classmethod
@@ -290,7 +313,15 @@ class OutboundServer(_Strict):
     headers: str = Field(
         default=DEFAULT_HEADERS,
         max_length=8192,
-        description="HTTP headers (comma separated), e.g. 'Content-Type: application/json'",
+        description="HTTP headers (comma separated), e.g. 'Content-Type: application/json'. "
+        "Values of secret headers (Authorization, Proxy-Authorization, Cookie, names holding "
+        "key, token, secret or password, and those in secret_headers) are encrypted at rest "
+        "and shown as ********; sending ******** back keeps the saved value.",
+    )
+    secret_headers: tuple[str, ...] = Field(
+        default=(),
+        max_length=64,
+        description="Further header names whose values are secret (encrypted, masked).",
     )
     verify_certificate: VerifyMode = Field(
         default="disable",
@@ -360,6 +391,21 @@ class OutboundServer(_Strict):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("secret_headers")
+    @classmethod
+    def _secret_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names: list[str] = []
+        for raw in value:
+            name = raw.strip()
+            if not is_header_name(name):
+                raise ValueError(
+                    f"'{name[:40]}' is not a header name (letters, digits and "
+                    "!#$%&'*+-.^_`|~ only)"
+                )
+            if name.lower() not in {n.lower() for n in names}:
+                names.append(name)
+        return tuple(names)
+
     @field_validator("proxy", mode="before")
     @classmethod
     def _proxy(cls, value: Any) -> Any:
@@ -417,6 +463,16 @@ class OutboundServer(_Strict):
     def header_list(self) -> list[tuple[str, str]]:
         """The parsed headers in the order the user typed them."""
         return parse_headers(self.headers)
+
+    @property
+    def has_secret_headers(self) -> bool:
+        """True when a configured header's value is a secret."""
+        return any(is_secret_header(n, self.secret_headers) for n, _ in self.header_list)
+
+    @property
+    def masked_headers(self) -> str:
+        """The headers text with secret values as ``********``: what every read shows."""
+        return redact_header_text(self.headers, self.secret_headers)
 
     @property
     def base_url(self) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.headers import HeaderError, parse_headers
 from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import (
     SECRET_PATHS,
@@ -25,7 +26,7 @@ from workflow_integrator.domain.outbound_server import (
     combination_problems,
     normalise_newlines,
 )
-from workflow_integrator.domain.redaction import MASK
+from workflow_integrator.domain.redaction import MASK, keep_masked_headers
 from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
 from workflow_integrator.services.transactions import write_transaction
@@ -55,6 +56,7 @@ class ServerView(BaseModel):
     protocol: str
     base_url: str
     headers: str
+    secret_headers: list[str]
     verify_certificate: str
     certificate: str | None
     certificate_info: list[dict[str, str]]
@@ -120,6 +122,8 @@ def document(
             _set(doc, path, MASK if value is not None else None)
         else:
             _set(doc, path, _plain(value))
+    if secrets == "mask":
+        doc["headers"] = server.masked_headers
     if server.proxy is None:
         doc["proxy"] = None
     else:
@@ -301,6 +305,8 @@ class OutboundServerService:
                     value = _get(doc, path)
                     if isinstance(value, str) and path[0] != "proxy":
                         _set(doc, path, seal(value, passphrase or ""))
+                if server.has_secret_headers:
+                    doc["headers"] = seal(server.headers, passphrase or "")
                 if server.proxy and server.proxy.password:
                     doc["proxy"] = server.proxy.display()
                     doc["proxy_password"] = seal(
@@ -407,7 +413,7 @@ class OutboundServerService:
         proxy_password = doc.pop("proxy_password", None)
         sealed_paths = [
             p
-            for p in SECRET_PATHS
+            for p in (*SECRET_PATHS, ("headers",))
             if isinstance(_get(doc, p), str) and str(_get(doc, p)).startswith("wi-sealed1:")
         ]
         if (sealed_paths or proxy_password) and not passphrase:
@@ -507,6 +513,10 @@ class OutboundServerService:
             if path[0] != "proxy" and isinstance(value, str):
                 secrets[".".join(path)] = value
                 _set(clear, path, None)
+        if server.has_secret_headers:
+            # The clear text lives only in the ciphertext; the row shows the masked text.
+            secrets["headers"] = server.headers
+            clear["headers"] = server.masked_headers
         if server.proxy is not None:
             clear["proxy"] = {"url": server.proxy.url, "username": server.proxy.username}
             if server.proxy.password:
@@ -539,7 +549,7 @@ class OutboundServerService:
         doc["name"] = row.name
         # Stored configurations were valid when saved; an expired certificate must
         # not make the server unreadable, so load without re-judging time.
-        return OutboundServer.model_validate(doc, context={"stored": True})
+        return OutboundServer.model_validate(doc, context={"stored": True, "loading": True})
 
     def _view(self, row: OutboundServerRow) -> ServerView:
         server = self._load(row)
@@ -552,6 +562,7 @@ class OutboundServerService:
                     "host",
                     "protocol",
                     "headers",
+                    "secret_headers",
                     "verify_certificate",
                     "certificate",
                     "proxy",
@@ -632,6 +643,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
             _set(body, path, kept)
         elif value == MASK:
             _set(body, path, None)
+    _keep_headers(body, stored)
     proxy = body.get("proxy")
     if isinstance(proxy, dict):
         # The object form {url, username, password} follows the same keep rule as the text.
@@ -652,6 +664,21 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
                 url=parsed.url, username=parsed.username, password=password
             ).full_url()
     return body
+
+
+def _keep_headers(body: dict[str, Any], stored: OutboundServer | None) -> None:
+    """Secret header values sent as the mask become the saved ones (same name, same order)."""
+    text = body.get("headers")
+    if not isinstance(text, str):
+        return
+    try:
+        parse_headers(text)
+    except HeaderError:
+        return  # the model reports it with its field name
+    try:
+        body["headers"] = keep_masked_headers(text, stored.headers if stored else "")
+    except HeaderError as exc:
+        raise InvalidInput.single(["headers"], str(exc)) from None
 
 
 def _secrets_place(row: OutboundServerRow) -> str:

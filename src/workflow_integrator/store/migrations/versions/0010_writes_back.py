@@ -2,14 +2,14 @@
 ticket's later deliveries wait for it (on every server), not only while it writes back
 
 Revision ID: 0010_writes_back
-Revises: 0009_smtp
+Revises: 0010_secret_headers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_writes_back"
-down_revision = "0009_smtp"
+down_revision = "0010_secret_headers"
 branch_labels = None
 depends_on = None
 
