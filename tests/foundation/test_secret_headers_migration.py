@@ -94,6 +94,7 @@ def test_upgrade_encrypts_header_credentials_and_keeps_every_row(
         assert services.servers.get("basic").headers.startswith("Cookie: ********")
     finally:
         services.close()
+    migrate.downgrade(engine, "0010_secret_headers")  # later revisions need no key
     with pytest.raises(RuntimeError, match="needs the secret key"):
         migrate.downgrade(engine, "0009_smtp")  # 0009 would show the masks as values
     assert migrate.current_revision(engine) == "0010_secret_headers"
