@@ -1,14 +1,14 @@
 """writes_back: a delivery whose point maps response values into its ticket, so the
 ticket's later deliveries wait for it (on every server), not only while it writes back
 
-Revision ID: 0010_writes_back
+Revision ID: 0011_writes_back
 Revises: 0010_secret_headers
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_writes_back"
+revision = "0011_writes_back"
 down_revision = "0010_secret_headers"
 branch_labels = None
 depends_on = None
@@ -23,5 +23,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("deliveries") as batch:
-        batch.drop_column("writes_back")
+    # SQLite commits DDL apart from the version row: if an older step's downgrade failed
+    # after this one, the column is gone already when the downgrade is run again.
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("deliveries")}
+    if "writes_back" in columns:
+        op.drop_column("deliveries", "writes_back")  # SQLite ≥ 3.35 drops it in place
