@@ -19,6 +19,7 @@ from rich.table import Table
 
 from bench.cases import CASES, BenchContext
 from bench.delivery import run_delivery_bench
+from bench.intake import run_intake_bench
 from bench.integrations import CASES as INTEGRATION_CASES
 
 #: Name ``--only`` selects the end-to-end delivery case by.
@@ -58,6 +59,8 @@ def main() -> None:
         console = Console(width=max(Console().width, 110))
         if table.row_count:
             console.print(table)
+        if not args.only or args.only in "intake":
+            console.print(run_intake_bench(Path(tmp) / "intake", int(2000 * scale)).table())
         if not args.only or args.only in DELIVERY_CASE:
             console.print(run_delivery_bench(Path(tmp) / "delivery", args.events, args.rate,
                                              args.concurrency))

@@ -9,6 +9,7 @@ import typer
 from workflow_integrator import __version__
 from workflow_integrator.cli import (
     db,
+    demo,
     diagnostics,
     secrets,
     serve,
@@ -51,6 +52,7 @@ def _options(
 
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
+app.command("demo")(demo.demo)
 servers.app.command("fetch-token")(diagnostics.fetch_token)
 servers.app.command("test")(diagnostics.test)
 app.add_typer(servers.app, name="servers")
