@@ -144,7 +144,7 @@ def build_services(
     metrics = Metrics(sessions, settings.instance_name)
     metrics.queue_source = database_queue(sessions, clock.now)
     readiness = Readiness()
-    servers = OutboundServerService(sessions, secretbox, settings.token_script_dir)
+    servers = OutboundServerService(sessions, secretbox, settings.token_script_dir, clock)
     # A server whose auth, TLS or proxy changed must not keep its old tokens.
     servers.change_hooks.append(forget_tokens)
     token_manager = TokenManager(

@@ -22,6 +22,7 @@ from tests.servers.receiver import Received, Receiver, run_receiver
 from tests.servers.simulator import SimulatorHandle, run_simulator
 from tests.servers.uvicorn_thread import ThreadServer, free_port
 from workflow_integrator.domain.delivery import BreakerState
+from workflow_integrator.services.server_list import badges
 from workflow_integrator.settings import Settings
 from workflow_integrator.store.deliveries import DeliveryAttemptRow
 
@@ -103,10 +104,16 @@ async def test_receiver_down_then_up_delivers_all_in_each_tickets_order(
         assert own_receiver.requests == []
         itsm = w.services.servers.id_of("itsm")
         assert w.queue.breaker(itsm, w.clock.now())[0] is BreakerState.OPEN
+        # Shown on the server: its view and a badge in the Servers list.
+        shown = w.services.servers.get("itsm")
+        assert shown.breaker.state is BreakerState.OPEN and shown.breaker.failures >= 5
+        assert any(b.text.startswith("Circuit open until") and b.level == "bad"
+                   for b in badges(shown, w.clock.now()))
 
         server_of(own_receiver).start()
         await send_until_delivered(w, timedelta(seconds=3))
         assert w.queue.breaker(itsm, w.clock.now())[0] is BreakerState.CLOSED
+        assert w.services.servers.get("itsm").breaker.state is BreakerState.CLOSED
 
         one_request_per_delivery(w)
         seen: dict[int, list[str]] = defaultdict(list)  # in the receiver's arrival order

@@ -126,10 +126,10 @@ def world(
 
     The engine runs on ``World.clock`` (manual) unless given another ``clock``.
     """
-    services = build_services(settings)
+    manual = ManualClock(START)
+    services = build_services(settings, clock=manual)
     services.securechange.replace(simulator.connection_settings())
     queue = DatabaseDeliveryQueue(services.engine, services.sessions)
-    manual = ManualClock(START)
     engine = build_engine(services, queue, clock=clock or manual, settings=worker,
                           rng=random.Random(5))
     try:

@@ -93,6 +93,10 @@ def show(name: str, as_json: JsonOpt = False) -> None:
         "state_reason",
     ):
         table.add_row(key, str(doc[key]))
+    breaker = view.breaker
+    table.add_row("breaker", breaker.state.value + (
+        f" until {breaker.open_until:%Y-%m-%d %H:%M:%S} UTC ({breaker.failures} failures)"
+        if breaker.open_until else ""))
     for key, value in view.auth.items():
         table.add_row(f"auth.{key}", str(value))
     for info in view.certificate_info:

@@ -7,7 +7,7 @@ here, masked on the way out, and kept when a write sends the mask or leaves them
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from copy import deepcopy
 from datetime import datetime
@@ -17,6 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.domain.delivery import Breaker, BreakerState
 from workflow_integrator.domain.headers import HeaderError, parse_headers
 from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import (
@@ -32,6 +34,7 @@ from workflow_integrator.services import audit
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
 from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import servers as server_store
+from workflow_integrator.store.deliveries import stored_breakers
 from workflow_integrator.store.secretbox import (
     SecretBox,
     WrongPassphrase,
@@ -47,6 +50,15 @@ ChangeHook = Callable[[Session, int], None]
 """Called in the saving transaction when a server's auth, TLS or proxy settings change."""
 
 SecretsMode = Literal["mask", "encrypt"]
+
+
+class BreakerView(BaseModel):
+    """A server's circuit breaker: ``closed`` sends normally, ``open`` sends nothing until
+    ``open_until``, ``half_open`` lets one probe through until one succeeds."""
+
+    state: BreakerState
+    failures: int
+    open_until: datetime | None
 
 
 class ServerView(BaseModel):
@@ -70,10 +82,18 @@ class ServerView(BaseModel):
     auth: dict[str, Any]
     state: str
     state_reason: str | None
+    breaker: BreakerView
     warnings: list[str]
     revision: int
     created_at: datetime
     updated_at: datetime
+
+
+#: What a read shows beyond the configuration (never sent back in a save).
+VIEW_ONLY_FIELDS = (
+    "base_url", "certificate_info", "state", "state_reason", "breaker", "warnings",
+    "revision", "created_at", "updated_at",
+)
 
 
 class ImportReport(BaseModel):
@@ -140,10 +160,12 @@ class OutboundServerService:
         sessions: sessionmaker[Session],
         secretbox: SecretBox,
         token_script_dir: Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._sessions = sessions
         self._box = secretbox
         self._token_script_dir = token_script_dir
+        self._clock: Clock = clock or SystemClock()
         self.usage_checks: list[UsageCheck] = []
         self.change_hooks: list[ChangeHook] = []
 
@@ -152,12 +174,15 @@ class OutboundServerService:
     def list_all(self) -> list[ServerView]:
         """All servers, by name."""
         with self._sessions() as session:
-            return [self._view(row) for row in server_store.list_rows(session)]
+            rows = server_store.list_rows(session)
+            breakers = stored_breakers(session, [row.id for row in rows])
+            return [self._view(row, breakers) for row in rows]
 
     def get(self, name: str) -> ServerView:
         """One server, secrets masked."""
         with self._sessions() as session:
-            return self._view(self._row(session, name))
+            row = self._row(session, name)
+            return self._view(row, stored_breakers(session, [row.id]))
 
     def get_config(self, name: str) -> OutboundServer:
         """The full configuration with secrets decrypted: for transports only."""
@@ -195,7 +220,7 @@ class OutboundServerService:
             session.add(row)
             session.flush()
             _audit(session, "create", server.name, None, server)
-            return self._view(row)
+            return self._view(row, stored_breakers(session, [row.id]))
 
     def replace(
         self, name: str, body: dict[str, Any], *, expected_revision: int | None = None
@@ -213,7 +238,7 @@ class OutboundServerService:
             body["name"] = name
             server = self._validate(body, stored=stored)
             self._apply(session, row, stored, server)
-            return self._view(row)
+            return self._view(row, stored_breakers(session, [row.id]))
 
     def update(
         self, name: str, patch: dict[str, Any], *, expected_revision: int | None = None
@@ -235,7 +260,7 @@ class OutboundServerService:
             merged = merge_patch(base, patch)
             server = self._validate(merged, stored=stored)
             self._apply(session, row, stored, server)
-            return self._view(row)
+            return self._view(row, stored_breakers(session, [row.id]))
 
     def rename(self, name: str, new_name: str) -> ServerView:
         """Rename a server; integrations refer to it by id and keep working."""
@@ -248,7 +273,7 @@ class OutboundServerService:
             row.name = renamed.name
             self._store(session, row, renamed)
             _audit(session, "rename", name, stored, renamed)
-            return self._view(row)
+            return self._view(row, stored_breakers(session, [row.id]))
 
     def credentials_work(self, name: str) -> None:
         """A fetch or request with the saved settings succeeded: leave needs_credentials."""
@@ -557,9 +582,10 @@ class OutboundServerService:
         # not make the server unreadable, so load without re-judging time.
         return OutboundServer.model_validate(doc, context={"stored": True, "loading": True})
 
-    def _view(self, row: OutboundServerRow) -> ServerView:
+    def _view(self, row: OutboundServerRow, breakers: Mapping[int, Breaker]) -> ServerView:
         server = self._load(row)
         doc = document(server)
+        breaker = breakers.get(row.id, Breaker())
         return ServerView(
             **{
                 k: doc[k]
@@ -584,6 +610,8 @@ class OutboundServerService:
             certificate_info=[info.as_dict() for info in server.certificate_info(stored=True)],
             state=row.state,
             state_reason=row.state_reason,
+            breaker=BreakerView(state=breaker.state(self._clock.now()),
+                                failures=breaker.failures, open_until=breaker.open_until),
             warnings=server.warnings(),
             revision=row.revision,
             created_at=row.created_at,

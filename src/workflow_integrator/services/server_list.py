@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from workflow_integrator.domain.delivery import BreakerState
 from workflow_integrator.services.outbound_servers import OutboundServerService, ServerView
 
 PAGE_SIZE = 25
@@ -40,7 +41,8 @@ class Badge:
 
 
 def badges(view: ServerView, now: datetime) -> list[Badge]:
-    """The row's warnings as badges: plain HTTP, no verification, certificate expiry, proxy."""
+    """The row's warnings as badges: plain HTTP, no verification, certificate expiry, proxy,
+    an open circuit breaker."""
     found: list[Badge] = []
     if view.protocol == "http":
         found.append(Badge("No TLS (HTTP)", "warn", "requests and credentials travel unencrypted"))
@@ -62,6 +64,13 @@ def badges(view: ServerView, now: datetime) -> list[Badge]:
         found.append(Badge("Via proxy", "warn" if secret_in_clear else "info",
                            "the proxy password travels unencrypted to the proxy"
                            if secret_in_clear else f"requests go through {view.proxy}"))
+    if view.breaker.state == BreakerState.OPEN and view.breaker.open_until is not None:
+        found.append(Badge(f"Circuit open until {view.breaker.open_until:%H:%M:%S} UTC", "bad",
+                           f"{view.breaker.failures} failures in a row: its deliveries wait "
+                           "instead of hammering it"))
+    elif view.breaker.state == BreakerState.HALF_OPEN:
+        found.append(Badge("Circuit half-open", "warn",
+                           "one delivery at a time probes it until one succeeds"))
     if not view.enabled:
         found.append(Badge("Disabled", "muted", "nothing is sent to it"))
     return found

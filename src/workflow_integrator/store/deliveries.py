@@ -199,6 +199,17 @@ B = DeliveryServerRow
 S = OutboundServerRow
 
 
+def stored_breakers(session: Session, server_ids: Sequence[int]) -> dict[int, Breaker]:
+    """The stored breakers of these servers (a server that never failed has none)."""
+    if not server_ids:
+        return {}
+    rows = session.scalars(select(B).where(B.server_id.in_(list(server_ids))))
+    return {
+        row.server_id: Breaker(row.breaker_failures, row.breaker_open_until, row.breaker_openings)
+        for row in rows
+    }
+
+
 def _order_key(row: type[DeliveryRow]) -> ColumnElement[Any]:
     return tuple_(row.order_at, row.event_id, row.point_index, row.id)
 
@@ -524,12 +535,7 @@ class DatabaseDeliveryQueue:
     def breaker(self, server_id: int, now: datetime) -> tuple[BreakerState, Breaker]:
         """A server's breaker as it stands at ``now`` (for showing on the server)."""
         with self._sessions() as session:
-            stored = session.get(B, server_id)
-        if stored is None:
-            return BreakerState.CLOSED, Breaker()
-        current = Breaker(
-            stored.breaker_failures, stored.breaker_open_until, stored.breaker_openings
-        )
+            current = stored_breakers(session, [server_id]).get(server_id, Breaker())
         return current.state(now), current
 
     def context(self, delivery_id: int) -> DeliveryContext:

@@ -16,6 +16,7 @@ from workflow_integrator.domain.redaction import (
     keep_masked_headers,
     redact_header_text,
 )
+from workflow_integrator.services.outbound_servers import VIEW_ONLY_FIELDS
 
 
 @dataclass(frozen=True)
@@ -266,16 +267,7 @@ def document_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
     doc["client_certificate"] = client_certificate or None
     # A masked key without a certificate is dropped by the service (clearing removes mTLS).
     doc["client_key"] = form.get("client_key", "").strip() or None
-    for readonly in (
-        "base_url",
-        "certificate_info",
-        "state",
-        "state_reason",
-        "warnings",
-        "revision",
-        "created_at",
-        "updated_at",
-    ):
+    for readonly in VIEW_ONLY_FIELDS:
         doc.pop(readonly, None)
     method = form.get("auth_method", "basic")
     grant = form.get("oauth_grant_type", "password") if method == "oauth2" else None
