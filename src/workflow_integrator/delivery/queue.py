@@ -86,6 +86,25 @@ class DeliveryContext:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeToRecord:
+    """One finished send's outcome, for recording several in one transaction."""
+
+    delivery_id: int
+    outcome: Outcome
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlanToStore:
+    """One planned event, for storing several plans in one transaction."""
+
+    event_id: int
+    ticket_snapshot: dict[str, Any]
+    planned: Sequence[PlannedDelivery]
+    failed_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryFilter:
     """Which deliveries an admin operation (list, bulk replay) applies to; None = any."""
 
@@ -127,8 +146,17 @@ class DeliveryQueue(Protocol):
         """
         ...
 
+    def record_many(self, worker_id: str, outcomes: Sequence[OutcomeToRecord]) -> list[bool]:
+        """:meth:`record` for each outcome, all in one transaction (one durable commit);
+        one result per outcome, in order."""
+        ...
+
     def context(self, delivery_id: int) -> DeliveryContext:
         """The event and ticket snapshot a delivery's request is rendered from."""
+        ...
+
+    def contexts(self, delivery_ids: Sequence[int]) -> dict[int, DeliveryContext]:
+        """:meth:`context` of several deliveries at once (a missing one is left out)."""
         ...
 
     def save_ticket(self, delivery_id: int, ticket: dict[str, Any], now: datetime) -> None:
@@ -175,6 +203,12 @@ class DeliveryQueue(Protocol):
 
         False (nothing stored) when this worker lost the planning lease.
         """
+        ...
+
+    def store_plans(
+        self, worker_id: str, plans: Sequence[PlanToStore], now: datetime
+    ) -> list[bool]:
+        """:meth:`store_plan` for each plan, all in one transaction; one result per plan."""
         ...
 
     def postpone_event(
