@@ -47,6 +47,7 @@ from workflow_integrator.store import migrate
 from workflow_integrator.store.db import make_engine, private_data_dir, session_factory
 from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 from workflow_integrator.store.secretbox import SecretBox, load_keys
+from workflow_integrator.store.servers import seal_clear_headers
 from workflow_integrator.store.tokens import DatabaseTokenStore, forget_tokens
 from workflow_integrator.store.wakeups import can_notify, notify_work
 
@@ -125,16 +126,18 @@ def build_services(
     engine = make_engine(
         settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
-    if upgrade:
-        migrate.upgrade(engine)
-    sessions = session_factory(engine)
     secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
     key_file = None if secret_key else settings.resolved_secret_key_file
     secretbox = SecretBox(
         load_keys(secret_key, settings.resolved_secret_key_file), key_file=key_file
     )
     if upgrade:
-        reseal_legacy(engine, secretbox)  # the upgrade step that needs the running key
+        migrate.upgrade(engine, secretbox=secretbox)
+        # The upgrade steps that need the running key, for databases migrated without it.
+        reseal_legacy(engine, secretbox)
+        with engine.begin() as connection:
+            seal_clear_headers(connection, secretbox)
+    sessions = session_factory(engine)
     metrics = Metrics(sessions, settings.instance_name)
     readiness = Readiness()
     servers = OutboundServerService(sessions, secretbox, settings.token_script_dir)
@@ -143,12 +146,14 @@ def build_services(
     token_manager = TokenManager(
         DatabaseTokenStore(engine, sessions, secretbox), clock, on_fetch=metrics.token_fetch
     )
-    transports = TransportPool(token_manager)
-    securechange = SecureChangeSettingsService(sessions, secretbox, readiness)
+    policy = settings.outbound_policy
+    transports = TransportPool(token_manager, policy)
+    securechange = SecureChangeSettingsService(sessions, secretbox, readiness, policy)
     tickets = SecureChangeTicketReader(
         securechange.connection,
         # Shown by /readyz; SecureChange being down does not make WI unready.
         lambda ok, detail: readiness.report("securechange", ok, detail, required=False),
+        policy,
     )
     placeholders = PlaceholderService(settings.resolved_plugin_dir, securechange.web_url)
     integrations = IntegrationService(sessions, placeholders)
@@ -172,7 +177,7 @@ def build_services(
             return None
 
     notifier = FailureNotifier(failure_mails, notify_for, securechange.connection,
-                               lambda: settings.public_url)
+                               lambda: settings.public_url, policy)
     return Services(
         settings=settings,
         engine=engine,

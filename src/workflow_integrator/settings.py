@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflow_integrator.domain.network_policy import NetworkPolicy
 from workflow_integrator.domain.networks import parse_networks
 
 
@@ -51,6 +52,23 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated addresses or networks of reverse proxies whose "
         "X-Forwarded-For WI believes (e.g. 10.0.0.5). Empty: the header is ignored.",
+    )
+    outbound_deny: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDR networks WI never connects to "
+        "(outbound servers, token URLs, proxies, SecureChange), on top of the built-in "
+        "denials: link-local and cloud metadata (169.254.0.0/16, fe80::/10, "
+        "fd00:ec2::254, metadata.google.internal) and unspecified addresses (0.0.0.0, ::).",
+    )
+    outbound_allow: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDR networks WI may connect to even "
+        "when a denial (built-in or WI_OUTBOUND_DENY) covers them.",
+    )
+    outbound_deny_loopback: bool = Field(
+        default=False,
+        description="Refuse outbound connections to loopback (127.0.0.0/8, ::1, "
+        "localhost); allowed by default for local set-ups and the demo.",
     )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info", description="Lowest level logged."
@@ -128,6 +146,12 @@ class Settings(BaseSettings):
         "older ones are pruned every few minutes.",
     )
 
+    @field_validator("outbound_deny", "outbound_allow")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_parse(cls, value: str) -> str:
@@ -144,6 +168,13 @@ class Settings(BaseSettings):
             raise ValueError("set both WI_TLS_CERT_FILE and WI_TLS_KEY_FILE to listen with "
                              "HTTPS, or neither")
         return self
+
+    @property
+    def outbound_policy(self) -> NetworkPolicy:
+        """The outbound network policy these settings describe."""
+        return NetworkPolicy.from_settings(
+            self.outbound_deny, self.outbound_allow, self.outbound_deny_loopback
+        )
 
     @property
     def resolved_database_url(self) -> str:

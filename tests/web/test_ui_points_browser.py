@@ -275,9 +275,13 @@ def test_messages_are_in_the_dialogs_words_each_once(page: Page, web: WebUsers) 
     expect(result).to_contain_text("Client ID: a value is required")
     expect(result).not_to_contain_text("auth.client_id")
     expect(page.get_by_role("tab", name=re.compile("^Server"))).to_contain_text("3")
+    # A rule joining two fields is reported together with the field errors, not after them.
+    page.get_by_role("tab", name=re.compile("^Server")).click()
+    field(page, "HTTP headers (comma separated)").fill("Authorization: Basic abc")
     # Save: every problem at once, each once, in words, under the field's label.
     page.get_by_role("button", name="Save").click()
     summary = page.locator("#form-errors")
+    expect(summary).to_contain_text("HTTP headers: 'Authorization' is set by the oauth2")
     expect(summary).to_contain_text("Outbound name: a value is required")
     expect(summary).to_contain_text("Outbound Host: enter the outbound server's IP address")
     expect(summary).to_contain_text("Timeout: enter a number greater than 0")

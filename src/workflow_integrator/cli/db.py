@@ -17,7 +17,7 @@ def upgrade() -> None:
     """Apply pending migrations (wi serve also does this on start)."""
     services = build_services(Settings(), upgrade=False)
     before = migrate.current_revision(services.engine)
-    migrate.upgrade(services.engine)
+    migrate.upgrade(services.engine, secretbox=services.secretbox)
     after = migrate.current_revision(services.engine)
     console.print(f"database at revision {after}" + ("" if before != after else " (no change)"))
 

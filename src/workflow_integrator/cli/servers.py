@@ -83,6 +83,7 @@ def show(name: str, as_json: JsonOpt = False) -> None:
         "protocol",
         "base_url",
         "headers",
+        "secret_headers",
         "verify_certificate",
         "proxy",
         "timeout_seconds",

@@ -23,6 +23,7 @@ from workflow_integrator.domain.failure_notice import (
     wanted,
 )
 from workflow_integrator.domain.integration import NotifyOnFailure
+from workflow_integrator.domain.network_policy import DEFAULT_POLICY, NetworkPolicy
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeClient, SecureChangeError
 from workflow_integrator.securechange.connection import SecureChangeConnection
@@ -47,7 +48,9 @@ class FailureNotifier:
         notify_for: Callable[[str], NotifyOnFailure | None],
         securechange: Callable[[], SecureChangeConnection | None],
         ui_url: Callable[[], str | None],
+        policy: NetworkPolicy = DEFAULT_POLICY,
     ) -> None:
+        self._policy = policy
         self._mailer = mailer
         self._notify_for = notify_for  # sync: reads the database, called off the loop
         self._securechange = securechange
@@ -63,7 +66,8 @@ class FailureNotifier:
         needs_ticket = any(s is not None and (s.requester or s.handler)
                            for s in settings.values())
         connection = await asyncio.to_thread(self._securechange) if needs_ticket else None
-        client = SecureChangeClient(connection) if connection is not None else None
+        client = (SecureChangeClient(connection, policy=self._policy)
+                  if connection is not None else None)
         tickets: dict[int, Ticket | None] = {}
         try:
             for failure in failures:

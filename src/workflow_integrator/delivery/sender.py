@@ -25,6 +25,7 @@ from pydantic import BaseModel, SecretStr
 from workflow_integrator.delivery.queue import ClaimedDelivery
 from workflow_integrator.domain.clock import Clock
 from workflow_integrator.domain.delivery import AttemptRecord, Outcome
+from workflow_integrator.domain.headers import DELIVERY_ID_HEADER, IDEMPOTENCY_HEADER
 from workflow_integrator.domain.integration import IntegrationPoint
 from workflow_integrator.domain.outbound_server import OutboundServer
 from workflow_integrator.domain.redaction import redact_headers, redact_url, scrub
@@ -35,8 +36,6 @@ from workflow_integrator.templating.plugins import PlaceholderError
 from workflow_integrator.templating.request import RenderedRequest, render_request
 from workflow_integrator.templating.template import RenderError, TemplateError, Values
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-DELIVERY_ID_HEADER = "X-WI-Delivery-Id"
 #: Characters of a request or response body kept in an attempt record.
 BODY_LIMIT = 16_384
 
@@ -103,10 +102,14 @@ class Sender:
                     request.method, request.path, headers, request.body
                 )
         except NeedsCredentials as exc:
-            record = self._failed_attempt(started, clock_start, request, url, headers, exc, secrets)
+            record = self._failed_attempt(
+                started, clock_start, request, url, headers, exc, secrets, config
+            )
             return Outcome("held", f"the server needs new credentials: {exc.reason}", record)
         except OutboundError as exc:
-            record = self._failed_attempt(started, clock_start, request, url, headers, exc, secrets)
+            record = self._failed_attempt(
+                started, clock_start, request, url, headers, exc, secrets, config
+            )
             return self._retry(delivery, record, None, f"{exc.stage}: {exc.message}")
         sent_headers = list(response.request.headers.multi_items())
         secrets.update(_sent_secrets(sent_headers))
@@ -165,13 +168,14 @@ class Sender:
     def _failed_attempt(
         self, started: datetime, clock_start: float, request: RenderedRequest, url: str,
         headers: list[tuple[str, str]], exc: OutboundError, secrets: set[str],
+        config: OutboundServer,
     ) -> AttemptRecord:
         return AttemptRecord(
             started_at=started,
             duration_ms=_elapsed_ms(clock_start),
             method=request.method,
             url=redact_url(url),
-            request_headers=redact_headers(headers),
+            request_headers=_redacted(headers, config, secrets),
             request_body=self._bounded(request.body, secrets),
             error_class=type(exc.__cause__ or exc).__name__,
             error_message=scrub(exc.message, secrets),
@@ -205,6 +209,7 @@ def _redacted(
 ) -> list[tuple[str, str]]:
     # The server's own headers may carry keys under any name: mask those too.
     own = {name for name, value in config.header_list if value in set(secrets)}
+    own.update(config.secret_headers)
     return [(n, scrub(v, secrets)) for n, v in redact_headers(headers, extra_secret_names=own)]
 
 
@@ -223,7 +228,8 @@ def _config_secrets(config: OutboundServer) -> Iterator[str]:
     """Every secret value of a server configuration (auth, proxy, key, secret headers)."""
     yield from _model_secrets(config)
     own = config.header_list
-    for (_, value), (_, shown) in zip(own, redact_headers(own), strict=True):
+    shown_headers = redact_headers(own, extra_secret_names=config.secret_headers)
+    for (_, value), (_, shown) in zip(own, shown_headers, strict=True):
         if shown != value:
             yield value
 

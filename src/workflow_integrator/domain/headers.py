@@ -13,6 +13,11 @@ _NEXT_HEADER = re.compile(r",\s*(?=[!#$%&'*+\-.^_`|~0-9A-Za-z]+\s*:)")
 
 DEFAULT_HEADERS = "Content-Type: application/json"
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+DELIVERY_ID_HEADER = "X-WI-Delivery-Id"
+WI_OWN_HEADERS = frozenset({IDEMPOTENCY_HEADER.lower(), DELIVERY_ID_HEADER.lower()})
+"""Headers WI itself adds to every delivery: ids, never secrets."""
+
 
 class HeaderError(ValueError):
     """A header text that cannot be sent; the message names the position and the fix."""
@@ -62,9 +67,8 @@ def _parse_headers(text: str) -> tuple[tuple[str, str], ...]:
         if not item:
             raise HeaderError(f"header {position} is empty (two commas in a row?)")
         if ":" not in item:
-            raise HeaderError(
-                f"header {position} ('{item[:40]}') has no ':'; write 'Name: value'"
-            )
+            # Not quoted: a pasted credential without its name would land in the message.
+            raise HeaderError(f"header {position} has no ':'; write 'Name: value'")
         name, value = item.split(":", 1)
         name = name.strip()
         if not is_header_name(name):
@@ -86,6 +90,23 @@ def _parse_headers(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(headers)
 
 
-def format_headers(headers: list[tuple[str, str]]) -> str:
+def token_flaw(token: str) -> str | None:
+    """What makes ``token`` unfit for ``Authorization: Bearer <token>``, or None.
+
+    A bearer token is one word: no blanks, tabs, line breaks, NUL or other control
+    characters (they would split or end the header line). Never quotes the token.
+    """
+    if not token:
+        return "it is empty"
+    if "\n" in token or "\r" in token:
+        return "it holds a line break"
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
+        return "it holds blanks or control characters such as TAB or NUL"
+    if any(ord(ch) > 0x7E for ch in token):
+        return "it holds characters beyond ASCII"
+    return None
+
+
+def format_headers(headers: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
     """The canonical comma-separated text of parsed headers."""
     return ", ".join(f"{name}: {value}" for name, value in headers)

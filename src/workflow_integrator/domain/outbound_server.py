@@ -7,6 +7,7 @@ tabs of the Outbound Server Configuration dialog).
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -30,14 +31,24 @@ from workflow_integrator.domain.certificates import (
     key_matches_certificate,
     parse_certificates,
 )
-from workflow_integrator.domain.headers import DEFAULT_HEADERS, HeaderError, parse_headers
+from workflow_integrator.domain.headers import (
+    DEFAULT_HEADERS,
+    HeaderError,
+    is_header_name,
+    parse_headers,
+    token_flaw,
+)
 from workflow_integrator.domain.hosts import (
     HostError,
     HostTarget,
     parse_host,
     protocol_from_pasted_url,
 )
-from workflow_integrator.domain.redaction import redact_url
+from workflow_integrator.domain.redaction import (
+    is_secret_header,
+    redact_header_text,
+    redact_url,
+)
 
 WebProtocol = Literal["https", "http"]
 VerifyMode = Literal["disable", "enable", "certificate"]
@@ -148,6 +159,19 @@ class BearerAuth(_Strict):
         le=31_536_000,
         description="Run the script again after this many seconds (at most a year)",
     )
+
+    @field_validator("token")
+    @classmethod
+    def _token_word(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # The same rule as a token script's output; the message never quotes the token.
+        flaw = token_flaw(value.get_secret_value()) if value and value.get_secret_value() else None
+        # One saved before this rule stays readable; sending it is refused (outbound.auth).
+        if flaw is not None and not (info.context and info.context.get("loading")):
+            raise ValueError(
+                f"the token cannot be sent as 'Authorization: Bearer <token>': {flaw}; "
+                "paste the token alone, as one word"
+            )
+        return value
 
     @field_validator("token_script")
     @classmethod
@@ -289,7 +313,15 @@ class OutboundServer(_Strict):
     headers: str = Field(
         default=DEFAULT_HEADERS,
         max_length=8192,
-        description="HTTP headers (comma separated), e.g. 'Content-Type: application/json'",
+        description="HTTP headers (comma separated), e.g. 'Content-Type: application/json'. "
+        "Values of secret headers (Authorization, Proxy-Authorization, Cookie, names holding "
+        "key, token, secret or password, and those in secret_headers) are encrypted at rest "
+        "and shown as ********; sending ******** back keeps the saved value.",
+    )
+    secret_headers: tuple[str, ...] = Field(
+        default=(),
+        max_length=64,
+        description="Further header names whose values are secret (encrypted, masked).",
     )
     verify_certificate: VerifyMode = Field(
         default="disable",
@@ -359,6 +391,21 @@ class OutboundServer(_Strict):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("secret_headers")
+    @classmethod
+    def _secret_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names: list[str] = []
+        for raw in value:
+            name = raw.strip()
+            if not is_header_name(name):
+                raise ValueError(
+                    f"'{name[:40]}' is not a header name (letters, digits and "
+                    "!#$%&'*+-.^_`|~ only)"
+                )
+            if name.lower() not in {n.lower() for n in names}:
+                names.append(name)
+        return tuple(names)
+
     @field_validator("proxy", mode="before")
     @classmethod
     def _proxy(cls, value: Any) -> Any:
@@ -392,39 +439,19 @@ class OutboundServer(_Strict):
 
     @model_validator(mode="after")
     def _cross_field(self) -> OutboundServer:
-        if self.verify_certificate == "certificate" and not self.certificate:
-            raise ValueError(
-                "certificate: upload the server's CA or self-signed certificate (PEM) "
-                "when Verify certificate is 'certificate'"
-            )
-        if self.verify_certificate != "certificate" and self.certificate:
-            raise ValueError(
-                "certificate: a certificate is only used with Verify certificate = "
-                "'certificate'; remove it or change the mode"
-            )
-        if bool(self.client_certificate) != bool(self.client_key):
-            raise ValueError(
-                "client_key: client_certificate and client_key go together for mutual TLS; "
-                "give both or neither"
-            )
-        if (
-            self.client_certificate
-            and self.client_key
-            and not key_matches_certificate(
-                self.client_key.get_secret_value(), self.client_certificate
-            )
-        ):
-            raise ValueError(
-                "client_key: the client key does not belong to the client certificate; "
-                "upload the key that was issued with it"
-            )
-        if self.auth.method != "none" and any(
-            name.lower() == "authorization" for name, _ in self.header_list
-        ):
-            raise ValueError(
-                f"headers: 'Authorization' is set by the {self.auth.method} authentication; "
-                "remove it from the headers or choose method 'none'"
-            )
+        problems = combination_problems(
+            {
+                "verify_certificate": self.verify_certificate,
+                "certificate": self.certificate,
+                "client_certificate": self.client_certificate,
+                "client_key": self.client_key.get_secret_value() if self.client_key else None,
+                "auth": {"method": self.auth.method},
+                "headers": self.headers,
+            }
+        )
+        if problems:
+            field, message = problems[0]
+            raise ValueError(f"{field}: {message}")
         return self
 
     @property
@@ -436,6 +463,16 @@ class OutboundServer(_Strict):
     def header_list(self) -> list[tuple[str, str]]:
         """The parsed headers in the order the user typed them."""
         return parse_headers(self.headers)
+
+    @property
+    def has_secret_headers(self) -> bool:
+        """True when a configured header's value is a secret."""
+        return any(is_secret_header(n, self.secret_headers) for n, _ in self.header_list)
+
+    @property
+    def masked_headers(self) -> str:
+        """The headers text with secret values as ``********``: what every read shows."""
+        return redact_header_text(self.headers, self.secret_headers)
 
     @property
     def base_url(self) -> str:
@@ -491,3 +528,68 @@ SECRET_PATHS: tuple[tuple[str, ...], ...] = (
     ("proxy", "password"),
 )
 """Where secrets live in a server configuration (for masking, encryption, exports)."""
+
+
+def combination_problems(
+    document: Mapping[str, Any], failed: Collection[str] = ()
+) -> list[tuple[str, str]]:
+    """The rules that join fields, as ``(field, message)`` pairs, on raw or validated input.
+
+    The model checks them after its fields; the service also runs them on the raw
+    document when fields fail, so a user sees every problem at once. A rule that
+    involves a field in ``failed`` (its own value is wrong) is left to that field's error.
+    """
+    def text(name: str) -> str:
+        value = document.get(name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return value.strip() if isinstance(value, str) else ""
+
+    problems: list[tuple[str, str]] = []
+    mode = document.get("verify_certificate", "enable")
+    if "verify_certificate" in failed or "certificate" in failed:
+        mode = None
+    if mode == "certificate" and not text("certificate"):
+        problems.append((
+            "certificate",
+            "upload the server's CA or self-signed certificate (PEM) "
+            "when Verify certificate is 'certificate'",
+        ))
+    if isinstance(mode, str) and mode != "certificate" and text("certificate"):
+        problems.append((
+            "certificate",
+            "a certificate is only used with Verify certificate = "
+            "'certificate'; remove it or change the mode",
+        ))
+    client_certificate, client_key = text("client_certificate"), text("client_key")
+    if "client_certificate" in failed or "client_key" in failed:
+        pass  # the unreadable one's own error comes first
+    elif bool(client_certificate) != bool(client_key):
+        problems.append((
+            "client_key",
+            "client_certificate and client_key go together for mutual TLS; give both or neither",
+        ))
+    elif client_certificate and not key_matches_certificate(client_key, client_certificate):
+        problems.append((
+            "client_key",
+            "the client key does not belong to the client certificate; "
+            "upload the key that was issued with it",
+        ))
+    auth = document.get("auth")
+    method = auth.get("method") if isinstance(auth, Mapping) else None
+    headers = document.get("headers")
+    # An unknown method is its own error; so are headers that cannot be read.
+    if method in ("basic", "oauth2", "bearer") and isinstance(headers, str) and (
+        "headers" not in failed
+    ):
+        try:
+            named = [name.lower() for name, _ in parse_headers(headers)]
+        except HeaderError:
+            named = []  # the headers' own error says what is wrong with them
+        if "authorization" in named:
+            problems.append((
+                "headers",
+                f"'Authorization' is set by the {method} authentication; "
+                "remove it from the headers or choose method 'none'",
+            ))
+    return problems

@@ -8,6 +8,13 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from workflow_integrator.domain.headers import (
+    WI_OWN_HEADERS,
+    HeaderError,
+    format_headers,
+    parse_headers,
+)
+
 MASK = "********"
 """What is shown for a secret; sending it back in a write keeps the stored value."""
 
@@ -25,8 +32,8 @@ SECRET_HEADER_NAMES: frozenset[str] = frozenset(
 """Header names (lower case) whose values are always secret."""
 
 # A header or parameter name holding one of these words is treated as secret too.
-_SECRET_WORDS = ("authorization", "token", "secret", "password", "passwd", "api-key", "apikey")
-_SECRET_PARAMETER_WORDS = (*_SECRET_WORDS, "api_key", "signature", "sig", "key")
+_SECRET_WORDS = ("authorization", "token", "secret", "password", "passwd", "key")
+_SECRET_PARAMETER_WORDS = (*_SECRET_WORDS, "api_key", "signature", "sig")
 _SHORTEST_SECRET = 4
 """Known secret values shorter than this are not searched for in text (they would mask
 ordinary words); such secrets are refused where they are configured anyway."""
@@ -43,10 +50,17 @@ _JSON_SECRET = re.compile(
 
 
 def is_secret_header(name: str, extra_secret_names: Iterable[str] = ()) -> bool:
-    """True when a header's value must not be shown (Authorization, cookies, tokens...)."""
+    """True when a header's value must not be shown, stored in clear or logged.
+
+    Authorization, Proxy-Authorization, cookies, names a user marked secret
+    (``extra_secret_names``), and names holding key, token, secret or password, except
+    the ids WI adds itself (``Idempotency-Key``, ``X-WI-Delivery-Id``).
+    """
     lowered = name.strip().lower()
     if lowered in SECRET_HEADER_NAMES or lowered in {n.lower() for n in extra_secret_names}:
         return True
+    if lowered in WI_OWN_HEADERS:
+        return False
     return lowered.endswith("cookie") or any(word in lowered for word in _SECRET_WORDS)
 
 
@@ -71,6 +85,50 @@ def redact_headers(
         keep_scheme = name.lower() in ("authorization", "proxy-authorization") and blank
         out.append((name, f"{scheme} {MASK}" if keep_scheme else MASK))
     return out
+
+
+def is_masked(value: str) -> bool:
+    """True for a header value as :func:`redact_headers` shows a secret: the mask,
+    or a scheme and the mask (``Bearer ********``); sending it back keeps the stored value."""
+    scheme, blank, rest = value.partition(" ")
+    return value == MASK or (bool(blank) and rest == MASK and bool(scheme))
+
+
+def redact_header_text(text: str, extra_secret_names: Iterable[str] = ()) -> str:
+    """The "HTTP headers" text with secret values masked (as the API, UI and exports show it)."""
+    try:
+        pairs = parse_headers(text)
+    except HeaderError:
+        return MASK if text.strip() else text  # unreadable: show nothing of it
+    if not any(is_secret_header(n, extra_secret_names) for n, _ in pairs):
+        return text
+    return format_headers(redact_headers(pairs, extra_secret_names=extra_secret_names))
+
+
+def keep_masked_headers(text: str, stored: str) -> str:
+    """``text`` with each masked value replaced by the stored value of the same header
+    (by name and occurrence). HeaderError names a masked header nothing was stored for."""
+    pairs = parse_headers(text)
+    if not any(is_masked(value) for _, value in pairs):
+        return text
+    saved = parse_headers(stored) if stored else []
+    seen: dict[str, int] = {}
+    kept: list[tuple[str, str]] = []
+    for name, value in pairs:
+        key = name.lower()
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        if not is_masked(value):
+            kept.append((name, value))
+            continue
+        same = [v for n, v in saved if n.lower() == key]
+        if occurrence >= len(same):
+            raise HeaderError(
+                f"header '{name}' shows the mask {MASK} but no value is saved for it; "
+                "type the value"
+            )
+        kept.append((name, same[occurrence]))
+    return format_headers(kept)
 
 
 def _secret_parameter(name: str) -> bool:

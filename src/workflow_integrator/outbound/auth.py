@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import httpx2
 
 from workflow_integrator.domain.clock import Clock
+from workflow_integrator.domain.headers import token_flaw
 from workflow_integrator.domain.outbound_server import (
     BasicAuth,
     BearerAuth,
@@ -17,6 +18,7 @@ from workflow_integrator.domain.outbound_server import (
     OAuth2PasswordAuth,
     OAuth2RefreshTokenAuth,
 )
+from workflow_integrator.outbound.errors import OutboundError
 from workflow_integrator.outbound.oauth import OAuth2Config
 from workflow_integrator.outbound.token_script import run_token_script
 from workflow_integrator.outbound.tokens import ServerId, TokenManager
@@ -27,11 +29,17 @@ class StaticBearer(httpx2.Auth):
 
     def __init__(self, token: str) -> None:
         self._header = f"Bearer {token}"
+        self._flaw = token_flaw(token)
 
     def auth_flow(
         self, request: httpx2.Request
     ) -> Generator[httpx2.Request, httpx2.Response, None]:
         """Set the header and send once."""
+        if self._flaw is not None:
+            # Saved before static tokens were checked: refuse, never quote it.
+            raise OutboundError(
+                "http", f"the saved bearer token cannot be sent ({self._flaw}); save it again"
+            )
         request.headers["Authorization"] = self._header
         yield request
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx2
 
+from workflow_integrator.domain.network_policy import DEFAULT_POLICY, NetworkPolicy
 from workflow_integrator.domain.outbound_server import (
     BearerAuth,
     OAuth2PasswordAuth,
@@ -74,6 +75,7 @@ async def fetch_token(
     server_id: ServerId | None = None,
     manager: TokenManager | None = None,
     lineage_only: bool = False,
+    policy: NetworkPolicy = DEFAULT_POLICY,
 ) -> Diagnosis:
     """Fetch a new token now (never from the cache) over the server's TLS and proxy, and report.
 
@@ -94,7 +96,7 @@ async def fetch_token(
     unsaved = manager is None or server_id is None
     key: ServerId = server_id if server_id is not None else f"unsaved:{server.name}"
     tokens = manager if manager is not None else TokenManager(MemoryTokenStore())
-    pool = build_http_transport(server)
+    pool = build_http_transport(server, policy)
     client = build_token_client(server, pool)
     via_proxy = server.proxy.display() if server.proxy else None
     try:

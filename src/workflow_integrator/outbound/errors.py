@@ -8,8 +8,13 @@ from typing import Literal
 
 import httpx2
 
-Stage = Literal["dns", "connect", "tls", "proxy", "http", "oauth_error", "parse", "script"]
-"""Where a request or token fetch failed, in the order a network engineer checks them."""
+from workflow_integrator.outbound.network_guard import policy_refusal
+
+Stage = Literal[
+    "policy", "dns", "connect", "tls", "proxy", "http", "oauth_error", "parse", "script"
+]
+"""Where a request or token fetch failed, in the order a network engineer checks them
+(``policy``: WI's outbound network policy refused the address before connecting)."""
 
 
 class OutboundError(Exception):
@@ -67,6 +72,8 @@ def classify(exc: BaseException, *, via_proxy: bool = False) -> Stage:
     """
     if isinstance(exc, OutboundError):
         return exc.stage
+    if policy_refusal(exc) is not None:
+        return "policy"
     chain = _causes(exc)
     if any(isinstance(item, socket.gaierror) for item in chain):
         return "proxy" if via_proxy else "dns"
@@ -89,6 +96,9 @@ def describe(exc: BaseException, *, target: str, via_proxy: str | None = None) -
     if isinstance(exc, OutboundError):
         return exc.message
     stage = classify(exc, via_proxy=via_proxy is not None)
+    refusal = policy_refusal(exc)
+    if refusal is not None:
+        return f"the outbound network policy refuses the connection: {refusal}"
     detail = str(exc) or type(exc).__name__
     if stage == "dns":
         return f"cannot resolve the host name of {target} ({detail}); check the name and DNS"

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx2
 
+from workflow_integrator.domain.headers import token_flaw
 from workflow_integrator.domain.outbound_server import OAuth2PasswordAuth, OAuth2RefreshTokenAuth
 from workflow_integrator.outbound.errors import OutboundError, classify, describe
 
@@ -115,6 +116,14 @@ def parse_token_response(response: httpx2.Response) -> TokenResponse:
     if not isinstance(access, str) or not access:
         raise OutboundError(
             "parse", f"the token endpoint {where} answered 200 without an access_token", status=200
+        )
+    flaw = token_flaw(access)
+    if flaw is not None:
+        raise OutboundError(
+            "parse",
+            f"the token endpoint {where} issued an access token that cannot be sent as "
+            f"'Authorization: Bearer <token>' ({flaw})",
+            status=200,
         )
     token_type = str(body.get("token_type") or "Bearer")
     if token_type.lower() != "bearer":

@@ -8,6 +8,7 @@ import os
 import signal
 import stat
 
+from workflow_integrator.domain.headers import token_flaw
 from workflow_integrator.domain.redaction import redact_text
 from workflow_integrator.outbound.errors import OutboundError
 
@@ -295,9 +296,10 @@ async def run_token_script(
             f"the token script {path} printed {len(token.splitlines())} lines; it must print "
             "the token and only the token (send messages to stderr)"
         )
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in token):
+    flaw = token_flaw(token)  # the one rule, shared with a static token
+    if flaw is not None:
         raise TokenScriptError(
-            f"the token script {path} printed a value with blanks or control characters; "
+            f"the token script {path} printed a value that cannot be a bearer token ({flaw}); "
             "a bearer token is a single word"
         )
     return token

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 import httpx2
 
+from workflow_integrator.domain.network_policy import DEFAULT_POLICY, NetworkPolicy
 from workflow_integrator.domain.outbound_server import OutboundServer
 from workflow_integrator.outbound.auth import build_auth
 from workflow_integrator.outbound.errors import OutboundError, classify, describe
+from workflow_integrator.outbound.network_guard import GuardedTransport
 from workflow_integrator.outbound.tls import proxy_ssl_context, server_ssl_context
 from workflow_integrator.outbound.tokens import ServerId, TokenManager
 
@@ -35,10 +37,14 @@ def _proxy(server: OutboundServer) -> httpx2.Proxy | None:
     return httpx2.Proxy(setting.url, auth=auth, ssl_context=context)
 
 
-def build_http_transport(server: OutboundServer) -> httpx2.AsyncHTTPTransport:
-    """The connection pool for a server: its TLS mode, client certificate and proxy."""
+def build_http_transport(
+    server: OutboundServer, policy: NetworkPolicy = DEFAULT_POLICY
+) -> httpx2.AsyncHTTPTransport:
+    """The connection pool for a server: its TLS mode, client certificate and proxy, every
+    connection (to the server, its token endpoint or its proxy) under the network policy."""
     limit = server.max_concurrency
-    return httpx2.AsyncHTTPTransport(
+    return GuardedTransport(
+        policy,
         verify=server_ssl_context(server),
         proxy=_proxy(server),
         trust_env=False,
@@ -172,10 +178,14 @@ class ServerTransport:
 
 
 def open_transport(
-    server_id: ServerId, revision: int, config: OutboundServer, tokens: TokenManager
+    server_id: ServerId,
+    revision: int,
+    config: OutboundServer,
+    tokens: TokenManager,
+    policy: NetworkPolicy = DEFAULT_POLICY,
 ) -> ServerTransport:
     """Build the transport of one server configuration."""
-    pool = build_http_transport(config)
+    pool = build_http_transport(config, policy)
     token_client = build_token_client(config, pool)
     via_proxy = config.proxy.display() if config.proxy else None
     auth = build_auth(server_id, config.auth, tokens, lambda: token_client, via_proxy)
@@ -194,8 +204,9 @@ def open_transport(
 class TransportPool:
     """The transports of all servers, keyed by server id, rebuilt when the revision changes."""
 
-    def __init__(self, tokens: TokenManager) -> None:
+    def __init__(self, tokens: TokenManager, policy: NetworkPolicy = DEFAULT_POLICY) -> None:
         self.tokens = tokens
+        self.policy = policy
         self._transports: dict[ServerId, ServerTransport] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -226,10 +237,10 @@ class TransportPool:
         if current is not None and current.revision > revision:
             # A caller that read the server before its last change: serve it on its own
             # transport, closed after its lease, rather than retire the newer one.
-            stale = open_transport(server_id, revision, config, self.tokens)
+            stale = open_transport(server_id, revision, config, self.tokens, self.policy)
             self._retire(stale)
             return stale
-        transport = open_transport(server_id, revision, config, self.tokens)
+        transport = open_transport(server_id, revision, config, self.tokens, self.policy)
         self._transports[server_id] = transport
         if current is not None:
             self.tokens.forget(server_id)

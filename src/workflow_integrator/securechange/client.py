@@ -12,9 +12,11 @@ from xml.etree.ElementTree import Element
 import httpx2
 
 from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.domain.network_policy import DEFAULT_POLICY, NetworkPolicy
 from workflow_integrator.domain.retry import is_retryable_status, retry_after
 from workflow_integrator.domain.ticket import Field, Ticket
-from workflow_integrator.outbound.errors import Stage, classify
+from workflow_integrator.outbound.errors import Stage, classify, describe
+from workflow_integrator.outbound.network_guard import GuardedTransport, policy_refusal
 from workflow_integrator.securechange.connection import SecureChangeConnection
 from workflow_integrator.securechange.documents import (
     DocumentError,
@@ -87,12 +89,16 @@ class SecureChangeClient:
         transport: httpx2.AsyncBaseTransport | None = None,
         prefer_json: bool = False,
         clock: Clock | None = None,
+        policy: NetworkPolicy = DEFAULT_POLICY,
     ) -> None:
         self.connection = connection
         self._clock = clock or SystemClock()
         # Tickets can come as JSON; fields and users are always read as XML.
         self._ticket_accept = "application/json" if prefer_json else "application/xml"
         password = connection.password.get_secret_value() if connection.password else ""
+        if transport is None:
+            # The same outbound network policy as for outbound servers.
+            transport = GuardedTransport(policy, verify=connection.ssl_verify(), trust_env=False)
         self._http = httpx2.AsyncClient(
             base_url=connection.base_url,
             auth=httpx2.BasicAuth(connection.username, password),
@@ -199,6 +205,11 @@ class SecureChangeClient:
                 f"{self.connection.timeout_seconds:g}s", retryable=True,
                 stage=classify(exc)) from None
         except httpx2.TransportError as exc:
+            if policy_refusal(exc) is not None:
+                # Retried like an unreachable SecureChange: an admin may change the policy.
+                raise SecureChangeError(
+                    f"{what}: {describe(exc, target=self.connection.target.netloc())}",
+                    retryable=True, stage="policy") from None
             text = str(exc) or type(exc).__name__
             hint = ""
             if "CERTIFICATE_VERIFY_FAILED" in text:

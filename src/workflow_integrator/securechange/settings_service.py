@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.network_policy import DEFAULT_POLICY, NetworkPolicy
 from workflow_integrator.domain.readiness import Readiness
 from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.securechange.client import ConnectionCheck, SecureChangeClient
@@ -22,8 +23,10 @@ class SecureChangeSettingsService:
     """One service for the API, CLI and UI; the password never leaves it in clear."""
 
     def __init__(self, sessions: sessionmaker[Session], secretbox: SecretBox,
-                 readiness: Readiness | None = None) -> None:
+                 readiness: Readiness | None = None,
+                 policy: NetworkPolicy = DEFAULT_POLICY) -> None:
         self._sessions = sessions
+        self.policy = policy
         self._secretbox = secretbox
         self._readiness = readiness
 
@@ -88,7 +91,7 @@ class SecureChangeSettingsService:
             if saved is None:
                 raise NotFound("SecureChange is not configured yet: save its settings first")
             connection = saved
-        async with SecureChangeClient(connection) as client:
+        async with SecureChangeClient(connection, policy=self.policy) as client:
             check = await client.check()
         if not body and self._readiness is not None:
             # Shown by /readyz; SecureChange being down does not make WI unready.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from workflow_integrator.domain.network_policy import DEFAULT_POLICY, NetworkPolicy
 from workflow_integrator.domain.ticket import Ticket
 from workflow_integrator.securechange.client import SecureChangeClient, SecureChangeError
 from workflow_integrator.securechange.connection import SecureChangeConnection
@@ -45,9 +46,13 @@ class SecureChangeTicketReader:
     """
 
     def __init__(
-        self, connection: ConnectionSource, on_result: Callable[[bool, str], None] | None = None
+        self,
+        connection: ConnectionSource,
+        on_result: Callable[[bool, str], None] | None = None,
+        policy: NetworkPolicy = DEFAULT_POLICY,
     ) -> None:
         self._connection = connection
+        self._policy = policy
         # Told how each read went (the readiness probe shows SecureChange's last check).
         self._on_result = on_result
         self._current: _Lease | None = None
@@ -110,7 +115,7 @@ class SecureChangeTicketReader:
         current = self._current
         if current is not None and current.client.connection == settings:
             return current
-        self._current = _Lease(SecureChangeClient(settings))
+        self._current = _Lease(SecureChangeClient(settings, policy=self._policy))
         if current is not None:
             task = asyncio.get_running_loop().create_task(_close_when_idle(current))
             self._retiring.add(task)

@@ -40,7 +40,9 @@ class DiagnosticsService:
         server_id = await asyncio.to_thread(self.servers.id_of, name)
         config = await asyncio.to_thread(self.servers.get_config, name)
         _check_fetchable(config.auth.method, can_fetch_token(config))
-        diagnosis = await fetch_token(config, server_id=server_id, manager=self.tokens)
+        diagnosis = await fetch_token(
+            config, server_id=server_id, manager=self.tokens, policy=self.transports.policy
+        )
         if diagnosis.ok:
             await asyncio.to_thread(self.servers.credentials_work, name)
         return diagnosis
@@ -59,7 +61,7 @@ class DiagnosticsService:
         config = await asyncio.to_thread(self.servers.resolve_unsaved, body, base)
         _check_fetchable(config.auth.method, can_fetch_token(config))
         if base is None:
-            return await fetch_token(config)
+            return await fetch_token(config, policy=self.transports.policy)
         stored = await asyncio.to_thread(self.servers.get_config, base)
         if config.model_copy(update={"name": stored.name}) == stored:
             return await self.fetch_token(base)
@@ -71,9 +73,10 @@ class DiagnosticsService:
             # The base's refresh token: use its newest rotation and keep the next one.
             server_id = await asyncio.to_thread(self.servers.id_of, base)
             return await fetch_token(
-                config, server_id=server_id, manager=self.tokens, lineage_only=True
+                config, server_id=server_id, manager=self.tokens, lineage_only=True,
+                policy=self.transports.policy,
             )
-        return await fetch_token(config)
+        return await fetch_token(config, policy=self.transports.policy)
 
     async def test(self, name: str, method: str = "GET", path: str = "/") -> Diagnosis:
         """Send one request (default ``GET /``) to a saved server with its auth, and report."""

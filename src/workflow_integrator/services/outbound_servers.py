@@ -17,14 +17,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from workflow_integrator.domain.headers import HeaderError, parse_headers
 from workflow_integrator.domain.merge_patch import merge_patch
 from workflow_integrator.domain.outbound_server import (
     SECRET_PATHS,
     OutboundServer,
     ProxySetting,
+    combination_problems,
     normalise_newlines,
 )
-from workflow_integrator.domain.redaction import MASK
+from workflow_integrator.domain.redaction import MASK, keep_masked_headers
 from workflow_integrator.outbound.token_script import check_token_script
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
 from workflow_integrator.services.transactions import write_transaction
@@ -54,6 +56,7 @@ class ServerView(BaseModel):
     protocol: str
     base_url: str
     headers: str
+    secret_headers: list[str]
     verify_certificate: str
     certificate: str | None
     certificate_info: list[dict[str, str]]
@@ -119,6 +122,8 @@ def document(
             _set(doc, path, MASK if value is not None else None)
         else:
             _set(doc, path, _plain(value))
+    if secrets == "mask":
+        doc["headers"] = server.masked_headers
     if server.proxy is None:
         doc["proxy"] = None
     else:
@@ -300,6 +305,8 @@ class OutboundServerService:
                     value = _get(doc, path)
                     if isinstance(value, str) and path[0] != "proxy":
                         _set(doc, path, seal(value, passphrase or ""))
+                if server.has_secret_headers:
+                    doc["headers"] = seal(server.headers, passphrase or "")
                 if server.proxy and server.proxy.password:
                     doc["proxy"] = server.proxy.display()
                     doc["proxy_password"] = seal(
@@ -406,7 +413,7 @@ class OutboundServerService:
         proxy_password = doc.pop("proxy_password", None)
         sealed_paths = [
             p
-            for p in SECRET_PATHS
+            for p in (*SECRET_PATHS, ("headers",))
             if isinstance(_get(doc, p), str) and str(_get(doc, p)).startswith("wi-sealed1:")
         ]
         if (sealed_paths or proxy_password) and not passphrase:
@@ -451,7 +458,14 @@ class OutboundServerService:
             )
             server = OutboundServer.model_validate(merged, context={"stored": unchanged})
         except ValidationError as exc:
-            raise InvalidInput.from_validation(exc, merged) from None
+            invalid = InvalidInput.from_validation(exc, merged)
+            # Rules joining fields are reported with the field errors, not after them.
+            failed = {str(error["loc"][0]) for error in invalid.errors if error["loc"]}
+            reported = {(tuple(error["loc"]), error["msg"]) for error in invalid.errors}
+            for field, message in combination_problems(merged, failed):
+                if ((field,), message) not in reported:
+                    invalid.errors.append({"loc": [field], "msg": message, "type": "value_error"})
+            raise InvalidInput(invalid.errors) from None
         # Saved, imported or only tried: every configured script passes the same check.
         if server.auth.method == "bearer" and server.auth.token_script:
             try:
@@ -499,6 +513,10 @@ class OutboundServerService:
             if path[0] != "proxy" and isinstance(value, str):
                 secrets[".".join(path)] = value
                 _set(clear, path, None)
+        if server.has_secret_headers:
+            # The clear text lives only in the ciphertext; the row shows the masked text.
+            secrets["headers"] = server.headers
+            clear["headers"] = server.masked_headers
         if server.proxy is not None:
             clear["proxy"] = {"url": server.proxy.url, "username": server.proxy.username}
             if server.proxy.password:
@@ -531,7 +549,7 @@ class OutboundServerService:
         doc["name"] = row.name
         # Stored configurations were valid when saved; an expired certificate must
         # not make the server unreadable, so load without re-judging time.
-        return OutboundServer.model_validate(doc, context={"stored": True})
+        return OutboundServer.model_validate(doc, context={"stored": True, "loading": True})
 
     def _view(self, row: OutboundServerRow) -> ServerView:
         server = self._load(row)
@@ -544,6 +562,7 @@ class OutboundServerService:
                     "host",
                     "protocol",
                     "headers",
+                    "secret_headers",
                     "verify_certificate",
                     "certificate",
                     "proxy",
@@ -624,6 +643,7 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
             _set(body, path, kept)
         elif value == MASK:
             _set(body, path, None)
+    _keep_headers(body, stored)
     proxy = body.get("proxy")
     if isinstance(proxy, dict):
         # The object form {url, username, password} follows the same keep rule as the text.
@@ -644,6 +664,21 @@ def _keep_secrets(body: dict[str, Any], stored: OutboundServer | None) -> dict[s
                 url=parsed.url, username=parsed.username, password=password
             ).full_url()
     return body
+
+
+def _keep_headers(body: dict[str, Any], stored: OutboundServer | None) -> None:
+    """Secret header values sent as the mask become the saved ones (same name, same order)."""
+    text = body.get("headers")
+    if not isinstance(text, str):
+        return
+    try:
+        parse_headers(text)
+    except HeaderError:
+        return  # the model reports it with its field name
+    try:
+        body["headers"] = keep_masked_headers(text, stored.headers if stored else "")
+    except HeaderError as exc:
+        raise InvalidInput.single(["headers"], str(exc)) from None
 
 
 def _secrets_place(row: OutboundServerRow) -> str:

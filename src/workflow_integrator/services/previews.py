@@ -238,7 +238,7 @@ def _preview_point(planned: PlannedRequest, fires: bool) -> PreviewPoint:
     server = planned.server_config
     if request is None or server is None:
         return base
-    headers = redact_headers(request.headers)
+    headers = redact_headers(request.headers, extra_secret_names=server.secret_headers)
     auth = auth_header_preview(server)
     if auth is not None:
         headers.insert(0, auth)

@@ -10,27 +10,32 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from workflow_integrator.store.secretbox import SecretBox
+
 _SCRIPTS = Path(__file__).parent / "migrations"
 
 
-def _config(engine: Engine) -> Config:
+def _config(engine: Engine, secretbox: SecretBox | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.attributes["engine"] = engine
+    # Migrations that encrypt need the running key; without it they leave that to start-up.
+    config.attributes["secretbox"] = secretbox
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply pending migrations up to ``revision``."""
-    config = _config(engine)
+def upgrade(engine: Engine, revision: str = "head", secretbox: SecretBox | None = None) -> None:
+    """Apply pending migrations up to ``revision`` (``secretbox``: the key, for the steps
+    that encrypt stored values)."""
+    config = _config(engine, secretbox)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
+def downgrade(engine: Engine, revision: str, secretbox: SecretBox | None = None) -> None:
     """Undo migrations down to ``revision`` (for rolling back a release)."""
-    config = _config(engine)
+    config = _config(engine, secretbox)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)

@@ -6,9 +6,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, select
+import sqlalchemy as sa
+from sqlalchemy import JSON, Connection, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from workflow_integrator.domain.headers import HeaderError, parse_headers
+from workflow_integrator.domain.redaction import MASK, redact_header_text
 from workflow_integrator.store.base import (
     Base,
     Timestamps,
@@ -81,3 +84,71 @@ def replace_refresh_token(
     if secrets["auth.refresh_token"] != refresh_token:
         secrets["auth.refresh_token"] = refresh_token
         row.secrets = box.encrypt(json.dumps(secrets), where)
+
+
+# A table of its own, not the ORM class: migrations call these with the schema of their day.
+_SERVERS = sa.table(
+    "outbound_servers", sa.column("id", Integer), sa.column("config", JSON),
+    sa.column("secrets", Text),
+)
+
+
+def seal_clear_headers(connection: Connection, box: SecretBox) -> int:
+    """Move secret header values still stored in clear into each server's ciphertext.
+
+    The row's ``config`` keeps the masked text; returns how many servers changed.
+    Idempotent: run by the ``0010_secret_headers`` migration when it is handed the
+    key, and at every start for a database upgraded without it.
+    """
+    count = 0
+    for server_id, config, sealed in connection.execute(sa.select(_SERVERS)).all():
+        doc = dict(config or {})
+        headers = doc.get("headers")
+        if not isinstance(headers, str):
+            continue
+        try:
+            parse_headers(headers)
+        except HeaderError:
+            continue
+        shown = redact_header_text(headers, doc.get("secret_headers") or [])
+        if shown == headers:
+            continue  # nothing secret, or sealed already
+        where = place("outbound_servers", server_id, "secrets")
+        secrets = json.loads(box.decrypt(sealed, where)) if sealed else {}
+        secrets["headers"] = headers
+        doc["headers"] = shown
+        connection.execute(
+            sa.update(_SERVERS).where(_SERVERS.c.id == server_id).values(
+                config=doc, secrets=box.encrypt(json.dumps(secrets), where)
+            )
+        )
+        count += 1
+    return count
+
+
+def unseal_headers(connection: Connection, box: SecretBox | None) -> int:
+    """Undo :func:`seal_clear_headers` (downgrading below ``0010_secret_headers``)."""
+    count = 0
+    for server_id, config, sealed in connection.execute(sa.select(_SERVERS)).all():
+        doc = dict(config or {})
+        headers = doc.get("headers")
+        if not sealed or not isinstance(headers, str) or MASK not in headers:
+            continue  # no header was sealed here
+        if box is None:
+            raise RuntimeError(
+                "downgrading below 0010_secret_headers needs the secret key: the secret "
+                "header values are encrypted and 0009 keeps them in clear"
+            )
+        where = place("outbound_servers", server_id, "secrets")
+        secrets = json.loads(box.decrypt(sealed, where))
+        if "headers" not in secrets:
+            continue
+        doc["headers"] = secrets.pop("headers")
+        connection.execute(
+            sa.update(_SERVERS).where(_SERVERS.c.id == server_id).values(
+                config=doc,
+                secrets=box.encrypt(json.dumps(secrets), where) if secrets else None,
+            )
+        )
+        count += 1
+    return count

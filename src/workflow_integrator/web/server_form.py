@@ -10,8 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workflow_integrator.domain.headers import DEFAULT_HEADERS
-from workflow_integrator.domain.redaction import MASK
+from workflow_integrator.domain.headers import DEFAULT_HEADERS, HeaderError, parse_headers
+from workflow_integrator.domain.redaction import (
+    MASK,
+    keep_masked_headers,
+    redact_header_text,
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ SERVER_FIELDS = (
 )
 ADVANCED_FIELDS = ("timeout_seconds", "max_concurrency")
 SERVER_TAB_FIELDS = frozenset(
-    {*SERVER_FIELDS, *ADVANCED_FIELDS, "enabled", "client_certificate", "client_key"}
+    {*SERVER_FIELDS, *ADVANCED_FIELDS, "enabled", "client_certificate", "client_key",
+     "secret_headers"}
 )
 
 
@@ -71,6 +76,7 @@ LABELS = {
     "host": "Outbound Host",
     "protocol": "Protocol",
     "headers": "HTTP headers",
+    "secret_headers": "Secret header names",
     "verify_certificate": "Verify certificate",
     "certificate": "Certificate",
     "proxy": "Proxy server",
@@ -135,6 +141,18 @@ def carry_secrets(
             carried[CARRIED_PREFIX + name] = encrypt(value, name)
         elif value == MASK and values.get(CARRIED_PREFIX + name):
             carried[CARRIED_PREFIX + name] = values[CARRIED_PREFIX + name]
+    headers = carried.get("headers", "")
+    try:
+        parse_headers(headers)
+        shown = redact_header_text(headers, _names(carried.get("secret_headers", "")))
+    except HeaderError:
+        shown = headers  # unreadable: it goes back as typed, to be corrected
+    if shown != headers:
+        # Typed secret header values go back masked, their text sealed like other secrets.
+        carried["headers"] = shown
+        carried[CARRIED_PREFIX + "headers"] = encrypt(headers, "headers")
+    elif values.get(CARRIED_PREFIX + "headers"):
+        carried[CARRIED_PREFIX + "headers"] = values[CARRIED_PREFIX + "headers"]
     return carried
 
 
@@ -150,7 +168,18 @@ def restore_secrets(
                 restored[name] = decrypt(sealed, name)
             except (RuntimeError, ValueError):  # a tampered value counts as not typed
                 restored[name] = ""
+    sealed = values.get(CARRIED_PREFIX + "headers")
+    if sealed:
+        try:
+            typed = decrypt(sealed, "headers")
+            restored["headers"] = keep_masked_headers(restored.get("headers", ""), typed)
+        except (RuntimeError, ValueError):  # tampered, or a mask with nothing typed behind it
+            pass  # the service keeps saved values or names the header
     return restored
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def auth_choice(method: str | None, grant_type: str | None) -> AuthChoice:
@@ -168,6 +197,7 @@ def blank_values() -> dict[str, str]:
         "host": "",
         "protocol": "https",
         "headers": DEFAULT_HEADERS,
+        "secret_headers": "",
         "verify_certificate": "disable",
         "certificate": "",
         "proxy": "",
@@ -187,6 +217,7 @@ def values_from_document(doc: Mapping[str, Any]) -> dict[str, str]:
         value = doc.get(field)
         values[field] = "" if value is None else _text(value)
     values["enabled"] = "on" if doc.get("enabled", True) else ""
+    values["secret_headers"] = ", ".join(doc.get("secret_headers") or [])
     values["client_certificate"] = doc.get("client_certificate") or ""
     values["client_key"] = doc.get("client_key") or ""
     auth = doc.get("auth") or {}
@@ -230,6 +261,7 @@ def document_from_form(form: Mapping[str, str], base: Mapping[str, Any] | None) 
         else:
             doc.pop(field, None)
     doc["enabled"] = form.get("enabled") == "on"
+    doc["secret_headers"] = _names(form.get("secret_headers", ""))
     client_certificate = form.get("client_certificate", "").strip()
     doc["client_certificate"] = client_certificate or None
     # A masked key without a certificate is dropped by the service (clearing removes mTLS).

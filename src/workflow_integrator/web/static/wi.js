@@ -132,6 +132,10 @@
             || path === "proxy" || path === "certificate" || path === "client_certificate" || path === "auth.token_script_ttl_seconds") setPath(doc, path, null);
         continue;
       }
+      if (path === "secret_headers") {
+        setPath(doc, path, value.split(",").map(function (n) { return n.trim(); }).filter(Boolean));
+        continue;
+      }
       setPath(doc, path, value);
     }
     return doc;
