@@ -1,0 +1,24 @@
+"""claim order: pending deliveries indexed in their order, so a claim stops at its first
+heads instead of ranking every pending delivery
+
+Revision ID: 0011_claim_order
+Revises: 0010_secret_headers
+"""
+
+from alembic import op
+
+revision = "0011_claim_order"
+down_revision = "0010_secret_headers"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_deliveries_state_order", "deliveries",
+        ["state", "order_at", "event_id", "point_index", "id"],
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_deliveries_state_order", table_name="deliveries")
