@@ -177,7 +177,7 @@ class DeliveryEngine:
 
     async def _plan_idle(self) -> None:
         assert self._plan_flag is not None
-        due = await off_loop(self.queue.next_due, self.clock.now())
+        due = await off_loop(self.queue.next_due, self.clock.now(), "plan")
         await sleep_until(self._plan_flag, self.clock, due,
                           at_least=self.settings.min_sleep_seconds,
                           at_most=self.settings.poll_seconds)

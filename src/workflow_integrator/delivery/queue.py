@@ -163,8 +163,10 @@ class DeliveryQueue(Protocol):
         """Replace the ticket snapshot of a delivery's event with one read at ``now``."""
         ...
 
-    def next_due(self, now: datetime) -> datetime | None:
-        """The earliest time anything (delivery, lease, plan, write-back) may need a worker."""
+    def next_due(self, now: datetime, work: str = "all") -> datetime | None:
+        """The earliest time anything (delivery, lease, plan, write-back) may need a worker;
+        ``work`` "send", "writeback" or "plan" asks about that loop's work only (a loop
+        waiting for another loop's work would poll instead of sleeping until woken)."""
         ...
 
     def refresh_held(self, now: datetime) -> None:

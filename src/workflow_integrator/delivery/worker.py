@@ -186,7 +186,7 @@ class SendWorker:
         return await self.claim_and_start() > 0
 
     async def _idle(self) -> None:
-        due = await off_loop(self._queue.next_due, self._clock.now())
+        due = await off_loop(self._queue.next_due, self._clock.now(), "send")
         await sleep_until(self._flag, self._clock, due, at_least=self.settings.min_sleep_seconds,
                           at_most=self.settings.poll_seconds)
 
@@ -399,7 +399,7 @@ class WritebackWorker:
         return await self.run_once() > 0
 
     async def _idle(self) -> None:
-        due = await off_loop(self._queue.next_due, self._clock.now())
+        due = await off_loop(self._queue.next_due, self._clock.now(), "writeback")
         await sleep_until(self._flag, self._clock, due, at_least=self.settings.min_sleep_seconds,
                           at_most=self.settings.poll_seconds)
 

@@ -623,11 +623,12 @@ class DatabaseDeliveryQueue:
                 .execution_options(synchronize_session=False)
             )
 
-    def next_due(self, now: datetime) -> datetime | None:
-        """The earliest moment a worker may find work (``now`` when some is due already)."""
+    def next_due(self, now: datetime, work: str = "all") -> datetime | None:
+        """The earliest moment a worker may find work (``now`` when some is due already):
+        ``work`` "send", "writeback" or "plan" asks about that loop's work only."""
         head = aliased(DeliveryRow, name="head")
         slots = _free_slots(now)
-        queries = [
+        sending: list[Select[Any]] = [
             # The first head in due order (walking the index, not every pending delivery).
             select(head.due_at)
             .where(head.state == DeliveryState.PENDING,
@@ -641,12 +642,18 @@ class DatabaseDeliveryQueue:
                 exists().where(D.server_id == B.server_id, D.state == DeliveryState.PENDING),
             ),
             select(func.min(D.lease_expires_at)).where(D.state == DeliveryState.IN_FLIGHT),
+        ]
+        writing: list[Select[Any]] = [
             select(func.min(func.coalesce(D.lease_expires_at, D.writeback_due)))
             .where(D.writeback_state == WritebackState.PENDING),
+        ]
+        planning: list[Select[Any]] = [
             select(func.min(func.coalesce(
                 EventRow.plan_lease_expires_at, EventRow.next_plan_at, now
             ))).where(EventRow.state == EventState.PENDING),
         ]
+        by_work = {"send": sending, "writeback": writing, "plan": planning}
+        queries = by_work.get(work, [*sending, *writing, *planning])
         with self._sessions() as session:
             # One round trip: each looks at its own index.
             found = session.execute(select(*(q.scalar_subquery() for q in queries))).one()
