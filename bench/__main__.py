@@ -19,11 +19,22 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import delivery, micro
+from bench.intake import run_intake_bench
 from bench.machine import machine
-from bench.runner import Runner
+from bench.runner import Result, Runner
+
+
+def _intake(args: argparse.Namespace, folder: Path, progress: Progress) -> Result:
+    task = progress.add_task("intake", total=1)
+    report = run_intake_bench(folder, 40 if args.smoke else int(2000 * (0.2 if args.quick
+                                                                         else 1.0)))
+    progress.advance(task)
+    return Result([report.table()], report.as_dict())
+
 
 RUNNERS: list[Runner] = [
     micro.RUNNER,
+    Runner("intake", _intake),
     delivery.RUNNER,
 ]
 

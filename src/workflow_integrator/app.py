@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from argon2 import PasswordHasher
@@ -30,6 +31,7 @@ from workflow_integrator.outbound import TokenManager, TransportPool
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.audit import AuditService
 from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.errors import NotFound
@@ -93,6 +95,8 @@ class Services:
     """Turns failed deliveries into queued e-mails (called by the delivery engine)."""
     replans: ReplanService
     deliveries: DeliveryService
+    audit: AuditService
+    """The audit log: who changed configuration (written by the services themselves)."""
     clock: Clock = field(default_factory=SystemClock)
     background: tuple[BackgroundRunner, ...] = ()
 
@@ -203,6 +207,7 @@ def build_services(
         readiness=readiness,
         failure_mails=failure_mails,
         notifier=notifier,
+        audit=AuditService(sessions, timedelta(days=settings.audit_retention_days)),
     )
 
 
@@ -212,12 +217,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     The API's documentation (/docs, /openapi.json) is for signed-in users and API tokens.
     """
     from workflow_integrator import web
+    from workflow_integrator.api import audit as audit_api
     from workflow_integrator.api import (
         client_address,
         errors,
         event_replans,
         health,
         limits,
+        methods,
         openapi,
         outbound_servers,
         response_headers,
@@ -279,8 +286,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(smtp_api.router)
     app.include_router(metrics_api.router)
     app.include_router(deliveries_api.router)
+    app.include_router(audit_api.router)
     web.install(app, root)
     openapi.install(app)
+    app.add_middleware(methods.AllowedMethods, routes=lambda: app.router.routes)
     # Outermost: every answer, the UI's refusals included, gets the headers, and the
     # client's address and scheme are settled before anything reads them.
     app.add_middleware(response_headers.ResponseHeaders)

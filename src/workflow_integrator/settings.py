@@ -146,6 +146,12 @@ class Settings(BaseSettings):
         "older ones are pruned every few minutes.",
     )
 
+    audit_retention_days: int = Field(
+        default=365, ge=1, le=36500,
+        description="Days audit-log records (who changed configuration) are kept; older "
+        "ones are pruned with the deliveries' retention run.",
+    )
+
     @field_validator("outbound_deny", "outbound_allow")
     @classmethod
     def _networks_parse(cls, value: str) -> str:

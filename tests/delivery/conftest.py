@@ -69,8 +69,9 @@ class QueueDb:
         return row.id
 
     def plan(self, event_id: int, *server_ids: int | None, now: datetime = T0,
-             errors: dict[int, str] | None = None) -> None:
-        """Plan an event the way the planner does: claim it, store one delivery per point."""
+             errors: dict[int, str] | None = None, writes_back: bool = False) -> None:
+        """Plan an event the way the planner does: claim it, store one delivery per point
+        (``writes_back``: every point maps response values into the ticket)."""
         worker = f"planner-{event_id}"
         with self.sessions() as session, session.begin():
             session.execute(update(event_store.EventRow)
@@ -82,7 +83,7 @@ class QueueDb:
             if other.id != event_id:
                 assert self.queue.postpone_event(other.id, worker, "not this test's", now)
         planned = [
-            PlannedDelivery(f"point {i}", i, sid, (errors or {}).get(i))
+            PlannedDelivery(f"point {i}", i, sid, (errors or {}).get(i), writes_back)
             for i, sid in enumerate(server_ids)
         ]
         ticket = {"id": 1, "workflow": {"name": "Firewall change"}}

@@ -33,6 +33,11 @@ POLICY = BreakerPolicy()
         ("2024-05-01 10:15", datetime(2024, 5, 1, 10, 15, tzinfo=UTC)),
         ("2024-05-01T10:15:30.123456789+00:00",
          datetime(2024, 5, 1, 10, 15, 30, 123456, tzinfo=UTC)),
+        # Epoch numbers (the shipped simulator's updateDate): milliseconds, else seconds.
+        ("1714558530123", datetime(2024, 5, 1, 10, 15, 30, 123000, tzinfo=UTC)),
+        (" 1714558530 ", datetime(2024, 5, 1, 10, 15, 30, tzinfo=UTC)),
+        ("100000000001", datetime(1973, 3, 3, 9, 46, 40, 1000, tzinfo=UTC)),
+        ("99999999999", datetime(5138, 11, 16, 9, 46, 39, tzinfo=UTC)),
     ],
 )
 def test_securechange_update_times_are_parsed_to_utc(text: str, expected: datetime) -> None:
@@ -41,7 +46,7 @@ def test_securechange_update_times_are_parsed_to_utc(text: str, expected: dateti
 
 @pytest.mark.parametrize(
     "text", ["", "yesterday", "2024-13-01T10:00:00Z", "2024-05-01T25:00:00Z",
-             "2024-05-01T10:00:00+24:00", "1714558530"],
+             "2024-05-01T10:00:00+24:00", "-1714558530", "1714558530.5", "17145585301234567"],
 )
 def test_what_is_not_an_update_time_is_none_and_arrival_orders_it(text: str) -> None:
     assert parse_update_time(text) is None
@@ -53,6 +58,19 @@ def test_times_are_compared_as_times_not_as_text() -> None:
     earlier = event_order_time("2024-05-01T10:05:00+02:00", T0)
     later = event_order_time("2024-05-01T09:01:00Z", T0)
     assert earlier < later
+
+
+def test_epoch_milliseconds_are_compared_as_times_not_as_text() -> None:
+    # As text, "999…" sorts after "1000…"; as milliseconds it is a moment earlier.
+    assert event_order_time("999999999999", T0) < event_order_time("1000000000000", T0)
+
+
+@given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),
+                    timezones=st.just(UTC)))
+def test_any_epoch_millisecond_written_by_the_simulator_parses_back(moment: datetime) -> None:
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    millis = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    assert parse_update_time(str(millis)) == moment
 
 
 @given(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1),

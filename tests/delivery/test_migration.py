@@ -16,6 +16,8 @@ from workflow_integrator.store.db import make_engine, session_factory
 from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 from workflow_integrator.store.events import EventRow
 
+#: The revision before the one that adds ``deliveries.writes_back``.
+BEFORE_WRITES_BACK = "0010_secret_headers"
 RECEIVED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 UPDATE_DATES = {
     "2024-05-01T10:15:30.123+02:00": datetime(2024, 5, 1, 8, 15, 30, 123000, tzinfo=UTC),
@@ -88,4 +90,31 @@ def test_downgrade_drops_the_queue_and_keeps_the_events(old_engine: Engine) -> N
         assert connection.execute(text("SELECT ticket_id FROM events")).scalars().all() == [1]
     migrate.upgrade(old_engine)
     assert migrate.current_revision(old_engine) == migrate.head_revision()
+    old_engine.dispose()
+
+
+def test_writes_back_is_added_to_stored_deliveries_which_keep_waiting_as_before(
+    old_engine: Engine,
+) -> None:
+    migrate.upgrade(old_engine, BEFORE_WRITES_BACK)
+    _insert_event(old_engine, 1, "2024-05-01T10:15:30Z")
+    with old_engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO deliveries (event_id, ticket_id, workflow, point_name, point_index,"
+            " order_at, state, due_at, attempts, idempotency_key, late, replay_series,"
+            " writeback_state, writeback_attempts, created_at, updated_at)"
+            " SELECT id, ticket_id, 'Firewall change', 'open incident', 0, :t, 'pending', :t,"
+            " 0, 'key-1', false, 0, 'none', 0, :t, :t FROM events"), {"t": RECEIVED})
+
+    migrate.upgrade(old_engine)
+
+    with old_engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT point_name, state, writes_back FROM deliveries")).all()
+    assert [(name, state, bool(flag)) for name, state, flag in rows] == [
+        ("open incident", "pending", False)]
+    migrate.downgrade(old_engine, BEFORE_WRITES_BACK)
+    with old_engine.connect() as connection:
+        assert connection.execute(text("SELECT point_name FROM deliveries")).scalars().all() == [
+            "open incident"]
     old_engine.dispose()

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.delivery.conftest import LEASE, T0, QueueDb, delivered, failed
-from workflow_integrator.domain.delivery import BreakerState, DeliveryState, WritebackState
+from tests.delivery.conftest import LEASE, T0, QueueDb, attempt, delivered, failed
+from workflow_integrator.domain.clock import ManualClock
+from workflow_integrator.domain.delivery import (
+    BreakerState,
+    DeliveryState,
+    Outcome,
+    WritebackState,
+)
 from workflow_integrator.store import events as event_store
 
 SECOND = timedelta(seconds=1)
@@ -196,3 +202,83 @@ def test_nothing_to_do_means_no_due_time(db: QueueDb) -> None:
     db.add_server()
     db.add_event(7, "2024-05-01T10:00:00Z")
     assert db.queue.next_due(T0) == T0  # an event to plan
+
+
+def test_a_write_back_in_the_same_clock_tick_as_the_read_makes_the_ticket_stale(
+    db: QueueDb,
+) -> None:
+    clock = ManualClock(T0)  # a clock that does not move between the read and the write
+    itsm = db.add_server("itsm")
+    chat = db.add_server("chat")
+    create = db.add_event(7, "2024-05-01T10:01:00Z", "CREATE")
+    advance = db.add_event(7, "2024-05-01T10:02:00Z")
+    db.plan(create, itsm, now=clock.now())  # the ticket is read at T0
+    db.plan(advance, chat, now=clock.now())
+    first = db.queue.claim("w", 1, clock.now(), LEASE)[0]
+    db.queue.record(first.id, "w", delivered(writeback={"ITSM reference": "INC1"}),
+                    clock.now())
+    db.queue.claim_writebacks("wb", 10, clock.now(), LEASE)
+    assert db.queue.record_writeback(first.id, "wb", True, "written", None, clock.now())
+
+    later = db.queue.claim("w", 10, clock.now(), LEASE)
+    assert [c.event_id for c in later] == [advance]
+    # Written at the very moment the ticket was read: the snapshot may predate it.
+    assert db.queue.context(later[0].id).stale
+
+
+def test_a_later_delivery_waits_for_an_earlier_unsent_one_that_writes_back(db: QueueDb) -> None:
+    itsm = db.add_server("itsm")
+    chat = db.add_server("chat")
+    create = db.add_event(7, "2024-05-01T10:01:00Z", "CREATE")
+    advance = db.add_event(7, "2024-05-01T10:02:00Z")
+    db.plan(create, itsm, writes_back=True)  # maps result.number into the ticket
+    db.plan(advance, chat)  # renders that field
+
+    # Another server, but the earlier point's write-back has not even been sent yet.
+    first = db.queue.claim("w", 10, T0, LEASE)
+    assert [c.event_id for c in first] == [create]
+    db.queue.record(first[0].id, "w", failed(T0 + SECOND), T0)
+    assert db.queue.claim("w", 10, T0, LEASE) == []  # retrying still blocks
+    assert db.queue.next_due(T0) == T0 + SECOND
+
+    retry = db.queue.claim("w", 10, T0 + SECOND, LEASE)
+    assert [c.event_id for c in retry] == [create]
+    db.queue.record(retry[0].id, "w", delivered(writeback={"ITSM reference": "INC1"}),
+                    T0 + SECOND)
+    assert db.queue.claim("w", 10, T0 + SECOND, LEASE) == []  # writing back
+    db.queue.claim_writebacks("wb", 10, T0 + SECOND, LEASE)
+    assert db.queue.record_writeback(retry[0].id, "wb", True, "written", None, T0 + SECOND)
+    assert [c.event_id for c in db.queue.claim("w", 10, T0 + 2 * SECOND, LEASE)] == [advance]
+
+
+def test_a_held_earlier_writer_blocks_and_a_cancelled_or_dead_one_does_not(
+    db: QueueDb,
+) -> None:
+    itsm = db.add_server("itsm")
+    chat = db.add_server("chat")
+    held = db.add_event(7, "2024-05-01T10:01:00Z", "CREATE")
+    after_held = db.add_event(7, "2024-05-01T10:02:00Z")
+    cancelled = db.add_event(8, "2024-05-01T10:01:00Z", "CREATE")
+    after_cancelled = db.add_event(8, "2024-05-01T10:02:00Z")
+    dead = db.add_event(9, "2024-05-01T10:01:00Z", "CREATE")
+    after_dead = db.add_event(9, "2024-05-01T10:02:00Z")
+    for writer, follower in ((held, after_held), (cancelled, after_cancelled),
+                             (dead, after_dead)):
+        db.plan(writer, itsm, writes_back=True)
+        db.plan(follower, chat)
+    itsm_rows = {r.event_id: r.id for r in db.deliveries(server_id=itsm)}
+    assert db.queue.cancel(itsm_rows[cancelled], "admin", "not wanted", T0)
+    first = db.queue.claim("w", 10, T0, LEASE)
+    # The writers go; of the followers only the cancelled writer's.
+    assert {c.event_id for c in first} == {held, dead, after_cancelled}
+    for c in first:
+        if c.event_id == dead:
+            db.queue.record(c.id, "w", Outcome("dead", "answered 400", attempt(T0, 400),
+                                               status=400), T0)
+        elif c.event_id == held:
+            db.queue.release("w", [c.id])
+    db.set_server(itsm, enabled=False)
+    db.queue.refresh_held(T0)
+    assert db.delivery(itsm_rows[held]).state == DeliveryState.HELD
+
+    assert [c.event_id for c in db.queue.claim("w", 10, T0, LEASE)] == [after_dead]

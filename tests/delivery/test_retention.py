@@ -15,6 +15,7 @@ from workflow_integrator.delivery.engine import delivery_engine
 from workflow_integrator.delivery.retention import Retention
 from workflow_integrator.domain.clock import ManualClock
 from workflow_integrator.store import events as event_store
+from workflow_integrator.store.audit import AuditFilter
 from workflow_integrator.store.deliveries import DeliveryAttemptRow
 from workflow_integrator.store.events import EventFilter
 
@@ -88,3 +89,21 @@ def test_wi_retention_days_sets_how_long_the_engine_keeps_records(
         services.close()
     monkeypatch.delenv("WI_RETENTION_DAYS")
     assert make_settings(tmp_path / "data").retention_days == 30
+
+
+async def test_the_retention_run_prunes_the_audit_log_by_its_own_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WI_AUDIT_RETENTION_DAYS", "90")
+    services = build_services(make_settings(tmp_path / "data"))
+    try:
+        services.tokens.create("reader", "viewer")  # one audit record, stamped now
+        clock = ManualClock(datetime.now(UTC) + 89 * DAY)
+        engine = delivery_engine(services, clock=clock)
+        assert await engine.retention.prune_if_due() == 0  # 89 days: kept
+        clock.advance(2 * DAY)
+        engine.retention.next_run = None
+        assert await engine.retention.prune_if_due() == 1  # 91 days: pruned
+        assert services.audit.list(AuditFilter()) == []
+    finally:
+        services.close()

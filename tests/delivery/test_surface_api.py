@@ -246,10 +246,10 @@ def test_the_openapi_document_declares_every_answer(live_wi: LiveWI) -> None:
     }
     assert declared == {
         ("/api/v1/deliveries", "get"): {"200", "401", "403", "422"},
-        ("/api/v1/deliveries/replay", "post"): {"200", "401", "403", "422"},
+        ("/api/v1/deliveries/replay", "post"): {"200", "401", "403", "413", "415", "422"},
         ("/api/v1/deliveries/{delivery_id}", "get"): {"200", "401", "403", "404", "422"},
         ("/api/v1/deliveries/{delivery_id}/replay", "post"):
             {"200", "401", "403", "404", "409", "422"},
         ("/api/v1/deliveries/{delivery_id}/cancel", "post"):
-            {"200", "401", "403", "404", "409", "422"},
+            {"200", "401", "403", "404", "409", "413", "415", "422"},
     }

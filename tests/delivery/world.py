@@ -22,6 +22,7 @@ from workflow_integrator.delivery.engine import DeliveryEngine, build_engine
 from workflow_integrator.delivery.intake import EventIntake
 from workflow_integrator.delivery.worker import WorkerSettings
 from workflow_integrator.domain.clock import Clock, ManualClock
+from workflow_integrator.domain.events import TicketInfo
 from workflow_integrator.domain.ticket import StepRef
 from workflow_integrator.securechange.trigger_info import render_ticket_info
 from workflow_integrator.settings import Settings
@@ -74,6 +75,10 @@ class World:
             info = replace(info, completion_stage=StepRef(None, completed))
         if current is not None:
             info = replace(info, current_stage=StepRef(None, current))
+        return self.store(info, name)
+
+    def store(self, info: TicketInfo, name: str) -> int:
+        """Store the trigger document ``info`` as intake stores what SecureChange posts."""
         document = render_ticket_info(info).encode()
         stored = EventIntake(self.services.sessions).receive_securechange(document, name)
         assert stored is not None

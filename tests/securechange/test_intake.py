@@ -14,7 +14,7 @@ from workflow_integrator.delivery.intake import BadEvent, EventIntake
 from workflow_integrator.domain.events import WORKFLOW_EVENTS
 from workflow_integrator.services.errors import NotFound
 from workflow_integrator.settings import Settings
-from workflow_integrator.store.events import EventFilter, EventRow, set_state
+from workflow_integrator.store.events import EventFilter, EventRow, insert_batch, set_state
 
 
 def doc(ticket: int = 5, update: str = "100", subject: str = "s") -> bytes:
@@ -95,6 +95,36 @@ def test_concurrent_retries_store_one_event(intake: EventIntake, services: Servi
     assert len(set(ids)) == 1 and len(ids) == 8
     assert count(services) == 1
     assert intake.get(ids[0]).received_count == 8
+
+
+def test_one_shared_commit_stores_new_events_and_counts_retries(
+    intake: EventIntake, services: Services
+) -> None:
+    stored = intake.receive_securechange(doc(ticket=1), "CREATE")
+    assert stored is not None
+    batch = [intake.parse_securechange(d, "CREATE") for d in
+             (doc(ticket=1), doc(ticket=2), doc(ticket=2), doc(ticket=3))]
+    results = insert_batch(services.sessions, [n for n in batch if n is not None])
+
+    assert [created for _, created in results] == [False, True, False, True]
+    assert results[0][0].id == stored.event.id
+    assert results[1][0].id == results[2][0].id
+    assert intake.get(stored.event.id).received_count == 2
+    assert intake.get(results[1][0].id).received_count == 2
+    assert count(services) == 3
+
+
+def test_a_failing_hook_does_not_undo_an_answer(intake: EventIntake) -> None:
+    woken: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("hook broke")
+
+    intake.on_stored.extend([broken, lambda: woken.append("woken")])
+    result = intake.receive_securechange(doc(ticket=4), "CREATE")
+    assert result is not None and result.created
+    assert woken == ["woken"]  # the hooks after the failing one still run
+    assert intake.get(result.event.id).ticket_id == 4
 
 
 def test_without_update_date_the_document_dedupes(intake: EventIntake) -> None:

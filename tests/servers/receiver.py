@@ -1,108 +1,29 @@
-"""HTTP/HTTPS receivers that record every request (headers as received) for assertions."""
+"""HTTP/HTTPS receivers that record every request (headers as received) for assertions.
+
+The recording core ships with WI (``wi demo`` uses it); this serves it for the tests.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from tests.servers.uvicorn_thread import serve
+from tests.servers.uvicorn_thread import ThreadServer, serve_restartable
+from workflow_integrator.demo import receiver as recording
+from workflow_integrator.demo.receiver import Received, recording_route
 
-
-@dataclass
-class Received:
-    """One request as the receiver saw it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    client: tuple[str, int] | None
+__all__ = ["Received", "Receiver", "run_receiver"]
 
 
 @dataclass
-class Receiver:
-    """A running receiver: its URL and what it received."""
+class Receiver(recording.Receiver):
+    """The shipped recording receiver, plus the running server the tests stop and start."""
 
-    url: str
-    port: int
-    requests: list[Received] = field(default_factory=list)
-    # Decides whether a request's Authorization is accepted (None: everything is).
-    authorize: Callable[[str | None], bool] | None = None
-    # Answers a request instead of the default rules (None: the rules below apply).
-    respond: Callable[[Received], Response] | None = None
-    in_flight: int = 0
-    max_in_flight: int = 0  # most requests handled at the same moment
-    # Answer every request with this status and these headers (None: as usual).
-    answer: tuple[int, dict[str, str]] | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def host(self) -> str:
-        """``127.0.0.1:port`` as typed into the Outbound Host field."""
-        return f"127.0.0.1:{self.port}"
-
-    def clear(self) -> None:
-        """Forget recorded requests and the authorisation rule."""
-        with self._lock:
-            self.requests.clear()
-            self.max_in_flight = 0
-        self.authorize = None
-        self.answer = None
-        self.respond = None
-
-    def last(self) -> Received:
-        """The newest request."""
-        with self._lock:
-            return self.requests[-1]
-
-
-def _app(receiver: Receiver) -> Starlette:
-    async def record(request: Request) -> Response:
-        body = await request.body()
-        seen = Received(
-            method=request.method,
-            path=request.url.path,
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            client=(request.client.host, request.client.port) if request.client else None,
-        )
-        with receiver._lock:
-            receiver.requests.append(seen)
-        _, sleep, millis = request.url.path.rpartition("/sleep/")
-        if sleep and millis.isdigit():  # ".../sleep/100" answers after 100 ms
-            with receiver._lock:
-                receiver.in_flight += 1
-                receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
-            await asyncio.sleep(int(millis) / 1000)
-            with receiver._lock:
-                receiver.in_flight -= 1
-        if receiver.respond is not None:
-            return receiver.respond(seen)
-        rule = receiver.authorize
-        if rule is not None and not rule(request.headers.get("authorization")):
-            return JSONResponse({"error": "unauthorized"}, status_code=401)
-        if receiver.answer is not None:
-            status, headers = receiver.answer
-            return JSONResponse({"status": "as asked"}, status_code=status, headers=headers)
-        _head, marker, code = request.url.path.rpartition("/status/")
-        if marker and code.isdigit():  # ".../status/503" answers 503 (?retry_after=N adds it)
-            wait = request.query_params.get("retry_after")
-            extra = {"Retry-After": wait} if wait else None
-            return JSONResponse({"status": "as asked"}, status_code=int(code), headers=extra)
-        if request.url.path.endswith("/echo"):  # like httpbin: the request's headers back
-            return JSONResponse({"headers": dict(request.headers.items())})
-        return JSONResponse({"received": request.url.path})
-
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    return Starlette(routes=[Route("/{path:path}", record, methods=methods)])
+    # ``server.stop()`` takes the receiver down, ``start()`` brings it back.
+    server: ThreadServer | None = None
 
 
 @contextlib.contextmanager
@@ -112,7 +33,9 @@ def run_receiver(
     """Run a receiver on 127.0.0.1 (HTTPS with the certificate files; mutual TLS with client_ca)."""
     scheme = "https" if certfile else "http"
     receiver = Receiver(url="", port=0)
-    with serve(_app(receiver), certfile=certfile, keyfile=keyfile, client_ca=client_ca) as port:
-        receiver.port = port
-        receiver.url = f"{scheme}://127.0.0.1:{port}"
+    app = Starlette(routes=[recording_route(receiver)])
+    with serve_restartable(app, certfile=certfile, keyfile=keyfile,
+                           client_ca=client_ca) as running:
+        receiver.server, receiver.port = running, running.port
+        receiver.url = f"{scheme}://127.0.0.1:{running.port}"
         yield receiver

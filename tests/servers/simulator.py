@@ -13,7 +13,6 @@ Set the trigger command with :meth:`SimulatorHandle.set_trigger` (e.g. the real
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,17 +28,10 @@ from workflow_integrator.securechange.simulator import (
     TriggerConfig,
     TriggerRun,
 )
+from workflow_integrator.securechange.simulator.triggers import wi_trigger_command
 
 #: Short retry delays so tests of retries stay quick (SecureChange waits longer).
 FAST_DELAYS = (0.2, 0.4, 0.8, 1.6)
-
-
-def wi_trigger_command() -> list[str]:
-    """The installed ``wi-trigger`` console script of this environment."""
-    script = Path(sys.executable).parent / "wi-trigger"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "workflow_integrator.securechange.mediator"]
 
 
 @dataclass

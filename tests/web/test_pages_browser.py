@@ -109,6 +109,7 @@ def test_every_page_has_no_serious_accessibility_violation(page: Page, web: WebU
         "/integrations/Access%20Request/delete", "/users", "/account/password",
         "/events", "/events?ticket=abc", f"/events/{ids[0]}", f"/events/{ids[3]}",
         "/tickets/41", "/tickets/9", "/tickets?ticket=x", "/securechange", "/servers/nope/edit",
+        "/audit", "/audit?kind=server",
     ]
     for path in admin_pages:
         page.goto(web.url + path)
@@ -129,6 +130,7 @@ def test_every_page_has_no_serious_accessibility_violation(page: Page, web: WebU
     assert_accessible(page, "/sign-in")
     ui_sign_in(page, web, web.viewer)
     for path in ["/servers", f"/servers/{name}/edit", "/integrations",
-                 "/integrations/Access%20Request/edit", "/events", "/securechange", "/users"]:
+                 "/integrations/Access%20Request/edit", "/events", "/securechange", "/users",
+                 "/audit"]:
         page.goto(web.url + path)
         assert_accessible(page, f"{path} (viewer)")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
+from workflow_integrator.api.body import model_body, schema_body
 from workflow_integrator.api.deps import AdminDep, DeliveriesDep, ViewerDep
+from workflow_integrator.api.timestamps import Timestamp
 from workflow_integrator.domain.delivery import DeliveryState
 from workflow_integrator.services.deliveries import MAX_ID, MAX_PAGE, MAX_REASON, DeliveryQuery
 from workflow_integrator.services.errors import InvalidInput
@@ -51,8 +53,8 @@ class FilterBody(BaseModel):
     workflow: str | None = None
     ticket_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     event_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    since: datetime | None = Field(default=None, description="created at or after (ISO 8601)")
-    until: datetime | None = Field(default=None, description="created before (ISO 8601)")
+    since: Timestamp | None = Field(default=None, description="created at or after (ISO 8601)")
+    until: Timestamp | None = Field(default=None, description="created before (ISO 8601)")
 
     def query(self) -> DeliveryQuery:
         """As the service takes it."""
@@ -96,8 +98,8 @@ def list_deliveries(
     workflow: Annotated[str | None, Query(description="workflow name")] = None,
     ticket_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     event_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    since: Annotated[datetime | None, Query(description="created at or after")] = None,
-    until: Annotated[datetime | None, Query(description="created before")] = None,
+    since: Annotated[Timestamp | None, Query(description="created at or after")] = None,
+    until: Annotated[Timestamp | None, Query(description="created before")] = None,
     cursor: Annotated[int | None, Query(
         ge=1, le=MAX_ID, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
@@ -111,15 +113,18 @@ def list_deliveries(
     return {"items": [d.summary() for d in page.items], "next_cursor": page.next_cursor}
 
 
-@router.post("/replay", response_model=Replayed, responses={**_CHANGE, **_BAD_FILTER})
-def replay_matching(
-    body: FilterBody, deliveries: DeliveriesDep, admin: AdminDep
+@router.post("/replay", response_model=Replayed, responses={**_CHANGE, **_BAD_FILTER},
+             openapi_extra=schema_body("FilterBody", "Which deliveries to replay."))
+async def replay_matching(
+    request: Request, deliveries: DeliveriesDep, admin: AdminDep
 ) -> Replayed:
     """Replay every delivery the filters select: ``dead`` ones unless ``state`` says otherwise.
 
     Replaying delivered requests creates their records at the receiver again.
     """
-    count = _in("body", lambda: deliveries.replay_matching(body.query(), admin.name))
+    body = await model_body(request, FilterBody)
+    count = await run_in_threadpool(
+        _in, "body", lambda: deliveries.replay_matching(body.query(), admin.name))
     return Replayed(replayed=count)
 
 
@@ -145,9 +150,13 @@ def replay_one(delivery_id: DeliveryId, deliveries: DeliveriesDep, admin: AdminD
 @router.post(
     "/{delivery_id}/cancel",
     responses={**_CHANGE, **_UNKNOWN, 409: {"description": "not pending or held"}},
+    openapi_extra=schema_body("CancelBody", "Why the delivery is cancelled."),
 )
-def cancel_one(
-    delivery_id: DeliveryId, body: CancelBody, deliveries: DeliveriesDep, admin: AdminDep
+async def cancel_one(
+    delivery_id: DeliveryId, request: Request, deliveries: DeliveriesDep, admin: AdminDep
 ) -> dict[str, Any]:
     """Cancel a pending or held delivery; who and why are recorded."""
-    return _in("body", lambda: deliveries.cancel(delivery_id, admin.name, body.reason)).detail()
+    body = await model_body(request, CancelBody)
+    cancelled = await run_in_threadpool(
+        _in, "body", lambda: deliveries.cancel(delivery_id, admin.name, body.reason))
+    return cancelled.detail()

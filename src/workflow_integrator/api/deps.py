@@ -15,6 +15,7 @@ from workflow_integrator.delivery.intake import EventIntake
 from workflow_integrator.delivery.mailer import FailureMailer
 from workflow_integrator.securechange.settings_service import SecureChangeSettingsService
 from workflow_integrator.services.api_tokens import ApiTokenService
+from workflow_integrator.services.audit import Actor, AuditService, set_actor
 from workflow_integrator.services.deliveries import DeliveryService
 from workflow_integrator.services.diagnostics import DiagnosticsService
 from workflow_integrator.services.integrations import IntegrationService
@@ -96,6 +97,11 @@ async def get_failure_mails(services: ServicesDep) -> FailureMailer:
     return services.failure_mails
 
 
+async def get_audit(services: ServicesDep) -> AuditService:
+    """The audit log."""
+    return services.audit
+
+
 async def get_metrics(services: ServicesDep) -> Metrics:
     """This process's metrics."""
     return services.metrics
@@ -113,6 +119,7 @@ UsersDep = Annotated[UserService, Depends(get_users)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secretbox)]
 SmtpDep = Annotated[SmtpSettingsService, Depends(get_smtp)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+AuditDep = Annotated[AuditService, Depends(get_audit)]
 FailureMailsDep = Annotated[FailureMailer, Depends(get_failure_mails)]
 
 
@@ -137,7 +144,19 @@ def current_principal(request: Request, tokens: ApiTokensDep) -> Principal:
     return principal
 
 
-async def require_viewer(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def acting_principal(
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
+) -> Principal:
+    """The caller, also named as the actor of any change this request makes (audit log).
+
+    Async on purpose: it runs in the request's own context, which the endpoint inherits.
+    """
+    client = request.client.host if request.client else None
+    set_actor(Actor(principal.name, principal.kind, client))
+    return principal
+
+
+async def require_viewer(principal: Annotated[Principal, Depends(acting_principal)]) -> Principal:
     """Admins and viewers may read."""
     if not principal.can_read:
         raise HTTPException(
@@ -149,7 +168,7 @@ async def require_viewer(principal: Annotated[Principal, Depends(current_princip
 
 
 async def require_event_source(
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Annotated[Principal, Depends(acting_principal)],
 ) -> Principal:
     """Admins and trigger tokens may deliver workflow events."""
     if not principal.can_send_events:
@@ -161,7 +180,7 @@ async def require_event_source(
     return principal
 
 
-async def require_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(acting_principal)]) -> Principal:
     """Only admins may change things."""
     if not principal.can_write:
         raise HTTPException(

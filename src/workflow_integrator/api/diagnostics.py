@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from typing import Literal
 
-from workflow_integrator.api.body import json_object, schema_body
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflow_integrator.api.body import json_object, model_body, schema_body
 from workflow_integrator.api.deps import AdminDep, DiagnosticsDep
 from workflow_integrator.outbound import Diagnosis, Stage
 
@@ -42,8 +44,11 @@ class DiagnosisView(BaseModel):
 class TestBody(BaseModel):
     """Which request Test connection sends."""
 
-    method: str = Field(default="GET", description="GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-    path: str = Field(default="/", description="Path below the server's base path")
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    path: str = Field(default="/", pattern=r"^/[\x21-\x7e]*$", max_length=2000,
+                      description="Path below the server's base path, printable ASCII")
 
 
 @router.post(
@@ -69,10 +74,16 @@ async def fetch_token_saved(name: str, diagnostics: DiagnosticsDep, _: AdminDep)
     return DiagnosisView.of(await diagnostics.fetch_token(name))
 
 
-@router.post("/{name}/test", response_model=DiagnosisView)
+@router.post(
+    "/{name}/test",
+    response_model=DiagnosisView,
+    openapi_extra={"requestBody": {**schema_body("TestBody", "The request to send (optional)")[
+        "requestBody"], "required": False}},
+)
 async def test_server(
-    name: str, diagnostics: DiagnosticsDep, _: AdminDep, body: TestBody | None = None
+    name: str, request: Request, diagnostics: DiagnosticsDep, _: AdminDep
 ) -> DiagnosisView:
     """Test connection: send one request (default ``GET /``) with the server's auth."""
-    wanted = body or TestBody()
+    raw = await request.body()
+    wanted = await model_body(request, TestBody) if raw.strip() else TestBody()
     return DiagnosisView.of(await diagnostics.test(name, wanted.method, wanted.path))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from workflow_integrator.api.body import model_body, schema_body
 from workflow_integrator.api.deps import AdminDep, ServicesDep
+from workflow_integrator.api.responses import BAD_EVENT, CONFLICT
+from workflow_integrator.api.timestamps import Timestamp
 from workflow_integrator.delivery.intake import BadEvent
 from workflow_integrator.domain.bounds import ROW_ID_MAX, TICKET_ID_MAX
 from workflow_integrator.domain.events import parse_event_name
@@ -26,8 +28,8 @@ class ReplanFilter(BaseModel):
     ticket_id: int | None = Field(default=None, gt=0, le=TICKET_ID_MAX)
     event: str | None = Field(default=None, description="e.g. CREATE")
     source: str | None = None
-    since: datetime | None = Field(default=None, description="received at or after")
-    until: datetime | None = Field(default=None, description="received before")
+    since: Timestamp | None = Field(default=None, description="received at or after")
+    until: Timestamp | None = Field(default=None, description="received before")
 
 
 class Replanned(BaseModel):
@@ -36,9 +38,11 @@ class Replanned(BaseModel):
     replanned: int
 
 
-@router.post("/replan", response_model=Replanned)
-async def replan_failed(body: ReplanFilter, services: ServicesDep, _: AdminDep) -> Replanned:
+@router.post("/replan", response_model=Replanned, responses=BAD_EVENT,
+             openapi_extra=schema_body("ReplanFilter", "Which failed events to plan again."))
+async def replan_failed(request: Request, services: ServicesDep, _: AdminDep) -> Replanned:
     """Plan every failed event the filter selects again (after fixing the integration)."""
+    body = await model_body(request, ReplanFilter)
     event = None
     if body.event is not None:
         try:
@@ -51,11 +55,11 @@ async def replan_failed(body: ReplanFilter, services: ServicesDep, _: AdminDep) 
     return Replanned(replanned=count)
 
 
-@router.post("/{event_id}/replan")
-async def replan_one(event_id: int, services: ServicesDep, _: AdminDep) -> dict[str, Any]:
+@router.post("/{event_id}/replan", responses={409: CONFLICT[409]})
+async def replan_one(
+    event_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], services: ServicesDep, _: AdminDep
+) -> dict[str, Any]:
     """Plan one failed event again; 409 when it is not failed."""
-    if not 1 <= event_id <= ROW_ID_MAX:
-        raise BadEvent(f"event id must be between 1 and {ROW_ID_MAX}, got {event_id}")
     await run_in_threadpool(services.replans.replan, event_id)
     event = await run_in_threadpool(services.events.get, event_id)
     return event.summary()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, status
@@ -11,6 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
 from workflow_integrator.api.deps import EventsDep, EventSourceDep, MetricsDep, ViewerDep
+from workflow_integrator.api.responses import BAD_EVENT
+from workflow_integrator.api.timestamps import Timestamp
 from workflow_integrator.delivery.intake import IntakeResult
 from workflow_integrator.domain.bounds import ROW_ID_MAX, TICKET_ID_MAX
 from workflow_integrator.services.errors import UnsupportedMedia
@@ -39,10 +40,7 @@ def _accepted(metrics: Metrics, result: IntakeResult) -> JSONResponse:
             "content": {"application/xml": {"schema": {"type": "string"}}},
         }
     },
-    responses={200: {"description": "the test call: nothing stored"},
-               400: {"description": "malformed document or unknown event name"},
-               413: {"description": "body too large"},
-               415: {"description": "the document is not UTF-8"}},
+    responses={200: {"description": "the test call: nothing stored"}, **BAD_EVENT},
 )
 async def receive_securechange(
     request: Request,
@@ -77,6 +75,7 @@ async def receive_securechange(
                 "$ref": "#/components/schemas/EventBody"}}},
         }
     },
+    responses=BAD_EVENT,
 )
 async def receive_json(
     request: Request, events: EventsDep, metrics: MetricsDep, _: EventSourceDep
@@ -95,7 +94,7 @@ def _charset(content_type: str) -> str:
     return ""
 
 
-@router.get("")
+@router.get("", responses=BAD_EVENT)
 def list_events(
     events: EventsDep,
     _: ViewerDep,
@@ -103,8 +102,8 @@ def list_events(
     event: str | None = None,
     state: str | None = None,
     source: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX,
                                            description="page: events older than this id")]
     = None,

@@ -6,15 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from workflow_integrator.api.body import json_object
+from workflow_integrator.api.body import json_object, model_body, schema_body
 from workflow_integrator.api.deps import AdminDep, IntegrationsDep, PreviewsDep, ViewerDep
 from workflow_integrator.api.preconditions import expected_revision, tag_response
+from workflow_integrator.api.responses import CONFLICT, IF_MATCH
 from workflow_integrator.domain.bounds import TICKET_ID_MAX
-from workflow_integrator.domain.integration import Integration
-from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.integrations import IntegrationView, document
 from workflow_integrator.services.placeholders import PlaceholderCatalog
 from workflow_integrator.services.previews import PreviewResult
@@ -23,15 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["integrations"])
 
 
 def _body_doc(description: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {
-                "application/json": {"schema": Integration.model_json_schema(by_alias=True)}
-            },
-        }
-    }
+    return schema_body("Integration", description)
 
 
 _DOC = (
@@ -43,8 +34,10 @@ _DOC = (
 class PreviewBody(BaseModel):
     """What to preview: an event on a ticket (pasted, or read from SecureChange by id)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     event: str = Field(description="CREATE, ADVANCE, REDO, REJECT, ...")
-    ticket: Any = Field(
+    ticket: str | dict[str, Any] | None = Field(
         default=None,
         description="The ticket document: SecureChange XML (a string) or JSON (an object)",
     )
@@ -76,6 +69,7 @@ def list_integrations(integrations: IntegrationsDep, _: ViewerDep) -> list[Integ
     response_model=IntegrationView,
     status_code=status.HTTP_201_CREATED,
     openapi_extra=_body_doc(_DOC),
+    responses=CONFLICT,
 )
 async def create_integration(
     request: Request, response: Response, integrations: IntegrationsDep, _: AdminDep
@@ -111,7 +105,8 @@ def read_integration(
 
 
 @router.put(
-    "/integrations/{workflow}", response_model=IntegrationView, openapi_extra=_body_doc(_DOC)
+    "/integrations/{workflow}", response_model=IntegrationView, openapi_extra=_body_doc(_DOC),
+    responses={**CONFLICT, **IF_MATCH},
 )
 async def replace_integration(
     workflow: str, request: Request, response: Response, integrations: IntegrationsDep, _: AdminDep
@@ -136,9 +131,11 @@ async def replace_integration(
         "requestBody": {
             "required": True,
             "description": "A JSON merge patch (RFC 7396) of the integration document.",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/IntegrationPatch"}}},
         }
     },
+    responses={**CONFLICT, **IF_MATCH},
 )
 async def update_integration(
     workflow: str, request: Request, response: Response, integrations: IntegrationsDep, _: AdminDep
@@ -163,17 +160,14 @@ def delete_integration(workflow: str, integrations: IntegrationsDep, _: AdminDep
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/integrations/{workflow}/preview", response_model=PreviewResult)
+@router.post("/integrations/{workflow}/preview", response_model=PreviewResult,
+             openapi_extra=schema_body("PreviewBody", "The event and ticket to preview."))
 async def preview_integration(
     workflow: str, request: Request, previews: PreviewsDep, _: ViewerDep
 ) -> PreviewResult:
     """Render what an event would send for a ticket — points, server, method, URL,
     headers (auth masked), body — without sending anything."""
-    raw = await json_object(request)
-    try:
-        body = PreviewBody.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc, raw) from None
+    body = await model_body(request, PreviewBody)
     return await previews.preview(workflow, **body.model_dump())
 
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from workflow_integrator.api.body import json_object, schema_body
 from workflow_integrator.api.deps import AdminDep, ServersDep, ViewerDep
 from workflow_integrator.api.preconditions import expected_revision, tag_response
+from workflow_integrator.api.responses import CONFLICT, IF_MATCH, IN_USE
 from workflow_integrator.services.errors import InvalidInput
 from workflow_integrator.services.outbound_servers import ServerView
 
@@ -43,6 +44,7 @@ def list_servers(servers: ServersDep, _: ViewerDep) -> list[ServerView]:
     response_model=ServerView,
     status_code=status.HTTP_201_CREATED,
     openapi_extra=schema_body("OutboundServer", _BODY_DOC),
+    responses=CONFLICT,
 )
 async def create_server(
     request: Request, response: Response, servers: ServersDep, _: AdminDep
@@ -65,7 +67,8 @@ def read_server(name: str, response: Response, servers: ServersDep, _: ViewerDep
 
 
 @router.put(
-    "/{name}", response_model=ServerView, openapi_extra=schema_body("OutboundServer", _BODY_DOC)
+    "/{name}", response_model=ServerView, openapi_extra=schema_body("OutboundServer", _BODY_DOC),
+    responses={**CONFLICT, **IF_MATCH},
 )
 async def replace_server(
     name: str, request: Request, response: Response, servers: ServersDep, _: AdminDep
@@ -90,9 +93,11 @@ async def replace_server(
         "requestBody": {
             "required": True,
             "description": "A JSON merge patch (RFC 7396) of the server document.",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/OutboundServerPatch"}}},
         }
     },
+    responses={**CONFLICT, **IF_MATCH},
 )
 async def update_server(
     name: str, request: Request, response: Response, servers: ServersDep, _: AdminDep
@@ -110,7 +115,7 @@ async def update_server(
     return view
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT, responses=IN_USE)
 def delete_server(name: str, servers: ServersDep, _: AdminDep) -> Response:
     """Delete a server (409 naming the integrations that still use it)."""
     servers.delete(name)
@@ -121,6 +126,7 @@ def delete_server(name: str, servers: ServersDep, _: AdminDep) -> Response:
     "/{name}/rename",
     response_model=ServerView,
     openapi_extra=schema_body("RenameBody", "The server's new name."),
+    responses=CONFLICT,
 )
 async def rename_server(
     name: str, request: Request, servers: ServersDep, _: AdminDep

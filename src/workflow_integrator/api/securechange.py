@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object
 from workflow_integrator.api.deps import AdminDep, SecureChangeDep, ViewerDep
+from workflow_integrator.api.responses import NOT_SAVED
 
 router = APIRouter(prefix="/api/v1/securechange", tags=["securechange"])
 
@@ -39,7 +40,7 @@ async def replace_settings(
     return await run_in_threadpool(securechange.replace, body)
 
 
-@router.post("/test")
+@router.post("/test", responses=NOT_SAVED)
 async def test_connection(
     request: Request, securechange: SecureChangeDep, _: AdminDep
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from workflow_integrator.api.body import json_object, schema_body
 from workflow_integrator.api.deps import AdminDep, FailureMailsDep, SmtpDep, ViewerDep
+from workflow_integrator.api.responses import NOT_SAVED
 from workflow_integrator.services.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/smtp", tags=["smtp"])
@@ -19,6 +20,15 @@ _BODY = schema_body(
     "verify_certificate (disable|enable|certificate), certificate (PEM), username, password "
     "(send `********` or leave it out to keep the stored one), sender, timeout_seconds",
 )
+
+
+_TEST_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "additionalProperties": False, "required": ["to"],
+    "properties": {
+        "to": {"type": "string", "format": "email", "description": "who gets the test e-mail"},
+        "settings": {"$ref": "#/components/schemas/SmtpSettings",
+                     "description": "unsaved settings to test instead of the saved ones"},
+    }}}}}}
 
 
 @router.get("")
@@ -47,14 +57,14 @@ def outbox(
     return mails.recent(limit)
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_SAVED)
 def delete_settings(smtp: SmtpDep, _: AdminDep) -> Response:
     """Forget the settings (404 when none are saved)."""
     smtp.delete()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/test")
+@router.post("/test", responses=NOT_SAVED, openapi_extra=_TEST_BODY)
 async def send_test(request: Request, smtp: SmtpDep, _: AdminDep) -> dict[str, Any]:
     """Send a test e-mail: ``{"to": "...", "settings": {...}}``; without settings, the saved ones.
 

@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 from workflow_integrator import __version__
+from workflow_integrator.cli import audit as audit_cli
 from workflow_integrator.cli import (
     db,
+    demo,
     diagnostics,
     secrets,
     serve,
@@ -51,6 +53,7 @@ def _options(
 
 app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
+app.command("demo")(demo.demo)
 servers.app.command("fetch-token")(diagnostics.fetch_token)
 servers.app.command("test")(diagnostics.test)
 app.add_typer(servers.app, name="servers")
@@ -64,6 +67,7 @@ app.add_typer(integrations_cli.app, name="integrations")
 app.add_typer(users.app, name="users")
 app.add_typer(smtp_cli.app, name="smtp")
 app.add_typer(deliveries_cli.app, name="deliveries")
+app.add_typer(audit_cli.app, name="audit")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from workflow_integrator.app import Services, build_services
+from workflow_integrator.services.audit import cli_actor, set_actor
 from workflow_integrator.services.errors import InUse, InvalidInput, ServiceError
 from workflow_integrator.settings import Settings
 from workflow_integrator.store.secretbox import SecretKeyError
@@ -30,6 +31,7 @@ T = TypeVar("T")
 @cache
 def services() -> Services:
     """The services on the configured database (migrations applied)."""
+    set_actor(cli_actor())  # changes made by this command are the OS user's (audit log)
     return build_services(Settings())
 
 

@@ -213,7 +213,7 @@ def build_engine(
     writeback = WritebackWorker(queue, TicketWriter(line, clock, rng), clock, worker_id, wakeup,
                                 settings)
     retention = Retention(queue, clock, settings.retention, settings.prune_every,
-                          settings.prune_batch)
+                          settings.prune_batch, others=(services.audit.prune,))
     listen = listen_dsn(services.engine) if can_notify(services.engine) else None
     return DeliveryEngine(queue, planner, send_worker, writeback, wakeup, clock, settings,
                           retention, listen)

@@ -143,8 +143,9 @@ class EventIntake:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        #: Called (in the storing thread) after a new event is stored: delivery looks at once.
+        #: Called (in the storing thread) after new events are stored: delivery looks at once.
         self.on_stored: list[Callable[[], None]] = []
+        self._writer = event_store.EventWriter(sessions, self.on_stored)
 
     def receive_securechange(
         self, document: bytes, event_name: str | None
@@ -152,6 +153,23 @@ class EventIntake:
         """Accept a SecureChange trigger document; None for the empty test document.
 
         UnsupportedMedia when the bytes are not UTF-8: the stored document is shown as is.
+        """
+        new = self.parse_securechange(document, event_name)
+        return self.store(new) if new is not None else None
+
+    def receive_json(self, body: dict[str, Any]) -> IntakeResult:
+        """Accept an event sent as JSON (:class:`EventBody`)."""
+        return self.store(self.parse_json(body))
+
+    def store(self, new: NewEvent) -> IntakeResult:
+        """Store a parsed event once; returns when it is committed."""
+        row, created = self._writer.insert_once(new)
+        return IntakeResult(_view(row), created)
+
+    def parse_securechange(self, document: bytes, event_name: str | None) -> NewEvent | None:
+        """The event in a SecureChange trigger document (None: the empty test document).
+
+        BadEvent or UnsupportedMedia when it cannot be accepted.
         """
         try:
             text = document.decode("utf-8")
@@ -167,10 +185,10 @@ class EventIntake:
         if info is None:
             return None
         event = self._event(event_name)
-        return self._store(EventSource.SECURECHANGE.value, event, info, text, "application/xml")
+        return _new_event(EventSource.SECURECHANGE.value, event, info, text, "application/xml")
 
-    def receive_json(self, body: dict[str, Any]) -> IntakeResult:
-        """Accept an event sent as JSON (:class:`EventBody`)."""
+    def parse_json(self, body: dict[str, Any]) -> NewEvent:
+        """The event in a JSON body (:class:`EventBody`); BadEvent naming the first problem."""
         try:
             parsed = EventBody.model_validate(body)
         except ValidationError as exc:
@@ -186,7 +204,7 @@ class EventIntake:
             completion_stage=_ref(t.completion_stage),
         )
         text = json.dumps(body, sort_keys=True)
-        return self._store(parsed.source, event, info, text, "application/json")
+        return _new_event(parsed.source, event, info, text, "application/json")
 
     def get(self, event_id: int) -> StoredEvent:
         """One event; NotFound when there is none."""
@@ -218,28 +236,25 @@ class EventIntake:
         except ValueError as exc:
             raise BadEvent(str(exc)) from None
 
-    def _store(
-        self, source: str, event: TriggerEvent, info: TicketInfo, text: str, content_type: str
-    ) -> IntakeResult:
-        # Without updateDate a retry is recognised by its identical document instead.
-        stamp = info.update_date or "doc:" + hashlib.sha256(text.encode()).hexdigest()
-        new = NewEvent(
-            source=source,
-            ticket_id=info.id,
-            event=event.value,
-            update_date=info.update_date,
-            state=(EventState.PENDING if event.actionable else EventState.IGNORED).value,
-            info=info.to_dict(),
-            document=text,
-            content_type=content_type,
-            dedupe_key=dedupe_key(source, info.id, event.value, stamp),
-            request_id=logs.context_fields().get("request_id"),
-        )
-        row, created = event_store.insert_once(self._sessions, new)
-        if created:
-            for hook in self.on_stored:
-                hook()
-        return IntakeResult(_view(row), created)
+
+
+def _new_event(
+    source: str, event: TriggerEvent, info: TicketInfo, text: str, content_type: str
+) -> NewEvent:
+    # Without updateDate a retry is recognised by its identical document instead.
+    stamp = info.update_date or "doc:" + hashlib.sha256(text.encode()).hexdigest()
+    return NewEvent(
+        source=source,
+        ticket_id=info.id,
+        event=event.value,
+        update_date=info.update_date,
+        state=(EventState.PENDING if event.actionable else EventState.IGNORED).value,
+        info=info.to_dict(),
+        document=text,
+        content_type=content_type,
+        dedupe_key=dedupe_key(source, info.id, event.value, stamp),
+        request_id=logs.context_fields().get("request_id"),
+    )
 
 
 def _ref(stage: _Stage | None) -> StepRef | None:

@@ -199,9 +199,11 @@ class Planner:
             point.name))
         if error is not None:
             return PlannedDelivery(point.name, index, None, error)
+        writes_back = point.response is not None and bool(point.response.fields)
         try:
             server = route(integration, point, values)
-            return PlannedDelivery(point.name, index, config.server_id(server))
+            return PlannedDelivery(point.name, index, config.server_id(server),
+                                   writes_back=writes_back)
         except ConditionTimeout as exc:
             return PlannedDelivery(point.name, index, None,
                                    f"the route cannot be evaluated: {exc}")

@@ -39,12 +39,17 @@ class ClaimedDelivery:
 
 @dataclass(frozen=True, slots=True)
 class PlannedDelivery:
-    """One firing point's delivery, or why it cannot be sent (then stored ``dead`` at once)."""
+    """One firing point's delivery, or why it cannot be sent (then stored ``dead`` at once).
+
+    ``writes_back``: the point maps response values into the ticket, so the ticket's later
+    deliveries (to any server) wait until it is delivered and written back.
+    """
 
     point_name: str
     point_index: int
     server_id: int | None
     error: str | None = None
+    writes_back: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ retention are pruned now and then, in batches, by the queue's one pruning rule."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from workflow_integrator.delivery.queue import DeliveryQueue
@@ -17,8 +18,11 @@ class Retention:
     """Runs the queue's ``prune`` at most once per ``every`` (by the clock)."""
 
     def __init__(self, queue: DeliveryQueue, clock: Clock, keep: timedelta,
-                 every: timedelta, batch: int) -> None:
+                 every: timedelta, batch: int,
+                 others: Sequence[Callable[[datetime], int]] = ()) -> None:
         self.queue = queue
+        #: Other records with their own retention (the audit log), pruned on the same run.
+        self.others = tuple(others)
         self.clock = clock
         self.keep = keep
         self.every = every
@@ -33,6 +37,8 @@ class Retention:
             return None
         self.next_run = now + self.every
         removed = await off_loop(self.queue.prune, now - self.keep, self.batch)
+        for prune in self.others:
+            removed += await off_loop(prune, now)
         if removed:
             log.info("retention: pruned %s records older than %s", removed, now - self.keep)
         return removed

@@ -201,13 +201,29 @@ _SECURECHANGE_TIME = re.compile(
 )
 
 
+_EPOCH_NUMBER = re.compile(r"^\s*(\d{1,17})\s*$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Epoch numbers above this are milliseconds (1973 in ms; in seconds, the year 5138).
+_EPOCH_MILLIS_FROM = 10**11
+
+
 def parse_update_time(text: str | None) -> datetime | None:
-    """A SecureChange update time (``2024-05-01T10:15:30.123+02:00``, ``…Z``) in UTC.
+    """A SecureChange update time in UTC: ISO 8601 (``2024-05-01T10:15:30.123+02:00``,
+    ``…Z``) or an epoch number, milliseconds or seconds judged by its size.
 
     None when the text is not such a time. A time without offset is taken as UTC.
     """
     if not text:
         return None
+    epoch = _EPOCH_NUMBER.match(text)
+    if epoch is not None:
+        number = int(epoch.group(1))
+        try:
+            if number > _EPOCH_MILLIS_FROM:
+                return _EPOCH + timedelta(milliseconds=number)
+            return _EPOCH + timedelta(seconds=number)
+        except OverflowError:
+            return None
     match = _SECURECHANGE_TIME.match(text)
     if match is None:
         return None

@@ -87,6 +87,18 @@ def redact_headers(
     return out
 
 
+SECRET_FIELD_NAMES: frozenset[str] = frozenset(
+    {"password", "client_secret", "refresh_token", "token", "client_key", "secret",
+     "api_key", "passphrase", "access_token"}
+)
+"""Names of document fields that hold a secret (server auth, SecureChange, SMTP, users)."""
+
+
+def is_secret_field(name: str) -> bool:
+    """True when a document field (``auth.password``, ``client_key``) holds a secret."""
+    return name.rsplit(".", 1)[-1].lower() in SECRET_FIELD_NAMES
+
+
 def is_masked(value: str) -> bool:
     """True for a header value as :func:`redact_headers` shows a secret: the mask,
     or a scheme and the mask (``Bearer ********``); sending it back keeps the stored value."""

@@ -13,6 +13,7 @@ from workflow_integrator.domain.readiness import Readiness
 from workflow_integrator.domain.redaction import MASK
 from workflow_integrator.securechange.client import ConnectionCheck, SecureChangeClient
 from workflow_integrator.securechange.connection import SecureChangeConnection
+from workflow_integrator.services import audit
 from workflow_integrator.services.errors import InvalidInput, NotFound
 from workflow_integrator.store import securechange_settings as settings_store
 from workflow_integrator.store.secretbox import SecretBox, place
@@ -58,12 +59,16 @@ class SecureChangeSettingsService:
     def replace(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validate and save; a password sent as the mask (or left out) keeps the stored one."""
         connection = self.resolve(body)
+        old = self.connection()
         config = connection.model_dump(mode="json", exclude={"password"})
         secret = (self._secretbox.encrypt(connection.password.get_secret_value(),
                                           _PASSWORD_PLACE)
                   if connection.password is not None else None)
         with self._sessions() as session:
             settings_store.save(session, config, secret)
+            audit.record(session, "update", "securechange", "connection",
+                         old.model_dump(mode="json", exclude={"password"}) if old else None,
+                         config, secrets_changed=_password_change(old, connection))
             session.commit()
         return self.view()
 
@@ -97,3 +102,10 @@ class SecureChangeSettingsService:
             # Shown by /readyz; SecureChange being down does not make WI unready.
             self._readiness.report("securechange", check.ok, check.message, required=False)
         return check
+
+
+def _password_change(old: SecureChangeConnection | None,
+                     new: SecureChangeConnection) -> list[str]:
+    def clear(c: SecureChangeConnection | None) -> str | None:
+        return c.password.get_secret_value() if c and c.password else None
+    return ["password"] if clear(old) != clear(new) else []

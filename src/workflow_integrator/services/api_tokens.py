@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.services import audit
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound
 from workflow_integrator.services.principals import TOKEN_ROLES, Principal, Role
 from workflow_integrator.services.transactions import write_transaction
@@ -53,6 +54,7 @@ class ApiTokenService:
             )
             session.add(row)
             session.flush()
+            audit.record(session, "create", "token", name, None, {"name": name, "role": role})
             return self._view(row), token
 
     def list_all(self) -> list[TokenView]:
@@ -66,6 +68,8 @@ class ApiTokenService:
             row = next((r for r in token_store.list_tokens(session) if r.name == name), None)
             if row is None:
                 raise NotFound(f"no API token named '{name}'")
+            audit.record(session, "delete", "token", row.name,
+                         {"name": row.name, "role": row.role}, None)
             session.delete(row)
 
     def count(self) -> int:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow_integrator.domain.conditions import condition_fields
 from workflow_integrator.domain.integration import Integration, fold
 from workflow_integrator.domain.merge_patch import merge_patch
+from workflow_integrator.services import audit
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, Stale
 from workflow_integrator.services.outbound_servers import ImportReport
 from workflow_integrator.services.placeholders import PlaceholderCatalog, PlaceholderService
@@ -154,7 +155,10 @@ class IntegrationService:
     def delete(self, workflow: str) -> None:
         """Delete an integration."""
         with self._transaction() as session:
-            session.delete(self._row(session, workflow))
+            row = self._row(session, workflow)
+            audit.record(session, "delete", "integration", row.workflow,
+                         document(self._load(row, _server_names(session))), None)
+            session.delete(row)
 
     # -- import / export -----------------------------------------------------------
 
@@ -337,7 +341,12 @@ class IntegrationService:
         return errors
 
     def _store(self, session: Session, row: IntegrationRow, integration: Integration) -> None:
-        ids = {name: server_id for server_id, name in _server_names(session).items()}
+        names = _server_names(session)
+        ids = {name: server_id for server_id, name in names.items()}
+        before = document(self._load(row, names)) if row.id is not None else None
+        audit.record(session, "update" if before else "create", "integration",
+                     row.workflow if before else integration.workflow, before,
+                     document(integration))
         doc = document(integration)
         doc.pop("workflow")
         doc.pop("enabled")

@@ -28,6 +28,7 @@ from workflow_integrator.domain.outbound_server import (
 )
 from workflow_integrator.domain.redaction import MASK, keep_masked_headers
 from workflow_integrator.outbound.token_script import check_token_script
+from workflow_integrator.services import audit
 from workflow_integrator.services.errors import Conflict, InUse, InvalidInput, NotFound, Stale
 from workflow_integrator.services.transactions import write_transaction
 from workflow_integrator.store import servers as server_store
@@ -193,6 +194,7 @@ class OutboundServerService:
             self._store(session, row, server)
             session.add(row)
             session.flush()
+            _audit(session, "create", server.name, None, server)
             return self._view(row)
 
     def replace(
@@ -245,6 +247,7 @@ class OutboundServerService:
                 raise Conflict(f"an outbound server named '{new_name}' already exists")
             row.name = renamed.name
             self._store(session, row, renamed)
+            _audit(session, "rename", name, stored, renamed)
             return self._view(row)
 
     def credentials_work(self, name: str) -> None:
@@ -265,6 +268,7 @@ class OutboundServerService:
                     "point them at another server first",
                     users,
                 )
+            _audit(session, "delete", name, self._load(row), None)
             session.delete(row)
 
     def resolve_unsaved(self, body: dict[str, Any], base: str | None = None) -> OutboundServer:
@@ -367,6 +371,7 @@ class OutboundServerService:
                         new_row = OutboundServerRow(name=server.name)
                         self._store(session, new_row, server)
                         session.add(new_row)
+                        _audit(session, "import", server.name, None, server)
                 elif same:
                     report.unchanged.append(server.name)
                 else:
@@ -485,6 +490,7 @@ class OutboundServerService:
         if stored == server:
             return
         self._store(session, row, server)
+        _audit(session, "update", server.name, stored, server)
         connection_changed = any(
             getattr(stored, f) != getattr(server, f)
             for f in (
@@ -683,3 +689,30 @@ def _keep_headers(body: dict[str, Any], stored: OutboundServer | None) -> None:
 
 def _secrets_place(row: OutboundServerRow) -> str:
     return place("outbound_servers", row.id, "secrets")
+
+
+def _audit(session: Session, action: str, name: str, old: OutboundServer | None,
+           new: OutboundServer | None) -> None:
+    """Record a change of server ``name``: masked documents, and which secrets changed."""
+    clear_old = document(old, secrets="clear") if old else {}
+    clear_new = document(new, secrets="clear") if new else {}
+    def value(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+        found = _get(doc, path)
+        return None if found is _MISSING else found
+
+    changed = [".".join(path) for path in SECRET_PATHS if path[0] != "proxy"
+               and value(clear_old, path) != value(clear_new, path)]
+    if _proxy_password(old) != _proxy_password(new):
+        changed.append("proxy.password")
+    shown_old, shown_new = (document(old) if old else None), (document(new) if new else None)
+    if (clear_old.get("headers") != clear_new.get("headers")
+            and (shown_old or {}).get("headers") == (shown_new or {}).get("headers")):
+        changed.append("headers")  # only a secret header's value changed
+    audit.record(session, action, "server", name, shown_old, shown_new,
+                 secrets_changed=changed)
+
+
+def _proxy_password(server: OutboundServer | None) -> str | None:
+    if server is None or server.proxy is None or server.proxy.password is None:
+        return None
+    return server.proxy.password.get_secret_value()

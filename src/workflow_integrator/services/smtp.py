@@ -12,6 +12,7 @@ from workflow_integrator import __version__
 from workflow_integrator.domain.redaction import MASK as SECRET_MASK
 from workflow_integrator.domain.smtp import SmtpSettings, check_address
 from workflow_integrator.outbound import smtp
+from workflow_integrator.services import audit
 from workflow_integrator.services.errors import InvalidInput, NotFound
 from workflow_integrator.services.metrics import Metrics
 from workflow_integrator.store import smtp_settings as settings_store
@@ -57,19 +58,27 @@ class SmtpSettingsService:
     def replace(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validate and save; a password sent as ``********`` (or left out) keeps the stored one."""
         resolved = self.resolve(body)
+        old = self.settings()
         config = resolved.model_dump(mode="json", exclude={"password"})
         secret = (self._secretbox.encrypt(resolved.password.get_secret_value(), _PASSWORD_PLACE)
                   if resolved.password is not None else None)
         with self._sessions() as session:
             settings_store.save(session, config, secret)
+            audit.record(session, "update", "smtp", "mail server",
+                         old.model_dump(mode="json", exclude={"password"}) if old else None,
+                         config, secrets_changed=_password_change(old, resolved))
             session.commit()
         return self.view()
 
     def delete(self) -> None:
         """Forget the settings: no e-mails are sent until they are saved again."""
+        old = self.settings()
         with self._sessions() as session:
             if not settings_store.delete(session):
                 raise NotFound(_NOT_CONFIGURED)
+            audit.record(session, "delete", "smtp", "mail server",
+                         old.model_dump(mode="json", exclude={"password"}) if old else None,
+                         None, secrets_changed=_password_change(old, None))
             session.commit()
 
     def resolve(self, body: dict[str, Any]) -> SmtpSettings:
@@ -120,3 +129,9 @@ class SmtpSettingsService:
             "deliveries will arrive the same way.\n",
         )
         return self._counted("test", await smtp.send(resolved, mail))
+
+
+def _password_change(old: SmtpSettings | None, new: SmtpSettings | None) -> list[str]:
+    def clear(s: SmtpSettings | None) -> str | None:
+        return s.password.get_secret_value() if s and s.password else None
+    return ["password"] if clear(old) != clear(new) else []

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow_integrator.domain.clock import Clock, SystemClock
+from workflow_integrator.services import audit
 from workflow_integrator.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from workflow_integrator.services.principals import ROLES, Principal, Role
 from workflow_integrator.services.sign_in_throttle import SignInThrottle
@@ -101,6 +102,8 @@ class UserService:
             )
             session.add(row)
             session.flush()
+            audit.record(session, "create", "user", name, None, {"name": name, "role": role},
+                         secrets_changed=["password"])
             return self._view(row)
 
     def list_all(self) -> list[UserView]:
@@ -119,6 +122,8 @@ class UserService:
             row = self._row(session, name)
             self._keep_an_admin(session, row, "delete")
             user_store.drop_sessions(session, row.id)
+            audit.record(session, "delete", "user", row.name,
+                         {"name": row.name, "role": row.role}, None)
             session.delete(row)
 
     def set_password(self, name: str, password: str) -> None:
@@ -130,6 +135,8 @@ class UserService:
             row.failed_logins = 0
             row.locked_until = None
             user_store.drop_sessions(session, row.id)
+            audit.record(session, "set_password", "user", row.name, {}, {},
+                         secrets_changed=["password"])
 
     def change_own_password(self, name: str, current: str, new: str) -> None:
         """A signed-in user's own change: the current password must be right."""
@@ -150,6 +157,8 @@ class UserService:
             row = self._row(session, name)
             if role != "admin":
                 self._keep_an_admin(session, row, "make a viewer of")
+            audit.record(session, "update", "user", row.name, {"role": row.role},
+                         {"role": role})
             row.role = role
             return self._view(row)
 

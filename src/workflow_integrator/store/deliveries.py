@@ -140,6 +140,8 @@ class DeliveryRow(Base):
     replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The point maps response values into the ticket: later points may render them.
+    writes_back: Mapped[bool] = mapped_column(Boolean, default=False)
     writeback_state: Mapped[str] = mapped_column(String(16), default=WritebackState.NONE)
     writeback_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     writeback_due: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -216,10 +218,14 @@ def _is_head(row: type[DeliveryRow]) -> ColumnElement[bool]:
             earlier.state.in_(UNFINISHED_STATES),
             _order_key(earlier) < _order_key(row),
         ),
-        # A later point may render a field an earlier point's response writes back.
+        # A later point (any server) may render a field an earlier point's response writes
+        # back: wait while that earlier one is unsent, retrying, held or writing back.
         ~exists().where(
             writing.ticket_id == row.ticket_id,
-            writing.writeback_state == WritebackState.PENDING,
+            or_(
+                writing.writeback_state == WritebackState.PENDING,
+                and_(writing.writes_back.is_(True), writing.state.in_(UNFINISHED_STATES)),
+            ),
             _order_key(writing) < _order_key(row),
         ),
     )
@@ -605,7 +611,8 @@ class DatabaseDeliveryQueue:
         for row in rows:
             read_at = row.ticket_read_at or row.created_at
             last = written.get(row.ticket_id)
-            stale = row.ticket_snapshot is None or (last is not None and last > read_at)
+            # >=: a write-back in the same clock tick as the read may not be in the snapshot.
+            stale = row.ticket_snapshot is None or (last is not None and last >= read_at)
             found[row.id] = DeliveryContext(
                 event=row.event, info=dict(row.info or {}),
                 ticket=dict(row.ticket_snapshot or {}), ticket_read_at=read_at, stale=stale,
@@ -904,6 +911,7 @@ class DatabaseDeliveryQueue:
             due_at=now, attempts=0, give_up_at=now + self._give_up_after,
             idempotency_key=uuid.uuid4().hex, late=late, replay_series=0,
             reason=(point.error or "no outbound server") if dead else None,
+            writes_back=point.writes_back,
             writeback_state=WritebackState.NONE, writeback_attempts=0,
             created_at=now, updated_at=now, finished_at=now if dead else None,
         )

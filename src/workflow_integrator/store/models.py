@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workflow_integrator.store import (
     api_tokens,
+    audit,
     deliveries,
     events,
     integrations,
@@ -30,6 +31,7 @@ ENCRYPTED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 __all__ = [
     "ENCRYPTED_COLUMNS",
     "api_tokens",
+    "audit",
     "deliveries",
     "events",
     "integrations",

@@ -23,5 +23,6 @@ NAV: tuple[NavItem, ...] = (
     NavItem("SecureChange", "/securechange", "/securechange"),
     NavItem("Mail", "/smtp", "/smtp", admin_only=True),
     NavItem("Users", "/users", "/users", admin_only=True),
+    NavItem("Audit", "/audit", "/audit", admin_only=True),
 )
 """The menu, in order."""

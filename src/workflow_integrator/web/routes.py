@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from workflow_integrator.web import (
     account,
+    audit,
     auth,
     deliveries,
     events,
@@ -26,4 +27,5 @@ routers: list[APIRouter] = [
     deliveries.router,
     users.router,
     smtp.router,
+    audit.router,
 ]

@@ -19,6 +19,7 @@ import anyio.to_thread
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from workflow_integrator.services.audit import Actor, set_actor
 from workflow_integrator.services.users import SignedIn, UserService
 
 SESSION_COOKIE = "wi_session"
@@ -88,6 +89,9 @@ class WebSessionMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         if signed is not None:
             state["principal"] = signed.principal
+            client = scope.get("client")
+            # Changes made by this request are recorded as this user's (audit log).
+            set_actor(Actor(signed.principal.name, "user", client[0] if client else None))
             state["csrf_token"] = signed.csrf_token
             state["session_token"] = token
 

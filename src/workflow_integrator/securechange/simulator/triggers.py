@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from workflow_integrator.domain.ticket import JsonValue
 
@@ -56,6 +58,14 @@ def parse_command(command: str | Sequence[str] | None) -> tuple[str, ...]:
     if isinstance(command, str):
         return tuple(shlex.split(command))
     return tuple(command)
+
+
+def wi_trigger_command() -> list[str]:
+    """The ``wi-trigger`` installed beside this Python (else the mediator run as a module)."""
+    script = Path(sys.executable).parent / "wi-trigger"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "workflow_integrator.securechange.mediator"]
 
 
 class TriggerRunner:

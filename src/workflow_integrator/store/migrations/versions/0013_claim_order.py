@@ -1,14 +1,14 @@
 """claim order: pending deliveries indexed in their order, so a claim stops at its first
 heads instead of ranking every pending delivery
 
-Revision ID: 0011_claim_order
-Revises: 0010_secret_headers
+Revision ID: 0013_claim_order
+Revises: 0012_audit
 """
 
 from alembic import op
 
-revision = "0011_claim_order"
-down_revision = "0010_secret_headers"
+revision = "0013_claim_order"
+down_revision = "0012_audit"
 branch_labels = None
 depends_on = None
 
