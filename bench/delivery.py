@@ -291,9 +291,14 @@ async def post_events(url: str, token: str, docs: list[bytes], *, rate: float | 
             nonlocal retried
             async with limit:
                 for attempt in range(6):
-                    answer = await client.post(INTAKE_PATH, content=document)
-                    if answer.status_code < 500 or attempt == 5:
-                        break
+                    try:
+                        answer = await client.post(INTAKE_PATH, content=document)
+                    except httpx2.TransportError:
+                        if attempt == 5:
+                            raise
+                    else:
+                        if answer.status_code < 500 or attempt == 5:
+                            break
                     retried += 1
                     await asyncio.sleep(0.2 * 2**attempt)
                 assert answer.status_code == 202, answer.text
