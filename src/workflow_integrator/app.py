@@ -165,7 +165,8 @@ def build_services(
     servers.usage_checks.append(integrations.usage)
     events = EventIntake(sessions)
     replans = ReplanService(sessions)
-    deliveries = DeliveryService(sessions, DatabaseDeliveryQueue(engine, sessions), clock)
+    queue = DatabaseDeliveryQueue(engine, sessions, give_up_after=settings.delivery_give_up_after)
+    deliveries = DeliveryService(sessions, queue, clock)
     if can_notify(engine):
         # Delivery engines in other processes hear of new work at once (LISTEN/NOTIFY).
         events.on_stored.append(lambda: notify_work(engine))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -140,6 +141,11 @@ class Settings(BaseSettings):
         description="Longest wait before looking for work stored by another process "
         "(PostgreSQL also wakes workers at once with LISTEN/NOTIFY).",
     )
+    delivery_give_up_hours: float = Field(
+        default=24, gt=0, le=8760,
+        description="Hours after which a delivery that keeps failing is given up (dead); "
+        "time spent held does not count, and a replay starts the age again.",
+    )
     retention_days: int = Field(
         default=30, ge=1, le=3650,
         description="Days finished deliveries, their attempts and settled events are kept; "
@@ -201,6 +207,11 @@ class Settings(BaseSettings):
             return None
         host, _, port = self.metrics_listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+    @property
+    def delivery_give_up_after(self) -> timedelta:
+        """How long a delivery is retried before it is given up."""
+        return timedelta(hours=self.delivery_give_up_hours)
 
     @property
     def resolved_plugin_dir(self) -> Path:

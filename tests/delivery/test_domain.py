@@ -164,6 +164,10 @@ def _outcome(kind: str, status: int | None, *, error: str | None = None,
         (_outcome("dead", 502), "failure"),  # gave up on a failing server
         (_outcome("dead", None, error="ConnectTimeout", stage="connect"), "failure"),
         (_outcome("dead", None, error="RenderError", stage="render"), "none"),
+        # Never sent: SecureChange could not be read, the point is gone, WI failed inside.
+        (_outcome("retry", None, stage="ticket"), "none"),
+        (_outcome("dead", None, stage="config"), "none"),
+        (_outcome("retry", None, stage="internal"), "none"),
         (_outcome("held", 401), "none"),
     ],
 )

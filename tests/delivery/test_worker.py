@@ -18,8 +18,11 @@ from tests.outbound.conftest import no_secret_in_logs  # noqa: F401 - applies he
 from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Received, Receiver
 from tests.servers.simulator import SimulatorHandle
-from workflow_integrator.domain.clock import SystemClock
+from workflow_integrator.app import build_services
+from workflow_integrator.delivery.engine import delivery_engine
+from workflow_integrator.domain.clock import ManualClock, SystemClock
 from workflow_integrator.settings import Settings
+from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 
 OPEN = {"name": "open incident", "on": {"trigger": "CREATE"},
         "request": {"method": "POST", "path": "/incident",
@@ -216,3 +219,39 @@ async def test_a_revoked_refresh_token_holds_deliveries_until_a_new_one_is_saved
     names = {str(d.id): d.point_name for d in w.deliveries()}
     assert [names[r.headers["x-wi-delivery-id"]] for r in w.receiver.requests] == [
         "open incident", "advanced"]  # resumed in the ticket's order
+
+
+async def test_the_give_up_age_is_a_setting_and_a_replay_starts_it_again(
+    any_db_settings: Settings, sc_simulator: SimulatorHandle, receiver: Receiver
+) -> None:
+    settings = any_db_settings.model_copy(update={"delivery_give_up_hours": 2})
+    services = build_services(settings)
+    try:
+        services.securechange.replace(sc_simulator.connection_settings())
+        manual = ManualClock(START)
+        engine = delivery_engine(services, clock=manual)  # as wi serve and wi worker build it
+        w = World(services, DatabaseDeliveryQueue(services.engine, services.sessions), manual,
+                  sc_simulator, receiver, engine)
+        w.add_server("itsm")
+        w.add_integration([OPEN])
+        receiver.answer = (503, {"Retry-After": "4000"})  # 1 h 6 min 40 s
+        ticket = sc_simulator.create_ticket("Open 443")
+        w.event(ticket.id, "CREATE")
+        await w.plan()
+
+        assert await w.send() == 1
+        row = w.deliveries()[0]
+        assert (row.state, _aware(row.give_up_at)) == ("pending", START + timedelta(hours=2))
+        manual.advance(4000)
+        assert await w.send() == 1  # the next retry would fall after 2 h (24 h: still retried)
+        row = w.deliveries()[0]
+        assert row.state == "dead" and "gave up" in (row.reason or "")
+
+        receiver.answer = None
+        replayed = services.deliveries.replay(row.id, "alice")
+        row = w.deliveries()[0]
+        assert replayed.state == "pending"
+        assert row.give_up_at is not None and row.replayed_at is not None
+        assert row.give_up_at - row.replayed_at == timedelta(hours=2)
+    finally:
+        services.close()

@@ -250,7 +250,8 @@ def delivery_engine(
     """The engine on the process's database with WI's delivery settings, woken when this
     process stores an event, replans one or saves a server's connection."""
     settings = services.settings
-    queue = DatabaseDeliveryQueue(services.engine, services.sessions)
+    queue = DatabaseDeliveryQueue(services.engine, services.sessions,
+                                  give_up_after=settings.delivery_give_up_after)
     worker = WorkerSettings(
         concurrency=concurrency or settings.worker_concurrency,
         lease=timedelta(seconds=settings.delivery_lease_seconds),

@@ -49,6 +49,7 @@ class OAuthServer:
     refresh_reused: int = 0
     in_flight: int = 0
     access: dict[str, float] = field(default_factory=dict)
+    grants: dict[str, str] = field(default_factory=dict)  # access token → the grant that got it
     refresh: dict[str, _Refresh] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -74,6 +75,7 @@ class OAuthServer:
             self.refresh_reused = 0
             self.in_flight = 0
             self.access.clear()
+            self.grants.clear()
             self.refresh.clear()
 
     def issue_refresh_token(self, scope: str | None = None) -> str:
@@ -109,6 +111,13 @@ class OAuthServer:
             return False
         with self.lock:
             return authorization[7:] in self.access
+
+    def grant_of(self, authorization: str | None) -> str | None:
+        """The grant type that issued the Bearer token in an Authorization header, if any."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        with self.lock:
+            return self.grants.get(authorization[7:])
 
     def live_refresh_tokens(self) -> list[str]:
         """Refresh tokens that can still be used."""
@@ -149,12 +158,15 @@ def _client(request: Request, form: dict[str, str], server: OAuthServer) -> str 
     return client_id
 
 
-def _issue(server: OAuthServer, client_id: str, scope: str | None, refresh: bool) -> JSONResponse:
+def _issue(
+    server: OAuthServer, grant: str, client_id: str, scope: str | None, refresh: bool
+) -> JSONResponse:
     access = "at-" + secrets.token_urlsafe(24)
     body: dict[str, object] = {"access_token": access, "token_type": "Bearer"}
     with server.lock:
         lifetime = server.expires_in
         server.access[access] = time.time() + (lifetime if lifetime is not None else 3600)
+        server.grants[access] = grant
         if refresh:
             new_refresh = "rt-" + secrets.token_urlsafe(24)
             server.refresh[new_refresh] = _Refresh(client_id, scope)
@@ -198,7 +210,7 @@ def token_endpoint(server: OAuthServer) -> Route:
                 form.get("password", ""), server.password
             ):
                 return _error("invalid_grant", "wrong user name or password")
-            return _issue(server, client, scope, server.issue_refresh_on_password)
+            return _issue(server, grant, client, scope, server.issue_refresh_on_password)
         if grant == "refresh_token":
             presented = form.get("refresh_token", "")
             with server.lock:
@@ -211,7 +223,7 @@ def token_endpoint(server: OAuthServer) -> Route:
                     record.used = True
             if record is None:
                 return _error("invalid_grant", "the refresh token is invalid, used or revoked")
-            return _issue(server, client, scope or record.scope, server.rotate)
+            return _issue(server, grant, client, scope or record.scope, server.rotate)
         return _error("unsupported_grant_type", f"grant_type '{grant}' is not supported")
 
     return Route("/oauth/token", token, methods=["POST"])

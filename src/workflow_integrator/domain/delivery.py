@@ -90,19 +90,24 @@ class Outcome:
     unmapped: tuple[str, ...] = ()
 
 
+#: Stages of an attempt that ended before its request reached the server.
+NOT_SENT_STAGES = frozenset({"render", "config", "ticket", "internal"})
+
+
 def breaker_signal(outcome: Outcome) -> BreakerSignal:
     """What an outcome says about the server's health.
 
     The server answered (delivered, or a final answer below 500): success. A retry,
     a 5xx or a transport failure: failure. A request never sent (it could not be
-    rendered) or a credentials problem: nothing.
+    rendered, its point or server is gone, its ticket could not be read again, WI
+    failed inside) or a credentials problem: nothing.
     """
     if outcome.kind == "delivered":
         return "success"
+    if outcome.kind == "held" or outcome.attempt.stage in NOT_SENT_STAGES:
+        return "none"
     if outcome.kind == "retry":
         return "failure"
-    if outcome.kind == "held" or outcome.attempt.stage == "render":
-        return "none"
     status = outcome.status if outcome.status is not None else outcome.attempt.response_status
     if status is not None:
         return "failure" if status >= 500 else "success"
