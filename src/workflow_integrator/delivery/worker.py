@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer, read_once
@@ -95,7 +95,7 @@ class OutcomeRecorder:
         self._waiting: list[tuple[OutcomeToRecord, asyncio.Future[bool]]] = []
         self._writer: asyncio.Future[None] | None = None
 
-    def record(self, delivery_id: int, outcome: Outcome, now: Any) -> asyncio.Future[bool]:
+    def record(self, delivery_id: int, outcome: Outcome, now: datetime) -> asyncio.Future[bool]:
         """Queue an outcome; the future says whether it was stored (False: lease lost)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((OutcomeToRecord(delivery_id, outcome, now), future))
