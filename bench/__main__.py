@@ -1,87 +1,79 @@
-"""Run WI's benchmarks and print their tables: ``python -m bench [--quick] [--postgres]``.
+"""Run WI's benchmarks and print their tables: ``python -m bench [--only TEXT] [--postgres]
+[--smoke] [--json PATH]``.
 
-Each benchmark measures a path users feel (validation and encryption on every save,
-the REST API over real HTTP). Figures are medians of repeated runs on this machine;
-compare them before and after a change, never against a fixed number.
+Each runner measures a path users feel; figures are from one run on this machine:
+compare them with the plain-client figures of the same run, not with fixed numbers.
+Add a case: append its ``Runner`` to ``RUNNERS``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import platform
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.cases import CASES, BenchContext
-from bench.delivery import run_delivery_bench
+from bench import delivery, micro
 from bench.intake import run_intake_bench
-from bench.integrations import CASES as INTEGRATION_CASES
+from bench.machine import machine
+from bench.runner import Result, Runner
 
-#: Name ``--only`` selects the end-to-end delivery case by.
-DELIVERY_CASE = "delivery end to end"
+
+def _intake(args: argparse.Namespace, folder: Path, progress: Progress) -> Result:
+    task = progress.add_task("intake", total=1)
+    report = run_intake_bench(folder, 40 if args.smoke else int(2000 * (0.2 if args.quick
+                                                                         else 1.0)))
+    progress.advance(task)
+    return Result([report.table()], report.as_dict())
+
+
+RUNNERS: list[Runner] = [
+    micro.RUNNER,
+    Runner("intake", _intake),
+    delivery.RUNNER,
+]
 
 
 def main() -> None:
-    """Parse options, run every case, print the table."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    """Parse options, run the selected runners, print their tables, write the JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", help="run the runners (or micro cases) whose name "
+                        "contains this text")
     parser.add_argument("--postgres", action="store_true",
-                        help="also run the API cases on a throwaway PostgreSQL")
-    parser.add_argument("--only", help="run cases whose name contains this text")
-    parser.add_argument("--events", type=int, default=200,
-                        help="events of the end-to-end delivery case (default 200)")
-    parser.add_argument("--rate", type=float, default=200,
-                        help="events stored per second in its paced run (default 200)")
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="concurrent sends of the engine and the plain client (default 16)")
+                        help="also run on a throwaway PostgreSQL")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes that run in seconds (the suite runs this)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    for runner in RUNNERS:
+        runner.add_options(parser)
     args = parser.parse_args()
-    scale = 0.2 if args.quick else 1.0
-    table = Table(title="Workflow Integrator benchmarks")
-    for column in ("case", "database", "operations", "median", "p95", "per second"):
-        table.add_column(column, justify="right" if column != "case" else "left")
-    databases = ["sqlite", "postgresql"] if args.postgres else ["sqlite"]
+    console = Console(width=max(Console().width, 160))
+    report: dict[str, Any] = {"machine": machine(), "python": platform.python_version(),
+                              "smoke": args.smoke, "runners": {}}
     with tempfile.TemporaryDirectory(prefix="wi-bench-") as tmp:
-        for case in [*CASES, *INTEGRATION_CASES]:
-            if args.only and args.only not in case.name:
-                continue
-            for database in databases if case.uses_database else ["-"]:
-                with BenchContext.open(Path(tmp), database) as context:
-                    samples, ops = _measure(case.prepare(context, scale))
-                    median = statistics.median(samples)
-                    p95 = sorted(samples)[max(0, int(len(samples) * 0.95) - 1)]
-                    table.add_row(case.name, database, str(ops), _fmt(median), _fmt(p95),
-                                  f"{1 / median:,.0f}" if median else "-")
-        console = Console(width=max(Console().width, 110))
-        if table.row_count:
+        progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                            console=console, transient=True)
+        results = {}
+        with progress:
+            for runner in RUNNERS:
+                if runner.selected(args.only):
+                    folder = Path(tmp) / runner.name
+                    folder.mkdir()
+                    results[runner.name] = runner.run(args, folder, progress)
+    for name, result in results.items():
+        for table in result.tables:
             console.print(table)
-        if not args.only or args.only in "intake":
-            console.print(run_intake_bench(Path(tmp) / "intake", int(2000 * scale)).table())
-        if not args.only or args.only in DELIVERY_CASE:
-            console.print(run_delivery_bench(Path(tmp) / "delivery", args.events, args.rate,
-                                             args.concurrency))
-
-
-def _measure(run: tuple[Callable[[], None], int]) -> tuple[list[float], int]:
-    operation, repeat = run
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        operation()
-        samples.append(time.perf_counter() - start)
-    return samples, repeat
-
-
-def _fmt(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} µs"
+        report["runners"][name] = result.figures
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        console.print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class BenchContext:
             if self.database == "postgresql":
                 url = create_database(self._stack.enter_context(postgres_cluster()))
             settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
+                _env_file=None,
                 data_dir=self.folder,
                 database_url=url,
             )
@@ -95,7 +95,7 @@ def _secretbox(_: BenchContext, scale: float) -> Operation:
     secret = "s" * 64
 
     def roundtrip() -> None:
-        assert box.decrypt(box.encrypt(secret)) == secret
+        assert box.decrypt(box.encrypt(secret, "bench"), "bench") == secret
 
     return roundtrip, int(5000 * scale)
 

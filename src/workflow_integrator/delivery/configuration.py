@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import EllipsisType
 from typing import Protocol
 
 from workflow_integrator.delivery.sender import ServerRevision
@@ -24,6 +25,7 @@ class ValuesFactory(Protocol):
     def __call__(
         self, ticket: Ticket, event: WorkflowEvent, *, create_date: str | None,
         update_date: str | None, integration: Integration | None,
+        securechange_url: str | EllipsisType | None = ...,
     ) -> PlaceholderValues: ...
 
 
@@ -42,3 +44,62 @@ class Configuration:
     """A server's id by name; raises :class:`UnknownServer`."""
     server: Callable[[int], ServerRevision]
     """A server's configuration and revision by id; raises :class:`UnknownServer`."""
+    securechange_url: Callable[[], str | None] | None = None
+    """SecureChange's address for ``ticket_task_url`` (read once per batch), if known."""
+
+
+def read_once(configuration: Configuration) -> Configuration:
+    """The same view, each integration and server read at most once: for one batch of
+    work, so a batch costs one read per workflow and server instead of one per item."""
+    integrations: dict[str, Integration | None] = {}
+    server_ids: dict[str, int | UnknownServer] = {}
+    servers: dict[int, ServerRevision | UnknownServer] = {}
+
+    def integration(workflow: str) -> Integration | None:
+        if workflow not in integrations:
+            integrations[workflow] = configuration.integration(workflow)
+        return integrations[workflow]
+
+    def server_id(name: str) -> int:
+        if name not in server_ids:
+            try:
+                server_ids[name] = configuration.server_id(name)
+            except UnknownServer as exc:
+                server_ids[name] = exc
+        found = server_ids[name]
+        if isinstance(found, UnknownServer):
+            raise UnknownServer(str(found))
+        return found
+
+    def server(number: int) -> ServerRevision:
+        if number not in servers:
+            try:
+                servers[number] = configuration.server(number)
+            except UnknownServer as exc:
+                servers[number] = exc
+        found = servers[number]
+        if isinstance(found, UnknownServer):
+            raise UnknownServer(str(found))
+        return found
+
+    values = configuration.values
+    url = configuration.securechange_url
+    if url is not None:
+        read: list[str | None] = []
+
+        def values_of(
+            ticket: Ticket, event: WorkflowEvent, *, create_date: str | None,
+            update_date: str | None, integration: Integration | None,
+            securechange_url: str | EllipsisType | None = ...,
+        ) -> PlaceholderValues:
+            if securechange_url is ...:
+                if not read:
+                    read.append(url())
+                securechange_url = read[0]
+            return configuration.values(
+                ticket, event, create_date=create_date, update_date=update_date,
+                integration=integration, securechange_url=securechange_url)
+
+        values = values_of
+    return Configuration(integration=integration, values=values, server_id=server_id,
+                         server=server, securechange_url=url)

@@ -97,6 +97,24 @@ class DeliveryEngine:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.wake)
 
+    def wake_planner(self) -> None:
+        """Events were stored or replanned: only the planner has new work (sending and
+        write-back are woken by what planning stores)."""
+        if self._plan_flag is not None:
+            self._plan_flag.set()
+
+    def wake_for_work(self) -> None:
+        """Another process stored events or replayed deliveries: plan and send now (held
+        deliveries are checked on their own schedule)."""
+        self.wake_planner()
+        self.sender.wake()
+
+    def wake_planner_threadsafe(self) -> None:
+        """:meth:`wake_planner` from any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.wake_planner)
+
     async def start(self) -> None:
         """Start the planning, sending and write-back loops."""
         if self._tasks:
@@ -113,7 +131,7 @@ class DeliveryEngine:
         ]
         if self.listen is not None:
             self._tasks.append(asyncio.create_task(
-                listen_for_work(self.listen, self.wake), name="wi-listen"))
+                listen_for_work(self.listen, self.wake_for_work), name="wi-listen"))
         for task in self._tasks:
             task.add_done_callback(_report_crash)
         log.info("delivery engine started (worker %s, %s concurrent sends)",
@@ -165,12 +183,12 @@ class DeliveryEngine:
     async def _plan_step(self) -> bool:
         if not await self.planner.plan_due():
             return False
-        self.wakeup.set()  # the send loop has new deliveries
+        self.sender.wake()  # the send loop has new deliveries
         return True
 
     async def _plan_idle(self) -> None:
         assert self._plan_flag is not None
-        due = await off_loop(self.queue.next_due, self.clock.now())
+        due = await off_loop(self.queue.next_due, self.clock.now(), "plan")
         await sleep_until(self._plan_flag, self.clock, due,
                           at_least=self.settings.min_sleep_seconds,
                           at_most=self.settings.poll_seconds)
@@ -233,6 +251,7 @@ def engine_configuration(services: Services) -> Configuration:
         values=services.placeholders.values,
         server_id=server_id,
         server=server,
+        securechange_url=services.securechange.web_url,
     )
 
 
@@ -252,8 +271,8 @@ def delivery_engine(
     )
     engine = build_engine(services, queue, clock=clock, settings=worker)
     engine.drain_seconds = settings.delivery_drain_seconds
-    services.events.on_stored.append(engine.wake_threadsafe)
-    services.replans.on_replanned.append(engine.wake_threadsafe)
+    services.events.on_stored.append(engine.wake_planner_threadsafe)
+    services.replans.on_replanned.append(engine.wake_planner_threadsafe)
     services.deliveries.on_replayed.append(engine.wake_threadsafe)
     services.servers.change_hooks.append(lambda _session, _server_id: engine.wake_threadsafe())
     engine.sender.on_recorded.append(services.metrics.outcome_observer(engine.clock))

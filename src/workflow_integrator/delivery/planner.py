@@ -5,7 +5,8 @@ pending, retried with backoff); the workflow's integration and its points are
 matched on the event's own step context (the trigger document's completed and
 current step, not the step the ticket has reached since); each point's server is
 routed. Requests are not rendered here: they are rendered when sent, so a later
-point can use what an earlier one wrote back.
+point can use what an earlier one wrote back. A batch of events is decided with one
+read of each integration and server, and its plans are stored in one transaction.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from workflow_integrator import logs
-from workflow_integrator.delivery.configuration import Configuration, UnknownServer
-from workflow_integrator.delivery.queue import ClaimedEvent, DeliveryQueue, PlannedDelivery
+from workflow_integrator.delivery.configuration import Configuration, UnknownServer, read_once
+from workflow_integrator.delivery.queue import (
+    ClaimedEvent,
+    DeliveryQueue,
+    PlannedDelivery,
+    PlanToStore,
+)
 from workflow_integrator.domain.clock import Clock
 from workflow_integrator.domain.conditions import ConditionTimeout
 from workflow_integrator.domain.events import TicketInfo, ticket_info_from_dict
@@ -87,8 +91,22 @@ class Planner:
             self._queue.claim_events, self._worker_id, self._batch, self._clock.now(),
             self._lease,
         )
-        # Each reads its own ticket: read them side by side.
-        await asyncio.gather(*(self.plan(event) for event in events))
+        if not events:
+            return 0
+        # Read side by side, on one read of the connection settings.
+        try:
+            found: list[Ticket | SecureChangeError | NotConfigured] = [
+                *await self._securechange.tickets([event.ticket_id for event in events])]
+        except NotConfigured as exc:
+            found = [exc] * len(events)
+        tickets = [await self._judge(event, ticket)
+                   for event, ticket in zip(events, found, strict=True)]
+        read = [(event, ticket) for event, ticket in zip(events, tickets, strict=True)
+                if ticket is not None]
+        if read:
+            plans = await asyncio.to_thread(self._decide_all, read)
+            await asyncio.to_thread(self._queue.store_plans, self._worker_id, plans,
+                                    self._clock.now())
         return len(events)
 
     async def plan(self, event: ClaimedEvent) -> None:
@@ -98,25 +116,69 @@ class Planner:
             await self._plan(event)
 
     async def _plan(self, event: ClaimedEvent) -> None:
-        try:
-            ticket = await self._securechange.ticket(event.ticket_id)
-        except (SecureChangeError, NotConfigured) as exc:
-            if isinstance(exc, SecureChangeError) and exc.status == 404:
-                await self._store(event, {}, Plan([], str(exc)))
-                return
-            wait = backoff_delay(event.attempt, self._rng, first=self._first, cap=self._cap)
-            log.info("event %s: ticket %s not read, retrying in %.1fs: %s",
-                     event.id, event.ticket_id, wait.total_seconds(), exc)
-            await asyncio.to_thread(self._queue.postpone_event, event.id, self._worker_id,
-                                    str(exc), self._clock.now() + wait)
+        ticket = await self._read(event)
+        if ticket is None:
             return
-        plan = await asyncio.to_thread(self.decide, event, ticket)
-        await self._store(event, ticket.to_dict(), plan)
+        [plan] = await asyncio.to_thread(self._decide_all, [(event, ticket)])
+        await asyncio.to_thread(self._queue.store_plans, self._worker_id, [plan],
+                                self._clock.now())
 
-    def decide(self, event: ClaimedEvent, ticket: Ticket) -> Plan:
+    async def _read(self, event: ClaimedEvent) -> Ticket | Plan | None:
+        """The event's ticket; a failed plan when it does not exist; None when postponed."""
+        try:
+            ticket: Ticket | SecureChangeError | NotConfigured = (
+                await self._securechange.ticket(event.ticket_id))
+        except (SecureChangeError, NotConfigured) as exc:
+            ticket = exc
+        return await self._judge(event, ticket)
+
+    async def _judge(
+        self, event: ClaimedEvent, read: Ticket | SecureChangeError | NotConfigured
+    ) -> Ticket | Plan | None:
+        """A ticket read goes on to planning; a missing one fails the event; any other
+        error postpones it with backoff (None)."""
+        if isinstance(read, Ticket):
+            return read
+        if isinstance(read, SecureChangeError) and read.status == 404:
+            return Plan([], str(read))
+        wait = backoff_delay(event.attempt, self._rng, first=self._first, cap=self._cap)
+        with logs.bound(event_id=event.id, request_id=event.request_id):
+            log.info("event %s: ticket %s not read, retrying in %.1fs: %s",
+                     event.id, event.ticket_id, wait.total_seconds(), read)
+        await asyncio.to_thread(self._queue.postpone_event, event.id, self._worker_id,
+                                str(read), self._clock.now() + wait)
+        return None
+
+    def _decide_all(self, read: list[tuple[ClaimedEvent, Ticket | Plan]]) -> list[PlanToStore]:
+        config = read_once(self._config)
+        plans = []
+        for event, ticket in read:
+            # Lines about this event carry its id and the id of the request that stored it.
+            with logs.bound(event_id=event.id, request_id=event.request_id):
+                if isinstance(ticket, Plan):  # the ticket does not exist
+                    log.info("event %s: not planned: %s", event.id, ticket.failed_reason)
+                    plans.append(PlanToStore(event.id, {}, [], ticket.failed_reason))
+                    continue
+                try:
+                    plan = self.decide(event, ticket, config)
+                except Exception:  # the others go on; this one is planned again after its lease
+                    log.exception("event %s: planning failed", event.id)
+                    continue
+                if plan.failed_reason:
+                    log.info("event %s: not planned: %s", event.id, plan.failed_reason)
+                else:
+                    log.info("event %s: %d deliveries planned", event.id, len(plan.deliveries))
+                plans.append(PlanToStore(event.id, ticket.to_dict(), plan.deliveries,
+                                         plan.failed_reason))
+        return plans
+
+    def decide(
+        self, event: ClaimedEvent, ticket: Ticket, configuration: Configuration | None = None
+    ) -> Plan:
         """The deliveries of ``event`` on ``ticket`` as read (database reads: off the loop)."""
+        config = configuration or self._config
         workflow = ticket.workflow.name
-        integration = self._config.integration(workflow) if workflow else None
+        integration = config.integration(workflow) if workflow else None
         if integration is None:
             return Plan([], f"no integration for workflow '{workflow}' (ticket "
                             f"{ticket.id}); create one, then replan the event")
@@ -125,7 +187,7 @@ class Planner:
                             "disabled; enable it, then replan the event")
         info = ticket_info_from_dict(event.info)
         facts = event_facts(event.event, info)
-        values = self._config.values(
+        values = config.values(
             ticket, facts, create_date=info.create_date, update_date=info.update_date,
             integration=integration,
         )
@@ -139,13 +201,13 @@ class Planner:
                 return True  # it fires, to be recorded dead with the reason
 
         firing = match(integration, facts, ticket, holds)
-        planned = [self._routed(integration, point, values, broken.get(point.name))
+        planned = [self._routed(integration, point, values, broken.get(point.name), config)
                    for point in firing]
         return Plan(planned)
 
     def _routed(
         self, integration: Integration, point: IntegrationPoint, values: Values,
-        error: str | None,
+        error: str | None, config: Configuration,
     ) -> PlannedDelivery:
         index = next(i for i, p in enumerate(integration.points) if fold(p.name) == fold(
             point.name))
@@ -154,16 +216,10 @@ class Planner:
         writes_back = point.response is not None and bool(point.response.fields)
         try:
             server = route(integration, point, values)
-            return PlannedDelivery(point.name, index, self._config.server_id(server),
+            return PlannedDelivery(point.name, index, config.server_id(server),
                                    writes_back=writes_back)
         except ConditionTimeout as exc:
             return PlannedDelivery(point.name, index, None,
                                    f"the route cannot be evaluated: {exc}")
         except UnknownServer as exc:
             return PlannedDelivery(point.name, index, None, str(exc))
-
-    async def _store(self, event: ClaimedEvent, snapshot: Mapping[str, Any], plan: Plan) -> None:
-        await asyncio.to_thread(
-            self._queue.store_plan, event.id, self._worker_id, dict(snapshot),
-            plan.deliveries, self._clock.now(), failed_reason=plan.failed_reason,
-        )

@@ -94,6 +94,25 @@ class DeliveryContext:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeToRecord:
+    """One finished send's outcome, for recording several in one transaction."""
+
+    delivery_id: int
+    outcome: Outcome
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PlanToStore:
+    """One planned event, for storing several plans in one transaction."""
+
+    event_id: int
+    ticket_snapshot: dict[str, Any]
+    planned: Sequence[PlannedDelivery]
+    failed_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryFilter:
     """Which deliveries an admin operation (list, bulk replay) applies to; None = any."""
 
@@ -135,16 +154,27 @@ class DeliveryQueue(Protocol):
         """
         ...
 
+    def record_many(self, worker_id: str, outcomes: Sequence[OutcomeToRecord]) -> list[bool]:
+        """:meth:`record` for each outcome, all in one transaction (one durable commit);
+        one result per outcome, in order."""
+        ...
+
     def context(self, delivery_id: int) -> DeliveryContext:
         """The event and ticket snapshot a delivery's request is rendered from."""
+        ...
+
+    def contexts(self, delivery_ids: Sequence[int]) -> dict[int, DeliveryContext]:
+        """:meth:`context` of several deliveries at once (a missing one is left out)."""
         ...
 
     def save_ticket(self, delivery_id: int, ticket: dict[str, Any], now: datetime) -> None:
         """Replace the ticket snapshot of a delivery's event with one read at ``now``."""
         ...
 
-    def next_due(self, now: datetime) -> datetime | None:
-        """The earliest time anything (delivery, lease, plan, write-back) may need a worker."""
+    def next_due(self, now: datetime, work: str = "all") -> datetime | None:
+        """The earliest time anything (delivery, lease, plan, write-back) may need a worker;
+        ``work`` "send", "writeback" or "plan" asks about that loop's work only (a loop
+        waiting for another loop's work would poll instead of sleeping until woken)."""
         ...
 
     def refresh_held(self, now: datetime) -> None:
@@ -183,6 +213,12 @@ class DeliveryQueue(Protocol):
 
         False (nothing stored) when this worker lost the planning lease.
         """
+        ...
+
+    def store_plans(
+        self, worker_id: str, plans: Sequence[PlanToStore], now: datetime
+    ) -> list[bool]:
+        """:meth:`store_plan` for each plan, all in one transaction; one result per plan."""
         ...
 
     def postpone_event(

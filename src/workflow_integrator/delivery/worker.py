@@ -1,8 +1,11 @@
 """The loops that send deliveries and write responses back (they know no SQL).
 
-Sending: claim due deliveries in batches up to the free local slots, send each as
-its own task, renew the leases of sends in flight, and persist every outcome under
-``asyncio.shield`` so that cancelling a worker never loses what a send learned.
+Sending: claim due deliveries in batches up to the free local slots (once half of
+them are free, so a busy worker claims in batches, not one by one), read what the
+batch needs in one go, send each as its own task, renew the leases of sends in
+flight, and persist every outcome under ``asyncio.shield`` so that cancelling a
+worker never loses what a send learned. Outcomes finishing together are recorded in
+one transaction (group commit: one durable commit for many).
 Write-back runs apart, so a slow SecureChange never holds up sending.
 """
 
@@ -16,15 +19,16 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from workflow_integrator import logs
-from workflow_integrator.delivery.configuration import Configuration, UnknownServer
+from workflow_integrator.delivery.configuration import Configuration, UnknownServer, read_once
 from workflow_integrator.delivery.planner import event_facts
 from workflow_integrator.delivery.queue import (
     ClaimedDelivery,
     ClaimedWriteback,
     DeliveryContext,
     DeliveryQueue,
+    OutcomeToRecord,
 )
-from workflow_integrator.delivery.sender import Sender
+from workflow_integrator.delivery.sender import Sender, ServerRevision
 from workflow_integrator.delivery.wakeup import Wakeup, keep_running, sleep_until
 from workflow_integrator.delivery.writeback import TicketWriter, WritebackResult
 from workflow_integrator.domain.clock import Clock
@@ -72,6 +76,65 @@ async def off_loop(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(call, *args, **kwargs)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What sending one claimed delivery needs, read together with its batch."""
+
+    context: DeliveryContext
+    point: IntegrationPoint | None
+    server: ServerRevision | None
+    server_error: str | None = None
+    #: None when the ticket must be read again first (a write-back changed it).
+    values: PlaceholderValues | None = None
+
+
+class OutcomeRecorder:
+    """Group commit of outcomes: those finishing while a transaction is being written
+    go together in the next one, so a busy worker pays one durable commit for many."""
+
+    def __init__(self, queue: DeliveryQueue, worker_id: str) -> None:
+        self._queue = queue
+        self._worker_id = worker_id
+        self._waiting: list[tuple[OutcomeToRecord, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Future[None] | None = None
+
+    def record(self, delivery_id: int, outcome: Outcome, now: datetime) -> asyncio.Future[bool]:
+        """Queue an outcome; the future says whether it was stored (False: lease lost)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((OutcomeToRecord(delivery_id, outcome, now), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write())
+        return future
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                stored = await off_loop(self._queue.record_many, self._worker_id,
+                                        [item for item, _ in batch])
+            except Exception:
+                log.exception("recording %d outcomes together failed; recording each alone",
+                              len(batch))
+                await self._write_each(batch)
+                continue
+            for (_, future), ok in zip(batch, stored, strict=True):
+                if not future.done():
+                    future.set_result(ok)
+
+    async def _write_each(self, batch: list[tuple[OutcomeToRecord, asyncio.Future[bool]]]) -> None:
+        # One bad outcome must not cost the others theirs.
+        for item, future in batch:
+            try:
+                ok = await off_loop(self._queue.record, item.delivery_id, self._worker_id,
+                                    item.outcome, item.now)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(ok)
+
+
 class SendWorker:
     """Claims and sends deliveries (see the module docstring)."""
 
@@ -97,6 +160,7 @@ class SendWorker:
         self.settings = settings or WorkerSettings()
         self._sends: dict[int, asyncio.Task[None]] = {}
         self._records: set[asyncio.Future[Any]] = set()
+        self._recorder = OutcomeRecorder(queue, worker_id)
         self._stopping = False
         self._last_held_refresh: float | None = None
         #: Called with each stored outcome (metrics, failure notices): quick, never raising.
@@ -116,17 +180,29 @@ class SendWorker:
             renewer.cancel()
 
     async def _step(self) -> bool:
-        if len(self._sends) >= self.settings.concurrency:
-            # Every slot busy: a finishing send sets the flag.
+        busy = len(self._sends)
+        if busy >= self.settings.concurrency or (
+            busy and self.settings.concurrency - busy < self._claim_batch
+        ):
+            # Too few slots free for a batch: a finishing send sets the flag.
             await sleep_until(self._flag, self._clock, None, at_least=0,
                               at_most=self.settings.poll_seconds)
             return True
         return await self.claim_and_start() > 0
 
     async def _idle(self) -> None:
-        due = await off_loop(self._queue.next_due, self._clock.now())
+        due = await off_loop(self._queue.next_due, self._clock.now(), "send")
         await sleep_until(self._flag, self._clock, due, at_least=self.settings.min_sleep_seconds,
                           at_most=self.settings.poll_seconds)
+
+    @property
+    def _claim_batch(self) -> int:
+        """While sends are in flight, claim only once this many slots are free."""
+        return max(1, self.settings.concurrency // 2)
+
+    def wake(self) -> None:
+        """Look for due deliveries now (planning stored some)."""
+        self._flag.set()
 
     def stop(self) -> None:
         """Stop claiming (sends in flight go on until :meth:`drain`)."""
@@ -141,8 +217,15 @@ class SendWorker:
             return 0
         claimed = await off_loop(self._queue.claim, self.worker_id, free, self._clock.now(),
                                  self.settings.lease)
+        prepared: dict[int, Prepared] = {}
+        if claimed:
+            try:
+                prepared = await off_loop(self._prepare_batch, claimed)
+            except Exception:  # each send then reads what it needs itself, reporting why not
+                log.exception("reading the configuration of %d deliveries failed", len(claimed))
         for delivery in claimed:
-            task = asyncio.create_task(self._deliver(delivery), name=f"wi-send-{delivery.id}")
+            task = asyncio.create_task(self._deliver(delivery, prepared.get(delivery.id)),
+                                       name=f"wi-send-{delivery.id}")
             self._sends[delivery.id] = task
             task.add_done_callback(self._finished)
         return len(claimed)
@@ -183,14 +266,15 @@ class SendWorker:
         self._last_held_refresh = None
         self._flag.set()
 
-    async def _deliver(self, delivery: ClaimedDelivery) -> None:
+    async def _deliver(self, delivery: ClaimedDelivery, prepared: Prepared | None) -> None:
         # Its own task: every line logged from here on (threads included) names the delivery.
         logs.bind(delivery_id=delivery.id)
-        context: DeliveryContext | None = None
         try:
-            context = await off_loop(self._queue.context, delivery.id)
-            logs.bind(request_id=context.request_id)
-            outcome = await self._outcome(delivery, context)
+            if prepared is None:
+                context = await off_loop(self._queue.context, delivery.id)
+                prepared = await off_loop(self._prepare, delivery, context, self._config)
+            logs.bind(request_id=prepared.context.request_id)
+            outcome = await self._outcome(delivery, prepared)
         except asyncio.CancelledError:
             await self._persist(self._queue.release, self.worker_id, [delivery.id])
             raise
@@ -200,8 +284,7 @@ class SendWorker:
                 delivery, f"internal error: {type(exc).__name__}: {exc}", stage="internal",
                 retry=True,
             )
-        stored = await self._persist(self._queue.record, delivery.id, self.worker_id, outcome,
-                                     self._clock.now())
+        stored = await self._record(delivery.id, outcome)
         if not stored:
             log.warning("delivery %s: outcome %s not stored, the lease was lost",
                         delivery.id, outcome.kind)
@@ -209,7 +292,7 @@ class SendWorker:
         log.info("delivery %s: %s (%s)", delivery.id, outcome.kind, outcome.reason,
                  extra={"outcome": outcome.kind, "status": outcome.status,
                         "attempt": delivery.attempt})
-        received_at = context.received_at if context is not None else None
+        received_at = prepared.context.received_at if prepared is not None else None
         for hook in self.on_recorded:
             try:
                 hook(delivery, outcome, received_at)
@@ -218,6 +301,13 @@ class SendWorker:
         if outcome.writeback:
             self._wakeup.set()  # the write-back loop has work
 
+    async def _record(self, delivery_id: int, outcome: Outcome) -> bool:
+        """Record an outcome (grouped with others) even if this task is cancelled meanwhile."""
+        future = self._recorder.record(delivery_id, outcome, self._clock.now())
+        self._records.add(future)
+        future.add_done_callback(self._records.discard)
+        return await asyncio.shield(future)
+
     async def _persist(self, call: Callable[..., T], *args: Any) -> T:
         """Run a store call to its end even if this task is cancelled meanwhile."""
         future = asyncio.ensure_future(off_loop(call, *args))
@@ -225,16 +315,42 @@ class SendWorker:
         future.add_done_callback(self._records.discard)
         return await asyncio.shield(future)
 
-    async def _outcome(self, delivery: ClaimedDelivery, context: DeliveryContext) -> Outcome:
-        point = await off_loop(self._point, delivery)
+    def _prepare_batch(self, claimed: list[ClaimedDelivery]) -> dict[int, Prepared]:
+        """Contexts, points, servers and values of a claimed batch: each integration and
+        server read once for the batch (off the loop)."""
+        config = read_once(self._config)
+        contexts = self._queue.contexts([d.id for d in claimed])
+        return {d.id: self._prepare(d, contexts[d.id], config)
+                for d in claimed if d.id in contexts}
+
+    def _prepare(
+        self, delivery: ClaimedDelivery, context: DeliveryContext, config: Configuration
+    ) -> Prepared:
+        integration = config.integration(delivery.workflow)
+        point = integration.point(delivery.point_name) if integration is not None else None
+        if point is None:
+            return Prepared(context, None, None)
+        try:
+            server = config.server(delivery.server_id)
+        except UnknownServer as exc:
+            return Prepared(context, point, None, str(exc))
+        if context.stale:
+            return Prepared(context, point, server)
+        values = self._values(delivery, Ticket.from_dict(context.ticket), context.event,
+                              context.info, config)
+        return Prepared(context, point, server, values=values)
+
+    async def _outcome(self, delivery: ClaimedDelivery, prepared: Prepared) -> Outcome:
+        context, point, server = prepared.context, prepared.point, prepared.server
         if point is None:
             return self._sender.not_sent(
                 delivery, f"the integration of '{delivery.workflow}' no longer has a point "
                 f"named '{delivery.point_name}'", stage="config", retry=False)
-        try:
-            server = await off_loop(self._config.server, delivery.server_id)
-        except UnknownServer as exc:
-            return self._sender.not_sent(delivery, str(exc), stage="config", retry=False)
+        if server is None:
+            return self._sender.not_sent(delivery, prepared.server_error or "", stage="config",
+                                         retry=False)
+        if prepared.values is not None:
+            return await self._sender.send(delivery, point, server, prepared.values)
         if context.stale:
             try:
                 ticket = await self._securechange.ticket(delivery.ticket_id)
@@ -248,21 +364,19 @@ class SendWorker:
                            self._clock.now())
         else:
             ticket = Ticket.from_dict(context.ticket)
-        values = await off_loop(self._values, delivery, ticket, context.event, context.info)
+        values = await off_loop(self._values, delivery, ticket, context.event, context.info,
+                                self._config)
         return await self._sender.send(delivery, point, server, values)
 
-    def _point(self, delivery: ClaimedDelivery) -> IntegrationPoint | None:
-        integration = self._config.integration(delivery.workflow)
-        return integration.point(delivery.point_name) if integration is not None else None
-
     def _values(
-        self, delivery: ClaimedDelivery, ticket: Ticket, event: str, info: dict[str, Any]
+        self, delivery: ClaimedDelivery, ticket: Ticket, event: str, info: dict[str, Any],
+        config: Configuration,
     ) -> PlaceholderValues:
         trigger = ticket_info_from_dict(info)
-        return self._config.values(
+        return config.values(
             ticket, event_facts(event, trigger), create_date=trigger.create_date,
             update_date=trigger.update_date,
-            integration=self._config.integration(delivery.workflow),
+            integration=config.integration(delivery.workflow),
         )
 
     async def _renew_leases(self) -> None:
@@ -303,7 +417,7 @@ class WritebackWorker:
         return await self.run_once() > 0
 
     async def _idle(self) -> None:
-        due = await off_loop(self._queue.next_due, self._clock.now())
+        due = await off_loop(self._queue.next_due, self._clock.now(), "writeback")
         await sleep_until(self._flag, self._clock, due, at_least=self.settings.min_sleep_seconds,
                           at_most=self.settings.poll_seconds)
 

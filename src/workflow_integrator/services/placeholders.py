@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import EllipsisType
 
 from pydantic import BaseModel
 
@@ -74,18 +75,22 @@ class PlaceholderService:
         update_date: str | None = None,
         integration: Integration | None = None,
         requester_full_name: str | None = None,
+        securechange_url: str | EllipsisType | None = ...,
     ) -> PlaceholderValues:
         """Placeholder values for one ticket and event, with the custom functions.
 
         Fields the integration declares but the ticket lacks read as null. Reads the
-        SecureChange connection from the database: call it off the event loop.
+        SecureChange connection from the database unless ``securechange_url`` is given
+        (a batch reads it once): call it off the event loop.
         """
+        if securechange_url is ...:
+            securechange_url = self._securechange_url() if self._securechange_url else None
         return PlaceholderValues(
             ticket,
             event,
             declared_fields=integration.fields if integration else (),
             custom=self.custom_functions().functions,
-            securechange_url=self._securechange_url() if self._securechange_url else None,
+            securechange_url=securechange_url,
             create_date=create_date,
             update_date=update_date,
             requester_full_name=requester_full_name,

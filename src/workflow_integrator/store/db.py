@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,18 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             private_sqlite_files(Path(parsed.database))
+        writer = threading.Lock()
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000,
+                          "factory": _writer_connection(writer, busy_timeout_ms / 1000)},
         )
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _take_writer(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            dbapi = conn.connection.dbapi_connection
+            if isinstance(dbapi, WriterConnection) and _writes(statement):
+                dbapi.take_writer()
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -37,6 +47,68 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, pool_pre_ping=True)
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+
+
+def _writes(statement: str) -> bool:
+    return statement.lstrip()[:15].upper().startswith(_WRITES)
+
+
+class WriterConnection(sqlite3.Connection):
+    """A SQLite connection that takes its engine's writer lock before its first write and
+    holds it until its transaction ends.
+
+    SQLite has one writer at a time. Writers of one process wait their turn on this lock,
+    in order and without sleeping; left to SQLite's busy handler they poll with sleeps of
+    up to 100 ms, leave the database idle meanwhile and may starve (``database is
+    locked``). Other processes still meet SQLite's own lock and busy timeout.
+    """
+
+    _writer: threading.Lock
+    _wait_seconds: float
+    _holds_writer = False
+
+    def take_writer(self) -> None:
+        """Hold the writer lock for this connection's transaction (once per transaction)."""
+        if self._holds_writer:
+            return
+        if not self._writer.acquire(timeout=self._wait_seconds):
+            raise sqlite3.OperationalError("database is locked")
+        self._holds_writer = True
+
+    def _drop_writer(self) -> None:
+        if self._holds_writer:
+            self._holds_writer = False
+            self._writer.release()
+
+    def commit(self) -> None:
+        """Commit, then let the next writer in."""
+        try:
+            super().commit()
+        finally:
+            self._drop_writer()
+
+    def rollback(self) -> None:
+        """Roll back, then let the next writer in."""
+        try:
+            super().rollback()
+        finally:
+            self._drop_writer()
+
+    def close(self) -> None:
+        """Close (an open transaction ends with it)."""
+        try:
+            super().close()
+        finally:
+            self._drop_writer()
+
+
+def _writer_connection(writer: threading.Lock, wait_seconds: float) -> type[WriterConnection]:
+    """The connection class of one engine: its writers share ``writer``."""
+    return type("EngineWriterConnection", (WriterConnection,),
+                {"_writer": writer, "_wait_seconds": wait_seconds})
 
 
 def private_data_dir(folder: Path) -> None:

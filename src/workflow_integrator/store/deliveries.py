@@ -55,7 +55,9 @@ from workflow_integrator.delivery.queue import (
     ClaimedWriteback,
     DeliveryContext,
     DeliveryFilter,
+    OutcomeToRecord,
     PlannedDelivery,
+    PlanToStore,
 )
 from workflow_integrator.domain.delivery import (
     CANCELLABLE_STATES,
@@ -96,6 +98,8 @@ class DeliveryRow(Base):
     __table_args__ = (
         # Claim: due pending deliveries; next_due; refresh_held.
         Index("ix_deliveries_state_due_at", "state", "due_at"),
+        # Claim: pending deliveries walked in order, so a claim stops at its first heads.
+        Index("ix_deliveries_state_order", "state", "order_at", "event_id", "point_index", "id"),
         # FIFO: an earlier unfinished delivery of the same ticket and server.
         Index(
             "ix_deliveries_ticket_server_order",
@@ -266,29 +270,46 @@ def _free_slots(now: datetime) -> Any:
     )
 
 
+#: A claim looks at this many due heads per delivery it may take (in order), not at all.
+HEADS_PER_CLAIMED = 4
+
+
 def _claimable_ids(now: datetime, limit: int, server_ids: Sequence[int] | None) -> Select[Any]:
-    """Ids to claim: FIFO heads that are due, numbered per server against its free slots."""
+    """Ids to claim: FIFO heads that are due, numbered per server against its free slots.
+
+    Only the first heads in order are ranked: the pending deliveries are walked in order
+    (``ix_deliveries_state_order``) until enough heads of servers with free slots are found,
+    so a claim costs the same with 100 or 100,000 pending.
+    """
     cand_row = aliased(DeliveryRow, name="cand")
     slots = _free_slots(now)
-    number = func.row_number().over(
-        partition_by=cand_row.server_id,
-        order_by=(cand_row.order_at, cand_row.event_id, cand_row.point_index, cand_row.id),
-    )
     where = [
-        slots.c.free > 0,
         cand_row.state == DeliveryState.PENDING,
         cand_row.due_at <= now,
+        cand_row.server_id.in_(select(slots.c.server_id).where(slots.c.free > 0)),
         _is_head(cand_row),
     ]
     if server_ids is not None:
         where.append(cand_row.server_id.in_(server_ids))
+    heads = (
+        select(cand_row.id, cand_row.server_id, cand_row.order_at, cand_row.event_id,
+               cand_row.point_index)
+        .where(*where)
+        .order_by(cand_row.order_at, cand_row.event_id, cand_row.point_index, cand_row.id)
+        .limit(max(limit * HEADS_PER_CLAIMED, 32))
+        .subquery("heads")
+    )
+    number = func.row_number().over(
+        partition_by=heads.c.server_id,
+        order_by=(heads.c.order_at, heads.c.event_id, heads.c.point_index, heads.c.id),
+    )
+    free = _free_slots(now)
     ranked = (
         select(
-            cand_row.id, cand_row.order_at, cand_row.event_id, cand_row.point_index,
-            number.label("number"), slots.c.free,
+            heads.c.id, heads.c.order_at, heads.c.event_id, heads.c.point_index,
+            number.label("number"), free.c.free,
         )
-        .join(slots, slots.c.server_id == cand_row.server_id)
-        .where(*where)
+        .join(free, free.c.server_id == heads.c.server_id)
         .subquery("ranked")
     )
     return (
@@ -363,7 +384,12 @@ class DatabaseDeliveryQueue:
                     .with_for_update(skip_locked=True)
                 ))
             else:
-                target = _claimable_ids(now, limit, None)  # one UPDATE … RETURNING
+                slots = _free_slots(now)
+                open_servers = list(session.scalars(
+                    select(slots.c.server_id).where(slots.c.free > 0)))
+                if not open_servers:
+                    return []  # every server is at its limit: no need to walk the queue
+                target = _claimable_ids(now, limit, open_servers)  # one UPDATE … RETURNING
             rows = session.execute(
                 update(D)
                 .where(D.id.in_(target), D.state == DeliveryState.PENDING)
@@ -463,35 +489,56 @@ class DatabaseDeliveryQueue:
     def record(self, delivery_id: int, worker_id: str, outcome: Outcome, now: datetime) -> bool:
         """Attempt row + state transition + breaker + write-back, in one transaction."""
         with self._transaction() as session:
-            # Check and move in one statement: the lease must still be ours.
-            row = session.execute(
-                update(D)
-                .where(
-                    D.id == delivery_id, D.lease_owner == worker_id,
-                    D.state == DeliveryState.IN_FLIGHT,
-                )
-                .values(lease_owner=None, lease_expires_at=None, updated_at=now,
-                        **_transition(outcome, now))
-                .returning(D.attempts, D.replay_series, D.server_id)
-                .execution_options(synchronize_session=False)
-            ).one_or_none()
-            if row is None:
-                log.warning(
-                    "outcome of delivery %s ignored: worker %s no longer holds its lease",
-                    delivery_id, worker_id,
-                )
-                return False
-            session.add(_attempt_row(delivery_id, row.replay_series, row.attempts, outcome, now))
-            if row.server_id is not None:
-                self._update_breaker(session, row.server_id, outcome, now)
+            return self._record(session, delivery_id, worker_id, outcome, now)
+
+    def record_many(self, worker_id: str, outcomes: Sequence[OutcomeToRecord]) -> list[bool]:
+        """:meth:`record` for each outcome in one transaction: one durable commit for all."""
+        if not outcomes:
+            return []
+        closed: set[int] = set()  # servers whose breaker this batch already closed
+        with self._transaction() as session:
+            return [self._record(session, item.delivery_id, worker_id, item.outcome, item.now,
+                                 closed)
+                    for item in outcomes]
+
+    def _record(
+        self, session: Session, delivery_id: int, worker_id: str, outcome: Outcome,
+        now: datetime, closed: set[int] | None = None,
+    ) -> bool:
+        # Check and move in one statement: the lease must still be ours.
+        row = session.execute(
+            update(D)
+            .where(
+                D.id == delivery_id, D.lease_owner == worker_id,
+                D.state == DeliveryState.IN_FLIGHT,
+            )
+            .values(lease_owner=None, lease_expires_at=None, updated_at=now,
+                    **_transition(outcome, now))
+            .returning(D.attempts, D.replay_series, D.server_id)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if row is None:
+            log.warning(
+                "outcome of delivery %s ignored: worker %s no longer holds its lease",
+                delivery_id, worker_id,
+            )
+            return False
+        session.add(_attempt_row(delivery_id, row.replay_series, row.attempts, outcome, now))
+        if row.server_id is not None:
+            self._update_breaker(session, row.server_id, outcome, now, closed)
         return True
 
     def _update_breaker(
-        self, session: Session, server_id: int, outcome: Outcome, now: datetime
+        self, session: Session, server_id: int, outcome: Outcome, now: datetime,
+        closed: set[int] | None = None,
     ) -> None:
         signal = breaker_signal(outcome)
         if signal == "none":
             return
+        if closed is not None:
+            if signal == "success" and server_id in closed:
+                return  # closed by an earlier success of this transaction, nothing failed since
+            (closed.add if signal == "success" else closed.discard)(server_id)
         if signal == "success":
             # The common case, in one statement that changes nothing on a closed breaker.
             session.execute(
@@ -540,30 +587,47 @@ class DatabaseDeliveryQueue:
 
     def context(self, delivery_id: int) -> DeliveryContext:
         """The event and ticket snapshot a delivery's request is rendered from."""
+        found = self.contexts([delivery_id]).get(delivery_id)
+        if found is None:
+            raise LookupError(f"delivery {delivery_id} does not exist")
+        return found
+
+    def contexts(self, delivery_ids: Sequence[int]) -> dict[int, DeliveryContext]:
+        """:meth:`context` of several deliveries in two statements (missing ones left out)."""
+        if not delivery_ids:
+            return {}
         with self._sessions() as session:
-            found = session.execute(
-                select(D.ticket_id, D.created_at, EventRow.event, EventRow.info,
+            rows = session.execute(
+                select(D.id, D.ticket_id, D.created_at, EventRow.event, EventRow.info,
                        EventRow.ticket_snapshot, EventRow.ticket_read_at,
                        EventRow.received_at, EventRow.request_id)
                 .join(EventRow, EventRow.id == D.event_id)
-                .where(D.id == delivery_id)
-            ).one_or_none()
-            if found is None:
-                raise LookupError(f"delivery {delivery_id} does not exist")
-            read_at = found.ticket_read_at or found.created_at
-            written = session.scalar(
-                select(func.max(D.writeback_at)).where(
-                    D.ticket_id == found.ticket_id, D.writeback_state == WritebackState.DONE
-                )
+                .where(D.id.in_(list(delivery_ids)))
+            ).all()
+            tickets = sorted({row.ticket_id for row in rows})
+            written: dict[int, datetime] = {}
+            if tickets:
+                written = {
+                    ticket: moment for ticket, moment in session.execute(
+                        select(D.ticket_id, func.max(D.writeback_at))
+                        .where(D.ticket_id.in_(tickets),
+                               D.writeback_state == WritebackState.DONE)
+                        .group_by(D.ticket_id)
+                    ).all() if moment is not None
+                }
+        found: dict[int, DeliveryContext] = {}
+        for row in rows:
+            read_at = row.ticket_read_at or row.created_at
+            last = written.get(row.ticket_id)
+            # >=: a write-back in the same clock tick as the read may not be in the snapshot.
+            stale = row.ticket_snapshot is None or (last is not None and last >= read_at)
+            found[row.id] = DeliveryContext(
+                event=row.event, info=dict(row.info or {}),
+                ticket=dict(row.ticket_snapshot or {}), ticket_read_at=read_at, stale=stale,
+                received_at=_aware(row.received_at) if row.received_at else None,
+                request_id=row.request_id,
             )
-        # >=: a write-back in the same clock tick as the read may not be in the snapshot.
-        stale = found.ticket_snapshot is None or (written is not None and written >= read_at)
-        return DeliveryContext(
-            event=found.event, info=dict(found.info or {}),
-            ticket=dict(found.ticket_snapshot or {}), ticket_read_at=read_at, stale=stale,
-            received_at=_aware(found.received_at) if found.received_at else None,
-            request_id=found.request_id,
-        )
+        return found
 
     def save_ticket(self, delivery_id: int, ticket: dict[str, Any], now: datetime) -> None:
         """Replace the ticket snapshot of the delivery's event with one read at ``now``."""
@@ -576,41 +640,41 @@ class DatabaseDeliveryQueue:
                 .execution_options(synchronize_session=False)
             )
 
-    def next_due(self, now: datetime) -> datetime | None:
-        """The earliest moment a worker may find work (``now`` when some is due already)."""
+    def next_due(self, now: datetime, work: str = "all") -> datetime | None:
+        """The earliest moment a worker may find work (``now`` when some is due already):
+        ``work`` "send", "writeback" or "plan" asks about that loop's work only."""
         head = aliased(DeliveryRow, name="head")
         slots = _free_slots(now)
+        sending: list[Select[Any]] = [
+            # The first head in due order (walking the index, not every pending delivery).
+            select(head.due_at)
+            .where(head.state == DeliveryState.PENDING,
+                   head.server_id.in_(select(slots.c.server_id).where(slots.c.free > 0)),
+                   _is_head(head))
+            .order_by(head.due_at)
+            .limit(1),
+            # An open breaker with work waiting: due when it half-opens.
+            select(func.min(B.breaker_open_until)).where(
+                B.breaker_open_until > now,
+                exists().where(D.server_id == B.server_id, D.state == DeliveryState.PENDING),
+            ),
+            select(func.min(D.lease_expires_at)).where(D.state == DeliveryState.IN_FLIGHT),
+        ]
+        writing: list[Select[Any]] = [
+            select(func.min(func.coalesce(D.lease_expires_at, D.writeback_due)))
+            .where(D.writeback_state == WritebackState.PENDING),
+        ]
+        planning: list[Select[Any]] = [
+            select(func.min(func.coalesce(
+                EventRow.plan_lease_expires_at, EventRow.next_plan_at, now
+            ))).where(EventRow.state == EventState.PENDING),
+        ]
+        by_work = {"send": sending, "writeback": writing, "plan": planning}
+        queries = by_work.get(work, [*sending, *writing, *planning])
         with self._sessions() as session:
-            candidates = [
-                session.scalar(
-                    select(func.min(head.due_at))
-                    .join(slots, slots.c.server_id == head.server_id)
-                    .where(head.state == DeliveryState.PENDING, slots.c.free > 0, _is_head(head))
-                ),
-                # An open breaker with work waiting: due when it half-opens.
-                session.scalar(
-                    select(func.min(B.breaker_open_until)).where(
-                        B.breaker_open_until > now,
-                        exists().where(D.server_id == B.server_id,
-                                       D.state == DeliveryState.PENDING),
-                    )
-                ),
-                session.scalar(
-                    select(func.min(D.lease_expires_at)).where(
-                        D.state == DeliveryState.IN_FLIGHT
-                    )
-                ),
-                session.scalar(
-                    select(func.min(func.coalesce(
-                        D.lease_expires_at, D.writeback_due
-                    ))).where(D.writeback_state == WritebackState.PENDING)
-                ),
-                session.scalar(
-                    select(func.min(func.coalesce(
-                        EventRow.plan_lease_expires_at, EventRow.next_plan_at, now
-                    ))).where(EventRow.state == EventState.PENDING)
-                ),
-            ]
+            # One round trip: each looks at its own index.
+            found = session.execute(select(*(q.scalar_subquery() for q in queries))).one()
+        candidates = list(found)
         times = [t for t in candidates if t is not None]
         if not times:
             return None
@@ -669,6 +733,8 @@ class DatabaseDeliveryQueue:
         """Lease due write-backs; a ticket's earlier write-back goes first."""
         if limit <= 0:
             return []
+        if not self._writeback_due(now):
+            return []  # the common case, without taking SQLite's write lock
         cand = aliased(DeliveryRow, name="cand")
         earlier = aliased(DeliveryRow, name="earlier")
         ids = (
@@ -705,6 +771,13 @@ class DatabaseDeliveryQueue:
             )
             for r in sorted(rows, key=lambda r: r.id)
         ]
+
+    def _writeback_due(self, now: datetime) -> bool:
+        with self._sessions() as session:
+            return session.scalar(
+                select(D.id).where(D.writeback_state == WritebackState.PENDING,
+                                   D.writeback_due <= now).limit(1)
+            ) is not None
 
     def record_writeback(
         self, delivery_id: int, worker_id: str, ok: bool, detail: str,
@@ -771,50 +844,75 @@ class DatabaseDeliveryQueue:
         workflow: str | None = None,
     ) -> bool:
         """Insert the event's deliveries and mark it planned or failed, in one transaction."""
-        state = EventState.FAILED if failed_reason is not None else EventState.PLANNED
         with self._transaction() as session:
-            event = session.execute(
-                update(EventRow)
-                .where(EventRow.id == event_id, EventRow.state == EventState.PENDING,
-                       EventRow.plan_lease_owner == worker_id)
-                .values(state=state, state_reason=failed_reason, state_changed_at=now,
-                        plan_lease_owner=None, plan_lease_expires_at=None, next_plan_at=None,
-                        ticket_snapshot=ticket_snapshot, ticket_read_at=now)
-                .returning(EventRow.ticket_id, EventRow.order_at, EventRow.update_date,
-                           EventRow.received_at)
-                .execution_options(synchronize_session=False)
-            ).one_or_none()
-            if event is None:
-                log.warning("plan of event %s ignored: worker %s no longer holds it",
-                            event_id, worker_id)
-                return False
-            order_at = (_aware(event.order_at) if event.order_at is not None
-                        else event_order_time(event.update_date, _aware(event.received_at)))
-            name = workflow if workflow is not None else _workflow_name(ticket_snapshot)
-            rows = [
-                self._new_delivery(session, event_id, event.ticket_id, name, order_at, point, now)
-                for point in planned
-            ]
+            return self._store_plan(session, event_id, worker_id, ticket_snapshot, planned, now,
+                                    failed_reason=failed_reason, workflow=workflow)
+
+    def store_plans(
+        self, worker_id: str, plans: Sequence[PlanToStore], now: datetime
+    ) -> list[bool]:
+        """:meth:`store_plan` for each plan in one transaction: one durable commit for all."""
+        if not plans:
+            return []
+        with self._transaction() as session:
+            self._ensure_servers(session, [p.server_id for plan in plans for p in plan.planned
+                                           if p.server_id is not None and p.error is None])
+            tickets = select(EventRow.ticket_id).where(
+                EventRow.id.in_([plan.event_id for plan in plans]))
+            started = _started(session, D.ticket_id.in_(tickets))
+            return [self._store_plan(session, plan.event_id, worker_id, plan.ticket_snapshot,
+                                     plan.planned, now, failed_reason=plan.failed_reason,
+                                     workflow=None, servers_ensured=True, started=started)
+                    for plan in plans]
+
+    def _store_plan(
+        self, session: Session, event_id: int, worker_id: str, ticket_snapshot: dict[str, Any],
+        planned: Sequence[PlannedDelivery], now: datetime, *, failed_reason: str | None,
+        workflow: str | None, servers_ensured: bool = False,
+        started: dict[tuple[int, int], list[tuple[datetime, int, int]]] | None = None,
+    ) -> bool:
+        state = EventState.FAILED if failed_reason is not None else EventState.PLANNED
+        event = session.execute(
+            update(EventRow)
+            .where(EventRow.id == event_id, EventRow.state == EventState.PENDING,
+                   EventRow.plan_lease_owner == worker_id)
+            .values(state=state, state_reason=failed_reason, state_changed_at=now,
+                    plan_lease_owner=None, plan_lease_expires_at=None, next_plan_at=None,
+                    ticket_snapshot=ticket_snapshot, ticket_read_at=now)
+            .returning(EventRow.ticket_id, EventRow.order_at, EventRow.update_date,
+                       EventRow.received_at)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if event is None:
+            log.warning("plan of event %s ignored: worker %s no longer holds it",
+                        event_id, worker_id)
+            return False
+        order_at = (_aware(event.order_at) if event.order_at is not None
+                    else event_order_time(event.update_date, _aware(event.received_at)))
+        name = workflow if workflow is not None else _workflow_name(ticket_snapshot)
+        if started is None:
+            started = _started(session, D.ticket_id == event.ticket_id)
+        rows = [
+            self._new_delivery(event_id, event.ticket_id, name, order_at, point, now, started)
+            for point in planned
+        ]
+        if not servers_ensured:
             self._ensure_servers(session, [r.server_id for r in rows if r.server_id is not None])
-            session.add_all(rows)
+        session.add_all(rows)
         return True
 
     def _new_delivery(
-        self, session: Session, event_id: int, ticket_id: int, workflow: str,
-        order_at: datetime, point: PlannedDelivery, now: datetime,
+        self, event_id: int, ticket_id: int, workflow: str, order_at: datetime,
+        point: PlannedDelivery, now: datetime,
+        started: dict[tuple[int, int], list[tuple[datetime, int, int]]],
     ) -> DeliveryRow:
         dead = point.error is not None or point.server_id is None
         late = False
         if not dead:
-            later = aliased(DeliveryRow, name="later")
-            late = bool(session.scalar(select(exists().where(
-                later.ticket_id == ticket_id,
-                later.server_id == point.server_id,
-                tuple_(later.order_at, later.event_id, later.point_index)
-                > tuple_(order_at, event_id, point.point_index),
-                or_(later.attempts > 0, later.replay_series > 0,
-                    later.state.in_((DeliveryState.IN_FLIGHT, DeliveryState.DELIVERED))),
-            ))))
+            # Late: a later delivery of the ticket to this server already went out.
+            key = (_aware(order_at), event_id, point.point_index)
+            late = any(other > key for other in started.get((ticket_id, point.server_id or 0),
+                                                            ()))
         return DeliveryRow(
             event_id=event_id, ticket_id=ticket_id, workflow=workflow,
             point_name=point.point_name, point_index=point.point_index,
@@ -984,6 +1082,24 @@ def _attempt_row(
         error_message=record.error_message, stage=record.stage,
         outcome=outcome.kind, reason=outcome.reason,
     )
+
+
+def _started(
+    session: Session, tickets: ColumnElement[bool]
+) -> dict[tuple[int, int], list[tuple[datetime, int, int]]]:
+    """Order keys of the deliveries of these tickets that were sent (or tried) already, per
+    (ticket, server): what a newly planned delivery is late against."""
+    rows = session.execute(
+        select(D.ticket_id, D.server_id, D.order_at, D.event_id, D.point_index).where(
+            tickets, D.server_id.is_not(None),
+            or_(D.attempts > 0, D.replay_series > 0,
+                D.state.in_((DeliveryState.IN_FLIGHT, DeliveryState.DELIVERED))),
+        )
+    ).all()
+    found: dict[tuple[int, int], list[tuple[datetime, int, int]]] = {}
+    for ticket, server, order_at, event, index in rows:
+        found.setdefault((ticket, server or 0), []).append((_aware(order_at), event, index))
+    return found
 
 
 def _workflow_name(ticket: dict[str, Any]) -> str:
