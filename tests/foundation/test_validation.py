@@ -86,6 +86,8 @@ def assert_rejected(response: httpx2.Response, loc: list[Any], fragment: str) ->
         pytest.param("c1\x85control", "printable", id="c1-control"),
         pytest.param("zero\u200bwidth", "printable", id="zero-width-space"),
         pytest.param("line\u2028sep", "printable", id="line-separator"),
+        pytest.param("fetch-token", "is reserved (the REST API uses it as a path)",
+                     id="reserved-api-path"),
     ],
 )
 def test_bad_names_are_rejected(api: httpx2.Client, name: str, fragment: str) -> None:

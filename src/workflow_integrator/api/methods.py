@@ -6,8 +6,8 @@ the first route whose path matched, so ``Allow`` on ``/api/v1/integrations`` sai
 every method of every route on the path, and puts the same list on each 405. A fixed
 path answers 405 to a method it lacks instead of passing the request on to a route
 with a parameter (so ``GET /api/v1/events/securechange`` is 405, not "bad event id").
-A server or workflow named like a fixed path (``fetch-token``, ``validate``) is thus
-not read, replaced or deleted by that name over the API: rename it first.
+So no server may be named ``fetch-token`` (the domain refuses it); a workflow named
+``validate`` is not read, replaced or deleted by that name over the API.
 """
 
 from __future__ import annotations

@@ -51,6 +51,9 @@ from workflow_integrator.domain.redaction import (
 )
 
 WebProtocol = Literal["https", "http"]
+
+#: Names the REST API uses as fixed paths under /api/v1/outbound-servers/.
+RESERVED_SERVER_NAMES = frozenset({"fetch-token"})
 VerifyMode = Literal["disable", "enable", "certificate"]
 ClientAuthMethod = Literal["client_secret_basic", "client_secret_post"]
 ServerState = Literal["ok", "needs_credentials"]
@@ -353,7 +356,13 @@ class OutboundServer(_Strict):
 
     @field_validator("name")
     @classmethod
-    def _name(cls, value: str) -> str:
+    def _name(cls, value: str, info: ValidationInfo) -> str:
+        loading = bool(info.context and info.context.get("loading"))
+        if value in RESERVED_SERVER_NAMES and not loading:
+            # The API has a fixed path there, so the server could not be read by name.
+            raise ValueError(
+                f"'{value}' is reserved (the REST API uses it as a path); choose another name"
+            )
         if value != value.strip():
             raise ValueError("the name must not start or end with blanks")
         if "/" in value:

@@ -21,4 +21,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_deliveries_state_order", table_name="deliveries")
+    # IF EXISTS: on SQLite a downgrade refused further down may have run this step already.
+    op.execute("DROP INDEX IF EXISTS ix_deliveries_state_order")
