@@ -79,3 +79,20 @@ def test_the_document_declares_errors_and_resolves_every_reference(live_wi: Live
     assert patching == {"$ref": "#/components/schemas/OutboundServerPatch"}
     assert components["OutboundServerPatch"]["additionalProperties"] is False
     assert "auth" in components["OutboundServerPatch"]["properties"]
+
+
+def test_allow_follows_a_route_added_later_and_the_path_memory_stays_bounded() -> None:
+    from fastapi import APIRouter
+
+    from workflow_integrator.api.methods import RouteMethods
+
+    router = APIRouter()
+    router.add_api_route("/things/{name}", lambda name: name, methods=["GET"])
+    methods = RouteMethods(lambda: router.routes)
+    assert methods.allowed("/things/a") == ["GET", "OPTIONS"]
+    router.add_api_route("/things/{name}", lambda name: name, methods=["DELETE"])
+    assert methods.allowed("/things/a") == ["DELETE", "GET", "OPTIONS"]
+    for number in range(RouteMethods.CACHED_PATHS + 10):
+        assert methods.resource(f"/things/{number}") == (frozenset({"GET", "DELETE"}), False)
+    assert len(methods._by_path) == RouteMethods.CACHED_PATHS
+    assert methods.allowed("/elsewhere") == []

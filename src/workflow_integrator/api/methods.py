@@ -13,7 +13,10 @@ So no server may be named ``fetch-token`` (the domain refuses it); a workflow na
 from __future__ import annotations
 
 import json
+import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
@@ -21,27 +24,72 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-def resource_methods(routes: Iterable[BaseRoute], path: str) -> tuple[set[str], bool]:
-    """The methods of the resource at ``path``, and whether it is a fixed path.
+@dataclass(frozen=True)
+class _Route:
+    pattern: re.Pattern[str]
+    methods: frozenset[str]
+    fixed: bool
 
-    A fixed path (``/api/v1/events/securechange``) is its own resource, not a value of a
-    parameter (``/api/v1/events/{event_id}``), as the OpenAPI document says.
+
+class RouteMethods:
+    """The methods of the resource at a path, worked out once per path.
+
+    Walking every route and matching its pattern cost more than a third of a
+    millisecond per request, on every request. The routes are fixed once the app
+    serves, so the answer for a path is kept; should a route be added later, the
+    table is built again.
     """
+
+    #: Paths remembered at most: paths carry ids, so without a bound this would grow.
+    CACHED_PATHS = 1024
+
+    def __init__(self, routes: Callable[[], Iterable[BaseRoute]]) -> None:
+        self._routes = routes
+        self._version: tuple[int, ...] = ()
+        self._table: list[_Route] = []
+        self._by_path: OrderedDict[str, tuple[frozenset[str], bool]] = OrderedDict()
+
+    def resource(self, path: str) -> tuple[frozenset[str], bool]:
+        """The methods of the resource at ``path``, and whether it is a fixed path.
+
+        A fixed path (``/api/v1/events/securechange``) is its own resource, not a value
+        of a parameter (``/api/v1/events/{event_id}``), as the OpenAPI document says.
+        """
+        routes = list(self._routes())
+        version = tuple(map(id, routes))
+        if version != self._version:
+            self._table = _table(routes)
+            self._by_path.clear()
+            self._version = version
+        found = self._by_path.get(path)
+        if found is None:
+            found = _match(self._table, path)
+            self._by_path[path] = found
+            if len(self._by_path) > self.CACHED_PATHS:
+                self._by_path.popitem(last=False)
+        return found
+
+    def allowed(self, path: str) -> list[str]:
+        """Every method some route answers on ``path``, and OPTIONS."""
+        methods, _ = self.resource(path)
+        return sorted(methods | {"OPTIONS"}) if methods else []
+
+
+def _table(routes: list[BaseRoute]) -> list[_Route]:
     # FastAPI includes routers lazily: their routes are reached through route contexts.
-    matching = [route for route in iter_route_contexts(list(routes))
-                if route.methods and route.path_regex is not None
-                and route.path_regex.match(path)]
-    fixed = [route for route in matching if "{" not in (route.path_format or "")]
+    return [_Route(route.path_regex, frozenset(route.methods),
+                   "{" not in (route.path_format or ""))
+            for route in iter_route_contexts(routes)
+            if route.methods and route.path_regex is not None]
+
+
+def _match(table: list[_Route], path: str) -> tuple[frozenset[str], bool]:
+    matching = [route for route in table if route.pattern.match(path)]
+    fixed = [route for route in matching if route.fixed]
     methods: set[str] = set()
     for route in fixed or matching:
-        methods |= set(route.methods or ())
-    return methods, bool(fixed)
-
-
-def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
-    """Every method some route answers on ``scope``'s path, and OPTIONS."""
-    methods, _ = resource_methods(routes, scope["path"])
-    return sorted(methods | {"OPTIONS"}) if methods else []
+        methods |= route.methods
+    return frozenset(methods), bool(fixed)
 
 
 class AllowedMethods:
@@ -49,14 +97,14 @@ class AllowedMethods:
 
     def __init__(self, app: ASGIApp, routes: Callable[[], Iterable[BaseRoute]]) -> None:
         self.app = app
-        self.routes = routes
+        self.methods = RouteMethods(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS":
-            allow = allowed_methods(self.routes(), scope)
+            allow = self.methods.allowed(scope["path"])
             if allow:
                 await send({"type": "http.response.start", "status": 204,
                             "headers": [(b"allow", ", ".join(allow).encode())]})
@@ -65,7 +113,7 @@ class AllowedMethods:
             await _not_found(send)
             return
 
-        methods, fixed = resource_methods(self.routes(), scope["path"])
+        methods, fixed = self.methods.resource(scope["path"])
         if fixed and scope["method"] not in methods:
             # Not handed to a parameterised route that would read "securechange" as an id.
             await _not_allowed(send, sorted(methods | {"OPTIONS"}))
@@ -73,7 +121,7 @@ class AllowedMethods:
 
         async def with_allow(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 405:
-                allow = allowed_methods(self.routes(), scope)
+                allow = self.methods.allowed(scope["path"])
                 if allow:
                     MutableHeaders(scope=message)["allow"] = ", ".join(allow)
             await send(message)
