@@ -169,15 +169,15 @@ def test_bad_input_names_the_reason(
 def test_json_events(intake: EventIntake) -> None:
     body = {"event": "advance", "ticket": {"id": 8, "update_date": "5", "subject": "j",
                                            "completion_stage": {"id": 1, "name": "Open"}}}
-    first = intake.receive_json(body)
-    again = intake.receive_json(body)
+    first = intake.store(intake.parse_json(body))
+    again = intake.store(intake.parse_json(body))
     assert first.created and not again.created and first.event.id == again.event.id
     assert first.event.source == "api"
     assert first.event.info["completion_stage"] == {"id": 1, "name": "Open"}
     with pytest.raises(BadEvent, match=r"ticket\.id: enter a number greater than 0"):
-        intake.receive_json({"event": "CREATE", "ticket": {"id": 0}})
+        intake.parse_json({"event": "CREATE", "ticket": {"id": 0}})
     with pytest.raises(BadEvent, match="colour: not a setting WI knows; remove it"):
-        intake.receive_json({"event": "CREATE", "ticket": {"id": 1}, "colour": "red"})
+        intake.parse_json({"event": "CREATE", "ticket": {"id": 1}, "colour": "red"})
 
 
 def test_listing_filters(intake: EventIntake, services: Services) -> None:
@@ -203,3 +203,26 @@ def test_listing_filters(intake: EventIntake, services: Services) -> None:
         intake.list(EventFilter(limit=0))
     with pytest.raises(NotFound, match="event 999 does not exist"):
         intake.get(999)
+
+
+def test_an_awaited_store_whose_caller_goes_away_still_stores_and_answers_the_rest(
+    intake: EventIntake, services: Services
+) -> None:
+    import asyncio
+
+    async def scenario() -> list[int]:
+        first = intake.parse_securechange(doc(ticket=1), "CREATE")
+        second = intake.parse_securechange(doc(ticket=2), "CREATE")
+        assert first is not None and second is not None
+        gone = asyncio.ensure_future(intake.store_async(first))
+        await asyncio.sleep(0)
+        gone.cancel()  # the client hung up while its event was being committed
+        stored = await asyncio.wait_for(intake.store_async(second), 30)
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        return [stored.event.ticket_id]
+
+    assert asyncio.run(scenario()) == [2]
+    listed = intake.list(EventFilter())
+    assert sorted(e.ticket_id for e in listed) == [1, 2]
+    assert count(services) == 2

@@ -56,13 +56,12 @@ async def receive_securechange(
     if charset not in ("", "utf-8", "utf8"):
         raise UnsupportedMedia(f"the document must be UTF-8, not {charset}")
     document = await request.body()
-    result = await run_in_threadpool(
-        events.receive_securechange, document, event or x_scw_event
-    )
-    if result is None:
+    # Parsed in a thread (an XML document may be large); stored without holding one.
+    new = await run_in_threadpool(events.parse_securechange, document, event or x_scw_event)
+    if new is None:
         return JSONResponse({"test": True, "stored": False,
                              "detail": "test call answered; nothing stored"})
-    return _accepted(metrics, result)
+    return _accepted(metrics, await events.store_async(new))
 
 
 @router.post(
@@ -82,8 +81,8 @@ async def receive_json(
 ) -> JSONResponse:
     """Store an event sent as JSON (other workflow sources, tests); idempotent like intake."""
     body = await json_object(request)
-    result = await run_in_threadpool(events.receive_json, body)
-    return _accepted(metrics, result)
+    # Validation is a small, bounded CPU step; storing waits for the shared commit.
+    return _accepted(metrics, await events.store_async(events.parse_json(body)))
 
 
 def _charset(content_type: str) -> str:

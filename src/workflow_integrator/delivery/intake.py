@@ -6,6 +6,7 @@ the answer to SecureChange is quick and means only "stored durably".
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable
@@ -157,13 +158,18 @@ class EventIntake:
         new = self.parse_securechange(document, event_name)
         return self.store(new) if new is not None else None
 
-    def receive_json(self, body: dict[str, Any]) -> IntakeResult:
-        """Accept an event sent as JSON (:class:`EventBody`)."""
-        return self.store(self.parse_json(body))
-
     def store(self, new: NewEvent) -> IntakeResult:
         """Store a parsed event once; returns when it is committed."""
         row, created = self._writer.insert_once(new)
+        return IntakeResult(_view(row), created)
+
+    async def store_async(self, new: NewEvent) -> IntakeResult:
+        """Like :meth:`store`, awaited: no thread waits while the shared commit is made.
+
+        Shielded: a caller that goes away does not unstore the event, and the writer is
+        not left holding a cancelled future.
+        """
+        row, created = await asyncio.shield(asyncio.wrap_future(self._writer.submit(new)))
         return IntakeResult(_view(row), created)
 
     def parse_securechange(self, document: bytes, event_name: str | None) -> NewEvent | None:
