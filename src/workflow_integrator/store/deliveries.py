@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -34,8 +35,10 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     Text,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -201,6 +204,10 @@ class DeliveryServerRow(Base):
 D = DeliveryRow
 B = DeliveryServerRow
 S = OutboundServerRow
+#: The tables themselves: a statement on a table skips the ORM's bulk-update machinery,
+#: which cost more than the statement's work when run for each delivery.
+_DT: Table = DeliveryRow.__table__  # type: ignore[assignment]
+_ET: Table = EventRow.__table__  # type: ignore[assignment]
 
 
 def stored_breakers(session: Session, server_ids: Sequence[int]) -> dict[int, Breaker]:
@@ -247,7 +254,12 @@ def _server_available() -> ColumnElement[bool]:
     return and_(S.state == "ok", enabled)
 
 
-def _free_slots(now: datetime) -> Any:
+def _now() -> Any:
+    # Bound, not inlined: a statement built once is reused at every moment.
+    return bindparam("now", type_=UTCDateTime())
+
+
+def _free_slots(now: Any) -> Any:
     """Per sendable server: how many more requests may be in flight (breaker and limit)."""
     in_flight = (
         select(D.server_id.label("server_id"), func.count().label("n"))
@@ -274,13 +286,17 @@ def _free_slots(now: datetime) -> Any:
 HEADS_PER_CLAIMED = 4
 
 
-def _claimable_ids(now: datetime, limit: int, server_ids: Sequence[int] | None) -> Select[Any]:
+@lru_cache(maxsize=128)
+def _claimable_ids(limit: int) -> Select[Any]:
     """Ids to claim: FIFO heads that are due, numbered per server against its free slots.
 
     Only the first heads in order are ranked: the pending deliveries are walked in order
     (``ix_deliveries_state_order``) until enough heads of servers with free slots are found,
-    so a claim costs the same with 100 or 100,000 pending.
+    so a claim costs the same with 100 or 100,000 pending. Built once per ``limit``: the
+    moment is bound as ``now`` and the servers to claim for as ``server_ids``.
+    Building it each time cost more CPU than running it.
     """
+    now = _now()
     cand_row = aliased(DeliveryRow, name="cand")
     slots = _free_slots(now)
     where = [
@@ -289,8 +305,7 @@ def _claimable_ids(now: datetime, limit: int, server_ids: Sequence[int] | None) 
         cand_row.server_id.in_(select(slots.c.server_id).where(slots.c.free > 0)),
         _is_head(cand_row),
     ]
-    if server_ids is not None:
-        where.append(cand_row.server_id.in_(server_ids))
+    where.append(cand_row.server_id.in_(bindparam("server_ids", expanding=True)))
     heads = (
         select(cand_row.id, cand_row.server_id, cand_row.order_at, cand_row.event_id,
                cand_row.point_index)
@@ -337,6 +352,59 @@ _CLAIMED_COLUMNS = (
 )
 
 
+_SLOTS = _free_slots(_now())
+_OPEN_SERVERS = select(_SLOTS.c.server_id).where(_SLOTS.c.free > 0)
+
+
+def _take(target: Any) -> Any:
+    """Lease the ``target`` deliveries still pending to ``owner`` until ``lease_until``."""
+    return (
+        update(_DT)
+        .where(_DT.c.id.in_(target), _DT.c.state == DeliveryState.PENDING)
+        .values(
+            state=DeliveryState.IN_FLIGHT, lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("lease_until", type_=UTCDateTime()),
+            attempts=_DT.c.attempts + 1, updated_at=_now(),
+        )
+        .returning(*(_DT.c[column.key] for column in _CLAIMED_COLUMNS))
+    )
+
+
+_BT: Table = DeliveryServerRow.__table__  # type: ignore[assignment]
+#: A success closes the server's breaker; one that is closed already is left untouched.
+_CLOSE_BREAKER = (
+    update(_BT)
+    .where(_BT.c.server_id == bindparam("b_server_id"),
+           or_(_BT.c.breaker_failures > 0, _BT.c.breaker_open_until.is_not(None)))
+    .values(breaker_failures=0, breaker_openings=0, breaker_open_until=None,
+            breaker_changed_at=case((_BT.c.breaker_open_until.is_(None),
+                                     _BT.c.breaker_changed_at), else_=_now()))
+)
+
+#: An event this worker leases for planning, marked planned (or failed) with its snapshot.
+_PLAN_EVENT = (
+    update(_ET)
+    .where(_ET.c.id == bindparam("event_id"), _ET.c.state == EventState.PENDING,
+           _ET.c.plan_lease_owner == bindparam("owner"))
+    .values(state=bindparam("new_state", type_=_ET.c.state.type),
+            state_reason=bindparam("new_reason", type_=_ET.c.state_reason.type),
+            state_changed_at=_now(), plan_lease_owner=None, plan_lease_expires_at=None,
+            next_plan_at=None,
+            ticket_snapshot=bindparam("snapshot", type_=_ET.c.ticket_snapshot.type),
+            ticket_read_at=_now())
+    .returning(_ET.c.ticket_id, _ET.c.order_at, _ET.c.update_date, _ET.c.received_at)
+)
+
+#: PostgreSQL: the ids chosen and locked first, as ``chosen``.
+_TAKE_CHOSEN = _take(bindparam("chosen", expanding=True))
+
+
+@lru_cache(maxsize=128)
+def _take_heads(limit: int) -> Any:
+    """SQLite: choose and lease in one statement (the transaction holds the write lock)."""
+    return _take(_claimable_ids(limit))
+
+
 class DatabaseDeliveryQueue:
     """``DeliveryQueue`` on the WI database (SQLite or PostgreSQL)."""
 
@@ -370,12 +438,14 @@ class DatabaseDeliveryQueue:
         with self._transaction() as session:
             # First statement a write: on SQLite the transaction holds the lock from here.
             self._reclaim_expired(session, now)
-            target: Any
+            take: Any
+            found: dict[str, Any]
             if self._pg:
                 server_ids = self._lock_servers(session, now)
                 if not server_ids:
                     return []
-                chosen = list(session.scalars(_claimable_ids(now, limit, server_ids)))
+                chosen = list(session.scalars(_claimable_ids(limit),
+                                              {"now": now, "server_ids": server_ids}))
                 if not chosen:
                     return []
                 target = list(session.scalars(
@@ -383,22 +453,14 @@ class DatabaseDeliveryQueue:
                     .where(D.id.in_(chosen), D.state == DeliveryState.PENDING)
                     .with_for_update(skip_locked=True)
                 ))
+                take, found = _TAKE_CHOSEN, {"chosen": target}
             else:
-                slots = _free_slots(now)
-                open_servers = list(session.scalars(
-                    select(slots.c.server_id).where(slots.c.free > 0)))
+                open_servers = list(session.scalars(_OPEN_SERVERS, {"now": now}))
                 if not open_servers:
                     return []  # every server is at its limit: no need to walk the queue
-                target = _claimable_ids(now, limit, open_servers)  # one UPDATE … RETURNING
+                take, found = _take_heads(limit), {"server_ids": open_servers}
             rows = session.execute(
-                update(D)
-                .where(D.id.in_(target), D.state == DeliveryState.PENDING)
-                .values(
-                    state=DeliveryState.IN_FLIGHT, lease_owner=worker_id,
-                    lease_expires_at=now + lease, attempts=D.attempts + 1, updated_at=now,
-                )
-                .returning(*_CLAIMED_COLUMNS)
-                .execution_options(synchronize_session=False)
+                take, {**found, "now": now, "owner": worker_id, "lease_until": now + lease}
             ).all()
         claimed = [_claimed(row) for row in rows]
         claimed.sort(key=lambda c: (c.order_at, c.event_id, c.point_index, c.id))
@@ -506,16 +568,11 @@ class DatabaseDeliveryQueue:
         now: datetime, closed: set[int] | None = None,
     ) -> bool:
         # Check and move in one statement: the lease must still be ours.
+        values = _transition(outcome, now)
         row = session.execute(
-            update(D)
-            .where(
-                D.id == delivery_id, D.lease_owner == worker_id,
-                D.state == DeliveryState.IN_FLIGHT,
-            )
-            .values(lease_owner=None, lease_expires_at=None, updated_at=now,
-                    **_transition(outcome, now))
-            .returning(D.attempts, D.replay_series, D.server_id)
-            .execution_options(synchronize_session=False)
+            _record_statement(frozenset(values)),
+            {"delivery_id": delivery_id, "owner": worker_id, "now": now,
+             **{f"v_{key}": value for key, value in values.items()}},
         ).one_or_none()
         if row is None:
             log.warning(
@@ -541,15 +598,7 @@ class DatabaseDeliveryQueue:
             (closed.add if signal == "success" else closed.discard)(server_id)
         if signal == "success":
             # The common case, in one statement that changes nothing on a closed breaker.
-            session.execute(
-                update(B)
-                .where(B.server_id == server_id,
-                       or_(B.breaker_failures > 0, B.breaker_open_until.is_not(None)))
-                .values(breaker_failures=0, breaker_openings=0, breaker_open_until=None,
-                        breaker_changed_at=case((B.breaker_open_until.is_(None),
-                                                 B.breaker_changed_at), else_=now))
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(_CLOSE_BREAKER, {"b_server_id": server_id, "now": now})
             return
         self._ensure_servers(session, [server_id])
         stored = session.execute(
@@ -872,17 +921,10 @@ class DatabaseDeliveryQueue:
         started: dict[tuple[int, int], list[tuple[datetime, int, int]]] | None = None,
     ) -> bool:
         state = EventState.FAILED if failed_reason is not None else EventState.PLANNED
-        event = session.execute(
-            update(EventRow)
-            .where(EventRow.id == event_id, EventRow.state == EventState.PENDING,
-                   EventRow.plan_lease_owner == worker_id)
-            .values(state=state, state_reason=failed_reason, state_changed_at=now,
-                    plan_lease_owner=None, plan_lease_expires_at=None, next_plan_at=None,
-                    ticket_snapshot=ticket_snapshot, ticket_read_at=now)
-            .returning(EventRow.ticket_id, EventRow.order_at, EventRow.update_date,
-                       EventRow.received_at)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
+        event = session.execute(_PLAN_EVENT, {
+            "event_id": event_id, "owner": worker_id, "now": now, "new_state": state,
+            "new_reason": failed_reason, "snapshot": ticket_snapshot,
+        }).one_or_none()
         if event is None:
             log.warning("plan of event %s ignored: worker %s no longer holds it",
                         event_id, worker_id)
@@ -1047,6 +1089,20 @@ def filter_conditions(flt: DeliveryFilter) -> list[ColumnElement[bool]]:
     if flt.until is not None:
         where.append(D.created_at < flt.until)
     return where
+
+
+@lru_cache(maxsize=32)
+def _record_statement(keys: frozenset[str]) -> Any:
+    """Move a delivery this worker leases out of flight: ``keys`` are the columns the
+    outcome sets (see :func:`_transition`), bound as ``v_<column>``."""
+    return (
+        update(_DT)
+        .where(_DT.c.id == bindparam("delivery_id"), _DT.c.lease_owner == bindparam("owner"),
+               _DT.c.state == DeliveryState.IN_FLIGHT)
+        .values(lease_owner=None, lease_expires_at=None, updated_at=_now(),
+                **{key: bindparam(f"v_{key}", type_=_DT.c[key].type) for key in sorted(keys)})
+        .returning(_DT.c.attempts, _DT.c.replay_series, _DT.c.server_id)
+    )
 
 
 def _transition(outcome: Outcome, now: datetime) -> dict[str, Any]:
