@@ -335,6 +335,42 @@ def _claimable_ids(limit: int) -> Select[Any]:
     )
 
 
+@lru_cache(maxsize=8)
+def _next_due_statement(work: str) -> Select[Any]:
+    """The earliest moments each kind of ``work`` may be due, ``now`` bound (see
+    ``DatabaseDeliveryQueue.next_due``): one round trip, each looking at its own index."""
+    now = _now()
+    head = aliased(DeliveryRow, name="head")
+    slots = _free_slots(now)
+    sending: list[Select[Any]] = [
+        # The first head in due order (walking the index, not every pending delivery).
+        select(head.due_at)
+        .where(head.state == DeliveryState.PENDING,
+               head.server_id.in_(select(slots.c.server_id).where(slots.c.free > 0)),
+               _is_head(head))
+        .order_by(head.due_at)
+        .limit(1),
+        # An open breaker with work waiting: due when it half-opens.
+        select(func.min(B.breaker_open_until)).where(
+            B.breaker_open_until > now,
+            exists().where(D.server_id == B.server_id, D.state == DeliveryState.PENDING),
+        ),
+        select(func.min(D.lease_expires_at)).where(D.state == DeliveryState.IN_FLIGHT),
+    ]
+    writing: list[Select[Any]] = [
+        select(func.min(func.coalesce(D.lease_expires_at, D.writeback_due)))
+        .where(D.writeback_state == WritebackState.PENDING),
+    ]
+    planning: list[Select[Any]] = [
+        select(func.min(func.coalesce(
+            EventRow.plan_lease_expires_at, EventRow.next_plan_at, now
+        ))).where(EventRow.state == EventState.PENDING),
+    ]
+    by_work = {"send": sending, "writeback": writing, "plan": planning}
+    queries = by_work.get(work, [*sending, *writing, *planning])
+    return select(*(q.scalar_subquery() for q in queries))
+
+
 def _claimed(row: Any) -> ClaimedDelivery:
     return ClaimedDelivery(
         id=row.id, event_id=row.event_id, ticket_id=row.ticket_id, workflow=row.workflow,
@@ -692,37 +728,8 @@ class DatabaseDeliveryQueue:
     def next_due(self, now: datetime, work: str = "all") -> datetime | None:
         """The earliest moment a worker may find work (``now`` when some is due already):
         ``work`` "send", "writeback" or "plan" asks about that loop's work only."""
-        head = aliased(DeliveryRow, name="head")
-        slots = _free_slots(now)
-        sending: list[Select[Any]] = [
-            # The first head in due order (walking the index, not every pending delivery).
-            select(head.due_at)
-            .where(head.state == DeliveryState.PENDING,
-                   head.server_id.in_(select(slots.c.server_id).where(slots.c.free > 0)),
-                   _is_head(head))
-            .order_by(head.due_at)
-            .limit(1),
-            # An open breaker with work waiting: due when it half-opens.
-            select(func.min(B.breaker_open_until)).where(
-                B.breaker_open_until > now,
-                exists().where(D.server_id == B.server_id, D.state == DeliveryState.PENDING),
-            ),
-            select(func.min(D.lease_expires_at)).where(D.state == DeliveryState.IN_FLIGHT),
-        ]
-        writing: list[Select[Any]] = [
-            select(func.min(func.coalesce(D.lease_expires_at, D.writeback_due)))
-            .where(D.writeback_state == WritebackState.PENDING),
-        ]
-        planning: list[Select[Any]] = [
-            select(func.min(func.coalesce(
-                EventRow.plan_lease_expires_at, EventRow.next_plan_at, now
-            ))).where(EventRow.state == EventState.PENDING),
-        ]
-        by_work = {"send": sending, "writeback": writing, "plan": planning}
-        queries = by_work.get(work, [*sending, *writing, *planning])
         with self._sessions() as session:
-            # One round trip: each looks at its own index.
-            found = session.execute(select(*(q.scalar_subquery() for q in queries))).one()
+            found = session.execute(_next_due_statement(work), {"now": now}).one()
         candidates = list(found)
         times = [t for t in candidates if t is not None]
         if not times:
