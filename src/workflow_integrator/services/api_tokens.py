@@ -86,7 +86,7 @@ class ApiTokenService:
             now = self._clock.now()
             last = row.last_used_at
             if last is None or now - last > _TOUCH_EVERY:
-                row.last_used_at = now
+                token_store.touch(session, row.id, now)
                 session.commit()
             role: Role = next((r for r in TOKEN_ROLES if r == row.role), "viewer")
             return Principal(name=row.name, role=role, kind="token")
