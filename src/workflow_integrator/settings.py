@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         description="Requests one process sends at once (each server's max_concurrency "
         "still holds across all processes).",
     )
+    opentelemetry: bool = Field(
+        default=False,
+        description="Let FastAPI's own OpenTelemetry instrumentation report each request to "
+        "the providers an installed SDK sets up (off: its per-request check is skipped).",
+    )
     serve_workers: bool = Field(
         default=True,
         description="Whether `wi serve` also delivers (false: API and UI only, with "
