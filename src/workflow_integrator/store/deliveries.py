@@ -43,6 +43,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     or_,
     select,
     true,
@@ -657,9 +658,9 @@ class DatabaseDeliveryQueue:
         ids = sorted({i for i in server_ids if i is not None})
         if not ids:
             return
-        insert = postgresql.insert(B) if self._pg else sqlite.insert(B)
+        upsert = postgresql.insert(B) if self._pg else sqlite.insert(B)
         session.execute(
-            insert.values([{"server_id": i, "breaker_failures": 0, "breaker_openings": 0}
+            upsert.values([{"server_id": i, "breaker_failures": 0, "breaker_openings": 0}
                            for i in ids])
             .on_conflict_do_nothing(index_elements=["server_id"])
         )
@@ -946,15 +947,18 @@ class DatabaseDeliveryQueue:
             for point in planned
         ]
         if not servers_ensured:
-            self._ensure_servers(session, [r.server_id for r in rows if r.server_id is not None])
-        session.add_all(rows)
+            self._ensure_servers(session, [r["server_id"] for r in rows
+                                           if r["server_id"] is not None])
+        if rows:
+            # One executemany on the table, not the ORM's unit of work for each row.
+            session.execute(insert(_DT), rows)
         return True
 
     def _new_delivery(
         self, event_id: int, ticket_id: int, workflow: str, order_at: datetime,
         point: PlannedDelivery, now: datetime,
         started: dict[tuple[int, int], list[tuple[datetime, int, int]]],
-    ) -> DeliveryRow:
+    ) -> dict[str, Any]:
         dead = point.error is not None or point.server_id is None
         late = False
         if not dead:
@@ -962,18 +966,18 @@ class DatabaseDeliveryQueue:
             key = (_aware(order_at), event_id, point.point_index)
             late = any(other > key for other in started.get((ticket_id, point.server_id or 0),
                                                             ()))
-        return DeliveryRow(
-            event_id=event_id, ticket_id=ticket_id, workflow=workflow,
-            point_name=point.point_name, point_index=point.point_index,
-            server_id=point.server_id, order_at=order_at,
-            state=DeliveryState.DEAD if dead else DeliveryState.PENDING,
-            due_at=now, attempts=0, give_up_at=now + self._give_up_after,
-            idempotency_key=uuid.uuid4().hex, late=late, replay_series=0,
-            reason=(point.error or "no outbound server") if dead else None,
-            writes_back=point.writes_back,
-            writeback_state=WritebackState.NONE, writeback_attempts=0,
-            created_at=now, updated_at=now, finished_at=now if dead else None,
-        )
+        return {
+            "event_id": event_id, "ticket_id": ticket_id, "workflow": workflow,
+            "point_name": point.point_name, "point_index": point.point_index,
+            "server_id": point.server_id, "order_at": order_at,
+            "state": DeliveryState.DEAD if dead else DeliveryState.PENDING,
+            "due_at": now, "attempts": 0, "give_up_at": now + self._give_up_after,
+            "idempotency_key": uuid.uuid4().hex, "late": late, "replay_series": 0,
+            "reason": (point.error or "no outbound server") if dead else None,
+            "writes_back": point.writes_back,
+            "writeback_state": WritebackState.NONE, "writeback_attempts": 0,
+            "created_at": now, "updated_at": now, "finished_at": now if dead else None,
+        }
 
     def postpone_event(
         self, event_id: int, worker_id: str, reason: str, retry_at: datetime
