@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,8 +19,12 @@ from tests.servers.oauth import OAuthServer
 from tests.servers.receiver import Received, Receiver
 from tests.servers.simulator import SimulatorHandle
 from workflow_integrator.app import build_services
-from workflow_integrator.delivery.engine import delivery_engine
+from workflow_integrator.delivery.engine import delivery_engine, engine_configuration
+from workflow_integrator.delivery.planner import Planner
 from workflow_integrator.domain.clock import ManualClock, SystemClock
+from workflow_integrator.domain.ticket import Ticket
+from workflow_integrator.securechange.client import SecureChangeError
+from workflow_integrator.securechange.tickets import SecureChangeTicketReader
 from workflow_integrator.settings import Settings
 from workflow_integrator.store.deliveries import DatabaseDeliveryQueue
 
@@ -71,6 +75,46 @@ async def test_a_later_point_uses_what_the_earlier_one_wrote_back(w: World) -> N
     assert [(r.method, r.path) for r in w.receiver.requests][1] == (
         "PATCH", "/incident/INC0010001")
     assert [d.state for d in w.deliveries()] == ["delivered", "delivered"]
+
+
+class WriteBackDuringRead(SecureChangeTicketReader):
+    """The real SecureChange reader; once, right after SecureChange answers a read and before
+    the planner stores it, the pending write-back lands and the clock moves on: the race of a
+    planner reading a ticket while another worker writes into it."""
+
+    def __init__(self, real: SecureChangeTicketReader, w: World) -> None:
+        self._real, self._w, self.landed = real, w, False
+
+    async def tickets(self, ticket_ids: Sequence[int]) -> list[Ticket | SecureChangeError]:
+        found = await self._real.tickets(ticket_ids)
+        if not self.landed:
+            self.landed = True
+            self._w.clock.advance(1)
+            assert await self._w.write_back() == 1
+            self._w.clock.advance(1)
+        return found
+
+
+async def test_a_write_back_landing_while_the_ticket_is_read_is_not_lost(w: World) -> None:
+    w.add_server("jira")
+    w.add_integration([OPEN, {**FOLLOW, "on": {"trigger": "ADVANCE"}, "server": "jira"}])
+    w.receiver.respond = incident_numbers
+    ticket = w.simulator.create_ticket("Open 443")
+    w.event(ticket.id, "CREATE")
+    await w.plan()
+    assert await w.send() == 1  # the write-back of INC0010001 is now pending
+    w.event(ticket.id, "ADVANCE")
+
+    reader = WriteBackDuringRead(w.services.tickets, w)
+    planner = Planner(w.queue, engine_configuration(w.services), reader, w.clock, "planner-2")
+    assert await planner.plan_due() == 1
+    assert reader.landed
+    assert w.simulator.ticket(ticket.id).field("Change Window").value == "INC0010001"  # type: ignore[union-attr]
+
+    # The snapshot was read before the write-back: the sender reads the ticket again.
+    assert await w.send() == 1
+    assert [(r.method, r.path) for r in w.receiver.requests][1] == (
+        "PATCH", "/incident/INC0010001")
 
 
 async def test_a_failed_attempt_is_retried_after_its_backoff_with_the_same_key(w: World) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from workflow_integrator import logs
 from workflow_integrator.delivery.configuration import Configuration, UnknownServer, read_once
@@ -93,7 +93,9 @@ class Planner:
         )
         if not events:
             return 0
-        # Read side by side, on one read of the connection settings.
+        # Read side by side, on one read of the connection settings. The moment is taken
+        # before reading: a write-back landing meanwhile makes the snapshot stale, not new.
+        read_at = self._clock.now()
         try:
             found: list[Ticket | SecureChangeError | NotConfigured] = [
                 *await self._securechange.tickets([event.ticket_id for event in events])]
@@ -104,7 +106,7 @@ class Planner:
         read = [(event, ticket) for event, ticket in zip(events, tickets, strict=True)
                 if ticket is not None]
         if read:
-            plans = await asyncio.to_thread(self._decide_all, read)
+            plans = await asyncio.to_thread(self._decide_all, read, read_at)
             await asyncio.to_thread(self._queue.store_plans, self._worker_id, plans,
                                     self._clock.now())
         return len(events)
@@ -116,10 +118,11 @@ class Planner:
             await self._plan(event)
 
     async def _plan(self, event: ClaimedEvent) -> None:
+        read_at = self._clock.now()  # before reading (see plan_due)
         ticket = await self._read(event)
         if ticket is None:
             return
-        [plan] = await asyncio.to_thread(self._decide_all, [(event, ticket)])
+        [plan] = await asyncio.to_thread(self._decide_all, [(event, ticket)], read_at)
         await asyncio.to_thread(self._queue.store_plans, self._worker_id, [plan],
                                 self._clock.now())
 
@@ -149,7 +152,9 @@ class Planner:
                                 str(read), self._clock.now() + wait)
         return None
 
-    def _decide_all(self, read: list[tuple[ClaimedEvent, Ticket | Plan]]) -> list[PlanToStore]:
+    def _decide_all(
+        self, read: list[tuple[ClaimedEvent, Ticket | Plan]], read_at: datetime
+    ) -> list[PlanToStore]:
         config = read_once(self._config)
         plans = []
         for event, ticket in read:
@@ -157,7 +162,8 @@ class Planner:
             with logs.bound(event_id=event.id, request_id=event.request_id):
                 if isinstance(ticket, Plan):  # the ticket does not exist
                     log.info("event %s: not planned: %s", event.id, ticket.failed_reason)
-                    plans.append(PlanToStore(event.id, {}, [], ticket.failed_reason))
+                    plans.append(PlanToStore(event.id, {}, [], ticket.failed_reason,
+                                             read_at=read_at))
                     continue
                 try:
                     plan = self.decide(event, ticket, config)
@@ -169,7 +175,7 @@ class Planner:
                 else:
                     log.info("event %s: %d deliveries planned", event.id, len(plan.deliveries))
                 plans.append(PlanToStore(event.id, ticket.to_dict(), plan.deliveries,
-                                         plan.failed_reason))
+                                         plan.failed_reason, read_at=read_at))
         return plans
 
     def decide(

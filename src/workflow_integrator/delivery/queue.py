@@ -110,6 +110,9 @@ class PlanToStore:
     ticket_snapshot: dict[str, Any]
     planned: Sequence[PlannedDelivery]
     failed_reason: str | None = None
+    # When the ticket read began (None: when stored). A write-back that lands during the
+    # read may be missing from the snapshot, so the snapshot counts as older than the read.
+    read_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,7 @@ class DeliveryQueue(Protocol):
         ...
 
     def save_ticket(self, delivery_id: int, ticket: dict[str, Any], now: datetime) -> None:
-        """Replace the ticket snapshot of a delivery's event with one read at ``now``."""
+        """Replace the ticket snapshot of a delivery's event; its read began at ``now``."""
         ...
 
     def next_due(self, now: datetime, work: str = "all") -> datetime | None:

@@ -352,6 +352,7 @@ class SendWorker:
         if prepared.values is not None:
             return await self._sender.send(delivery, point, server, prepared.values)
         if context.stale:
+            read_at = self._clock.now()  # before reading: a write-back meanwhile stays newer
             try:
                 ticket = await self._securechange.ticket(delivery.ticket_id)
             except (SecureChangeError, NotConfigured) as exc:
@@ -360,8 +361,7 @@ class SendWorker:
                 return self._sender.not_sent(
                     delivery, f"the ticket must be read again (a write-back changed it): {exc}",
                     stage="ticket", retry=retry)
-            await off_loop(self._queue.save_ticket, delivery.id, ticket.to_dict(),
-                           self._clock.now())
+            await off_loop(self._queue.save_ticket, delivery.id, ticket.to_dict(), read_at)
         else:
             ticket = Ticket.from_dict(context.ticket)
         values = await off_loop(self._values, delivery, ticket, context.event, context.info,

@@ -428,7 +428,7 @@ _PLAN_EVENT = (
             state_changed_at=_now(), plan_lease_owner=None, plan_lease_expires_at=None,
             next_plan_at=None,
             ticket_snapshot=bindparam("snapshot", type_=_ET.c.ticket_snapshot.type),
-            ticket_read_at=_now())
+            ticket_read_at=bindparam("read_at", type_=UTCDateTime()))
     .returning(_ET.c.ticket_id, _ET.c.order_at, _ET.c.update_date, _ET.c.received_at)
 )
 
@@ -919,7 +919,8 @@ class DatabaseDeliveryQueue:
             started = _started(session, D.ticket_id.in_(tickets))
             return [self._store_plan(session, plan.event_id, worker_id, plan.ticket_snapshot,
                                      plan.planned, now, failed_reason=plan.failed_reason,
-                                     workflow=None, servers_ensured=True, started=started)
+                                     workflow=None, servers_ensured=True, started=started,
+                                     read_at=plan.read_at)
                     for plan in plans]
 
     def _store_plan(
@@ -927,11 +928,13 @@ class DatabaseDeliveryQueue:
         planned: Sequence[PlannedDelivery], now: datetime, *, failed_reason: str | None,
         workflow: str | None, servers_ensured: bool = False,
         started: dict[tuple[int, int], list[tuple[datetime, int, int]]] | None = None,
+        read_at: datetime | None = None,
     ) -> bool:
         state = EventState.FAILED if failed_reason is not None else EventState.PLANNED
         event = session.execute(_PLAN_EVENT, {
             "event_id": event_id, "owner": worker_id, "now": now, "new_state": state,
             "new_reason": failed_reason, "snapshot": ticket_snapshot,
+            "read_at": read_at if read_at is not None else now,
         }).one_or_none()
         if event is None:
             log.warning("plan of event %s ignored: worker %s no longer holds it",
