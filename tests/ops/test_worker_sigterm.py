@@ -25,15 +25,16 @@ def _slow(millis: int) -> dict[str, object]:
 
 
 @contextmanager
-def wi_worker(settings: Settings, drain_seconds: float,
+def wi_worker(settings: Settings, drain_seconds: float, concurrency: int = 1,
               **extra: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``wi worker`` (one send at a time) on the test's database with this grace period."""
+    """``wi worker`` (one send at a time unless told) on the test's database with this grace
+    period."""
     env = {**os.environ, "WI_DATA_DIR": str(settings.data_dir),
            "WI_DELIVERY_DRAIN_SECONDS": str(drain_seconds), "WI_DELIVERY_POLL_SECONDS": "0.2",
            "WI_LOG_FORMAT": "json", **extra}
     if settings.database_url:
         env["WI_DATABASE_URL"] = settings.database_url
-    command = [str(Path(sys.executable).parent / "wi"), "worker", "--concurrency", "1"]
+    command = [str(Path(sys.executable).parent / "wi"), "worker", "--concurrency", str(concurrency)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     try:
@@ -121,7 +122,8 @@ def test_sigterm_releases_a_delivery_that_outlasts_the_grace_period(
         assert [r.attempts for r in rows] == [0, 0]  # the released attempt is not counted
         assert all(r.lease_owner is None for r in rows)
 
-        with wi_worker(any_db_settings, drain_seconds=30) as second:
+        # Both at once: the receiver holds each for 8 s.
+        with wi_worker(any_db_settings, drain_seconds=30, concurrency=2) as second:
             _wait(lambda: _states(w) == ["delivered"] * 2, 180, "every delivery", second)
             second.send_signal(signal.SIGTERM)
             assert second.wait(30) == 0
