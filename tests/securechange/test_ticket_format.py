@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.securechange.samples import sample
 from tests.securechange.strategies import fields, tickets
+from workflow_integrator.domain.bounds import MAX_DOCUMENT_DEPTH, MAX_DOCUMENT_NODES
 from workflow_integrator.domain.ticket import Field, FieldType, Ticket
 from workflow_integrator.securechange.documents import DocumentError, parse_xml
 from workflow_integrator.securechange.ticket_format import (
@@ -167,6 +168,35 @@ def test_entity_expansion_is_refused() -> None:
                 "<ticket><id>1</id><subject>&x;</subject></ticket>")
     with pytest.raises(DocumentError, match="XML refused"):
         parse_ticket_document(external)
+
+
+def test_any_dtd_is_refused_but_its_keyword_in_text_is_not() -> None:
+    # Without an internal subset too: a DTD may point outside the document.
+    for document in ('<!DOCTYPE ticket SYSTEM "http://127.0.0.1:9/t.dtd"><ticket/>',
+                     "<?xml version='1.0'?>\n<!DOCTYPE ticket><ticket/>"):
+        with pytest.raises(DocumentError, match="XML refused: the document has a DTD"):
+            parse_xml(document)
+    # The keyword inside a comment or CDATA (a ticket may quote XML) is only text.
+    quoted = ("<!-- <!DOCTYPE x> --><ticket><subject><![CDATA[<!DOCTYPE x [<!ENTITY e 'e'>]>"
+              "]]></subject></ticket>")
+    assert parse_xml(quoted).findtext("subject") == "<!DOCTYPE x [<!ENTITY e 'e'>]>"
+    with pytest.raises(DocumentError, match="XML refused"):  # refused before it is read
+        parse_xml("<!DOCTYPE x [<ticket>")
+    with pytest.raises(DocumentError, match="malformed XML"):
+        parse_xml("<ticket>&undeclared;</ticket>")
+
+
+def test_documents_at_the_bounds_parse_and_beyond_them_are_refused() -> None:
+    def nested(depth: int) -> str:
+        return "<a>" * depth + "</a>" * depth
+
+    assert parse_xml(nested(MAX_DOCUMENT_DEPTH)) is not None
+    with pytest.raises(DocumentError, match=f"nested more than {MAX_DOCUMENT_DEPTH} elements"):
+        parse_xml(nested(MAX_DOCUMENT_DEPTH + 1))
+    wide = "<r>" + "<a/>" * (MAX_DOCUMENT_NODES - 1) + "</r>"
+    assert len(parse_xml(wide)) == MAX_DOCUMENT_NODES - 1
+    with pytest.raises(DocumentError, match=f"more than {MAX_DOCUMENT_NODES} elements"):
+        parse_xml(wide.replace("<r>", "<r><a/>", 1))
 
 
 def test_json_single_members_may_be_objects_not_lists() -> None:

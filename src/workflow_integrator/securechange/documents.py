@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, cast
-from xml.etree.ElementTree import Element, SubElement, tostring
-
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError, SubElement, fromstring, tostring
+from xml.parsers import expat
 
 from workflow_integrator.domain.bounds import (
     MAX_DOCUMENT_DEPTH,
@@ -59,34 +57,63 @@ def decode_utf8(data: bytes | str) -> str:
 
 
 def parse_xml(data: bytes | str) -> Element:
-    """Parse untrusted XML, refusing entity declarations, DTDs, external references,
+    """Parse untrusted XML, refusing DTDs (so entity declarations and external references),
     text that is not UTF-8 and documents deeper or larger than the bounds."""
+    text = decode_utf8(data)
+    _refuse_dtd(text)
     try:
-        root = cast(Element, SafeET.fromstring(decode_utf8(data), forbid_dtd=True))
-    except DefusedXmlException as exc:
-        raise DocumentError(
-            f"XML refused: {type(exc).__name__} (DTDs and entities are not allowed)"
-        ) from None
-    except SafeET.ParseError as exc:
+        # The C parser, four times faster than a pure-Python one: without a DTD only the
+        # five predefined entities exist, so nothing expands and nothing outside is read.
+        root = fromstring(text)  # noqa: S314 - its DTD was refused by _refuse_dtd
+    except ParseError as exc:
         raise DocumentError(f"malformed XML: {exc}") from None
     _check_tree(root)
     return root
 
 
+class _DtdFound(Exception):
+    pass
+
+
+def _refuse_dtd(text: str) -> None:
+    """Refuse a document with a DTD, before anything in it is declared or read.
+
+    A DTD starts with the literal ``<!DOCTYPE``, so a document without that text has
+    none. One with it (perhaps only in a comment or CDATA) is scanned by expat alone,
+    which stops at the declaration's start, before its internal subset.
+    """
+    if "<!DOCTYPE" not in text:
+        return
+    scanner = expat.ParserCreate()
+
+    def refuse(*_: object) -> None:
+        raise _DtdFound
+
+    scanner.StartDoctypeDeclHandler = refuse
+    try:
+        scanner.Parse(text, True)
+    except _DtdFound:
+        raise DocumentError(
+            "XML refused: the document has a DTD (DTDs and entities are not allowed)"
+        ) from None
+    except expat.ExpatError as exc:
+        raise DocumentError(f"malformed XML: {exc}") from None
+
+
 def _check_tree(root: Element) -> None:
-    # An explicit stack: readers of the tree recurse, so depth is checked before them.
-    stack = [(root, 1)]
-    nodes = 0
-    while stack:
-        element, depth = stack.pop()
-        nodes += 1
+    # Level by level, not recursively: readers of the tree recurse, so depth is checked
+    # before them.
+    level, depth, nodes = [root], 1, 0
+    while level:
         if depth > MAX_DOCUMENT_DEPTH:
             raise DocumentError(
                 f"the document is nested more than {MAX_DOCUMENT_DEPTH} elements deep"
             )
+        nodes += len(level)
         if nodes > MAX_DOCUMENT_NODES:
             raise DocumentError(f"the document has more than {MAX_DOCUMENT_NODES} elements")
-        stack.extend((child, depth + 1) for child in element)
+        level = [child for element in level for child in element]
+        depth += 1
 
 
 def parse_json(data: bytes | str, root_tag: str) -> Element:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET  # only serialises trees that defusedxml parsed
+import xml.etree.ElementTree as ET  # only serialises trees that parse_xml parsed
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from workflow_integrator.api.deps import DeliveriesDep, EventsDep
 from workflow_integrator.domain.events import WORKFLOW_EVENTS, EventSource, EventState
+from workflow_integrator.securechange.documents import parse_xml
 from workflow_integrator.services.errors import NotFound, ServiceError
 from workflow_integrator.services.journey import delivery_entries, event_entries, ticket_journey
 from workflow_integrator.store.events import EventFilter
@@ -119,8 +118,8 @@ def pretty_document(text: str, content_type: str) -> str | None:
     try:
         if "json" in content_type:
             return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        root = SafeET.fromstring(text)
-    except (ValueError, ET.ParseError, DefusedXmlException):
+        root = parse_xml(text)
+    except ValueError:  # DocumentError too
         return None
     ET.indent(root, space="  ")
     return ET.tostring(root, encoding="unicode")
