@@ -3,11 +3,12 @@ that a revoked one stops working at once, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from workflow_integrator.app import Services, build_services
 from workflow_integrator.domain.clock import ManualClock
@@ -58,3 +59,31 @@ def test_a_token_names_its_holder_notes_its_use_once_a_minute_and_dies_when_revo
     assert stored and secret not in stored and not any(secret[3:] in h for h in stored)
     tokens.revoke("ci")
     assert tokens.authenticate(secret) is None
+
+
+async def test_requests_at_once_with_one_token_share_one_look_up_and_a_revoke_counts_next(
+    services: Services,
+) -> None:
+    tokens = ApiTokenService(services.sessions, ManualClock(START))
+    _, trigger = tokens.create("securechange", "trigger")
+    _, other = tokens.create("ci", "viewer")
+    look_ups: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "WHERE api_tokens.token_hash" in statement:  # the look-up of a presented token
+            look_ups.append(statement)
+
+    event.listen(services.engine, "before_cursor_execute", count)
+    try:
+        # As SecureChange posts: many requests with its one token in flight together.
+        found = await asyncio.gather(*(tokens.authenticate_async(t)
+                                       for t in [trigger] * 20 + [other] * 5 + ["wi_nope"]))
+        assert [p.name if p else None for p in found] == (
+            ["securechange"] * 20 + ["ci"] * 5 + [None])
+        assert len(look_ups) == 3  # one per distinct token, not one per request
+
+        tokens.revoke("securechange")
+        assert await tokens.authenticate_async(trigger) is None  # nothing kept after a look-up
+        assert len(look_ups) == 4
+    finally:
+        event.remove(services.engine, "before_cursor_execute", count)

@@ -123,7 +123,7 @@ AuditDep = Annotated[AuditService, Depends(get_audit)]
 FailureMailsDep = Annotated[FailureMailer, Depends(get_failure_mails)]
 
 
-def current_principal(request: Request, tokens: ApiTokensDep) -> Principal:
+async def current_principal(request: Request, tokens: ApiTokensDep) -> Principal:
     """The caller, from ``Authorization: Bearer <API token>`` (or a UI session)."""
     existing = getattr(request.state, "principal", None)
     if isinstance(existing, Principal):
@@ -131,7 +131,8 @@ def current_principal(request: Request, tokens: ApiTokensDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     principal = (
-        tokens.authenticate(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        await tokens.authenticate_async(token.strip())
+        if scheme.lower() == "bearer" and token.strip() else None
     )
     if principal is None:
         raise HTTPException(

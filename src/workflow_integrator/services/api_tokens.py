@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -35,6 +36,8 @@ class ApiTokenService:
     def __init__(self, sessions: sessionmaker[Session], clock: Clock | None = None) -> None:
         self._sessions = sessions
         self._clock: Clock = clock or SystemClock()
+        # Look-ups in flight, by event loop and token hash (never the token itself).
+        self._looking_up: dict[tuple[int, str], asyncio.Future[Principal | None]] = {}
 
     def create(self, name: str, role: str = "admin") -> tuple[TokenView, str]:
         """Create a token; the clear token is returned this once and never stored."""
@@ -76,6 +79,27 @@ class ApiTokenService:
         """How many tokens exist (zero on a new installation)."""
         with self._sessions() as session:
             return len(token_store.list_tokens(session))
+
+    async def authenticate_async(self, token: str) -> Principal | None:
+        """:meth:`authenticate` off the event loop, one look-up for concurrent callers.
+
+        SecureChange sends its events with one token, many at once: a request that
+        arrives while that token's look-up is in flight takes its answer instead of
+        reading the database again. The answer is never kept beyond the look-up, so a
+        revoked token is refused from the next look-up on.
+        """
+        key = (id(asyncio.get_running_loop()), token_store.hash_token(token))
+        pending = self._looking_up.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(self.authenticate, token))
+            self._looking_up[key] = pending
+            pending.add_done_callback(lambda done: self._forget(key, done))
+        # Shielded: one caller going away does not cancel the others' look-up.
+        return await asyncio.shield(pending)
+
+    def _forget(self, key: tuple[int, str], done: asyncio.Future[Principal | None]) -> None:
+        if self._looking_up.get(key) is done:
+            del self._looking_up[key]
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal behind a presented token, or None."""
