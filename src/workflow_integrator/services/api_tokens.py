@@ -88,9 +88,10 @@ class ApiTokenService:
         reading the database again. The answer is never kept beyond the look-up, so a
         revoked token is refused from the next look-up on.
         """
-        key = (id(asyncio.get_running_loop()), token_store.hash_token(token))
+        loop = asyncio.get_running_loop()
+        key = (id(loop), token_store.hash_token(token))
         pending = self._looking_up.get(key)
-        if pending is None:
+        if pending is None or pending.get_loop() is not loop:  # (a closed loop's id reused)
             pending = asyncio.ensure_future(asyncio.to_thread(self.authenticate, token))
             self._looking_up[key] = pending
             pending.add_done_callback(lambda done: self._forget(key, done))
